@@ -1,0 +1,109 @@
+//! The binary array header: dimensions, lower bounds, NULL flag and element type.
+
+use crate::backend::Cursor;
+use crate::error::{Error, Result};
+use crate::types::Oid;
+
+/// PostgreSQL's MAXDIM.
+pub const MAX_DIMS: usize = 6;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArrayHeader {
+    pub element_oid: Oid,
+    pub has_nulls: bool,
+    /// `(length, lower bound)` per dimension, outermost first. Empty for an empty array.
+    pub dims: Vec<(i32, i32)>,
+}
+
+impl ArrayHeader {
+    pub fn element_count(&self) -> usize {
+        if self.dims.is_empty() {
+            0
+        } else {
+            self.dims.iter().map(|(n, _)| *n as usize).product()
+        }
+    }
+}
+
+/// Parses the header and returns a cursor positioned at the first element.
+pub fn decode_header(data: &[u8]) -> Result<(ArrayHeader, Cursor<'_>)> {
+    let mut c = Cursor::new(data, "array");
+    let bad = |m: &str| Error::decode(format!("invalid array value: {m}"));
+    let ndim = c.i32().map_err(|_| bad("truncated"))?;
+    let flags = c.i32().map_err(|_| bad("truncated"))?;
+    let element_oid = c.u32().map_err(|_| bad("truncated"))?;
+    if !(0..=MAX_DIMS as i32).contains(&ndim) || !(0..=1).contains(&flags) {
+        return Err(bad("bad dimensions or flags"));
+    }
+    let mut dims = Vec::with_capacity(ndim as usize);
+    let mut total: i64 = 1;
+    for _ in 0..ndim {
+        let len = c.i32().map_err(|_| bad("truncated"))?;
+        let lower = c.i32().map_err(|_| bad("truncated"))?;
+        if len < 0 {
+            return Err(bad("negative dimension"));
+        }
+        total = total.saturating_mul(i64::from(len));
+        dims.push((len, lower));
+    }
+    // Each element needs at least its 4-byte length, which bounds what a header may claim.
+    if ndim > 0 && total > (c.remaining() / 4) as i64 {
+        return Err(bad("more elements than data"));
+    }
+    Ok((
+        ArrayHeader {
+            element_oid,
+            has_nulls: flags == 1,
+            dims,
+        },
+        c,
+    ))
+}
+
+/// Writes the header; the caller appends each element as Int32 length (-1 for NULL) + bytes.
+pub fn encode_header(buf: &mut Vec<u8>, header: &ArrayHeader) {
+    buf.extend_from_slice(&(header.dims.len() as i32).to_be_bytes());
+    buf.extend_from_slice(&i32::from(header.has_nulls).to_be_bytes());
+    buf.extend_from_slice(&header.element_oid.to_be_bytes());
+    for (len, lower) in &header.dims {
+        buf.extend_from_slice(&len.to_be_bytes());
+        buf.extend_from_slice(&lower.to_be_bytes());
+    }
+}
+
+/// Offset of the has-nulls flag, for patching it after the elements are written.
+pub const HAS_NULLS_OFFSET: usize = 4;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_round_trip() {
+        let h = ArrayHeader {
+            element_oid: 23,
+            has_nulls: true,
+            dims: vec![(2, 1), (3, 0)],
+        };
+        let mut b = Vec::new();
+        encode_header(&mut b, &h);
+        b.extend(std::iter::repeat_n([255u8, 255, 255, 255], 6).flatten());
+        let (parsed, rest) = decode_header(&b).unwrap();
+        assert_eq!(parsed, h);
+        assert_eq!(parsed.element_count(), 6);
+        assert_eq!(rest.remaining(), 24);
+    }
+
+    #[test]
+    fn lying_header_rejected() {
+        let h = ArrayHeader {
+            element_oid: 23,
+            has_nulls: false,
+            dims: vec![(1 << 30, 1)],
+        };
+        let mut b = Vec::new();
+        encode_header(&mut b, &h);
+        assert!(decode_header(&b).is_err());
+        assert!(decode_header(&[0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 23]).is_err());
+    }
+}

@@ -1,0 +1,236 @@
+//! date, time, timetz, timestamp(tz) and interval arithmetic.
+//!
+//! PostgreSQL counts days and microseconds from 2000-01-01; infinity is the extreme integer.
+//! Conversions to calendar fields use the proleptic Gregorian calendar (Hinnant's algorithm),
+//! valid over the whole range; callers decide which years their target type can hold.
+
+use crate::error::{Error, Result};
+
+pub const USECS_PER_SEC: i64 = 1_000_000;
+pub const USECS_PER_DAY: i64 = 86_400 * USECS_PER_SEC;
+/// Days from 0001-01-01 (proleptic Gregorian day 1, like Python's `date.toordinal()`) to
+/// 2000-01-01.
+pub const PG_EPOCH_ORDINAL: i64 = 730_120;
+
+pub const DATE_POS_INFINITY: i32 = i32::MAX;
+pub const DATE_NEG_INFINITY: i32 = i32::MIN;
+pub const TIMESTAMP_POS_INFINITY: i64 = i64::MAX;
+pub const TIMESTAMP_NEG_INFINITY: i64 = i64::MIN;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Date {
+    pub year: i32,
+    pub month: u8,
+    pub day: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Time {
+    pub hour: u8,
+    pub minute: u8,
+    pub second: u8,
+    pub microsecond: u32,
+}
+
+/// A decoded date or timestamp: finite, or one of the infinities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bounded<T> {
+    Finite(T),
+    Infinity,
+    NegInfinity,
+}
+
+/// Calendar date of a day count relative to 1970-01-01.
+pub fn civil_from_unix_days(z: i64) -> Date {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    Date {
+        year: (y + i64::from(m <= 2)) as i32,
+        month: m,
+        day: d,
+    }
+}
+
+/// Day count relative to 1970-01-01 of a calendar date.
+pub fn unix_days_from_civil(date: Date) -> i64 {
+    let y = i64::from(date.year) - i64::from(date.month <= 2);
+    let m = i64::from(date.month);
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(date.day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+const UNIX_TO_PG_DAYS: i64 = 10_957;
+
+pub fn date_from_pg_days(days: i32) -> Bounded<Date> {
+    match days {
+        DATE_POS_INFINITY => Bounded::Infinity,
+        DATE_NEG_INFINITY => Bounded::NegInfinity,
+        d => Bounded::Finite(civil_from_unix_days(i64::from(d) + UNIX_TO_PG_DAYS)),
+    }
+}
+
+pub fn pg_days_from_date(date: Date) -> i64 {
+    unix_days_from_civil(date) - UNIX_TO_PG_DAYS
+}
+
+pub fn time_from_usecs(usecs: i64) -> Result<Time> {
+    if !(0..=USECS_PER_DAY).contains(&usecs) {
+        return Err(Error::decode(format!(
+            "invalid time value: {usecs} microseconds"
+        )));
+    }
+    // 24:00:00 is a valid PostgreSQL time; Python has no such time, so it is reported.
+    if usecs == USECS_PER_DAY {
+        return Err(Error::decode(
+            "time 24:00:00 cannot be represented as datetime.time",
+        ));
+    }
+    let secs = usecs / USECS_PER_SEC;
+    Ok(Time {
+        hour: (secs / 3600) as u8,
+        minute: (secs / 60 % 60) as u8,
+        second: (secs % 60) as u8,
+        microsecond: (usecs % USECS_PER_SEC) as u32,
+    })
+}
+
+pub fn usecs_from_time(t: Time) -> i64 {
+    (i64::from(t.hour) * 3600 + i64::from(t.minute) * 60 + i64::from(t.second)) * USECS_PER_SEC
+        + i64::from(t.microsecond)
+}
+
+/// A timestamp as a date and a time of day.
+pub fn timestamp_from_pg_usecs(usecs: i64) -> Bounded<(Date, Time)> {
+    match usecs {
+        TIMESTAMP_POS_INFINITY => Bounded::Infinity,
+        TIMESTAMP_NEG_INFINITY => Bounded::NegInfinity,
+        u => {
+            let days = u.div_euclid(USECS_PER_DAY);
+            let tod = u.rem_euclid(USECS_PER_DAY);
+            let date = civil_from_unix_days(days + UNIX_TO_PG_DAYS);
+            let time = time_from_usecs(tod).expect("remainder is within one day");
+            Bounded::Finite((date, time))
+        }
+    }
+}
+
+pub fn pg_usecs_from_timestamp(date: Date, time: Time) -> i64 {
+    pg_days_from_date(date) * USECS_PER_DAY + usecs_from_time(time)
+}
+
+/// Decoded timetz: time of day and the zone's offset east of UTC in seconds (the wire stores
+/// seconds west, the opposite sign).
+pub fn decode_timetz(data: &[u8]) -> Result<(Time, i32)> {
+    let raw: [u8; 12] = super::fixed(data, "timetz")?;
+    let usecs = i64::from_be_bytes(raw[..8].try_into().expect("8 bytes"));
+    let west = i32::from_be_bytes(raw[8..].try_into().expect("4 bytes"));
+    Ok((time_from_usecs(usecs)?, -west))
+}
+
+/// Interval: microseconds, days and months, kept apart as PostgreSQL does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interval {
+    pub microseconds: i64,
+    pub days: i32,
+    pub months: i32,
+}
+
+pub fn decode_interval(data: &[u8]) -> Result<Interval> {
+    let raw: [u8; 16] = super::fixed(data, "interval")?;
+    Ok(Interval {
+        microseconds: i64::from_be_bytes(raw[..8].try_into().expect("8 bytes")),
+        days: i32::from_be_bytes(raw[8..12].try_into().expect("4 bytes")),
+        months: i32::from_be_bytes(raw[12..].try_into().expect("4 bytes")),
+    })
+}
+
+pub fn encode_interval(buf: &mut Vec<u8>, iv: Interval) {
+    buf.extend_from_slice(&iv.microseconds.to_be_bytes());
+    buf.extend_from_slice(&iv.days.to_be_bytes());
+    buf.extend_from_slice(&iv.months.to_be_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn epoch_values() {
+        assert_eq!(
+            date_from_pg_days(0),
+            Bounded::Finite(Date {
+                year: 2000,
+                month: 1,
+                day: 1
+            })
+        );
+        assert_eq!(
+            date_from_pg_days(-730_119),
+            Bounded::Finite(Date {
+                year: 1,
+                month: 1,
+                day: 1
+            })
+        );
+        assert_eq!(date_from_pg_days(i32::MAX), Bounded::Infinity);
+        assert_eq!(
+            pg_days_from_date(Date {
+                year: 1,
+                month: 1,
+                day: 1
+            }),
+            1 - PG_EPOCH_ORDINAL
+        );
+        let Bounded::Finite((d, t)) = timestamp_from_pg_usecs(-1) else {
+            panic!()
+        };
+        assert_eq!(
+            d,
+            Date {
+                year: 1999,
+                month: 12,
+                day: 31
+            }
+        );
+        assert_eq!(
+            t,
+            Time {
+                hour: 23,
+                minute: 59,
+                second: 59,
+                microsecond: 999_999
+            }
+        );
+    }
+
+    #[test]
+    fn time_limits() {
+        assert!(time_from_usecs(USECS_PER_DAY).is_err());
+        assert!(time_from_usecs(-1).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn days_round_trip(days in -2_451_545i64..100_000_000) {
+            let Bounded::Finite(d) = date_from_pg_days(days as i32) else { unreachable!() };
+            prop_assert_eq!(pg_days_from_date(d), days);
+        }
+
+        #[test]
+        fn timestamp_round_trip(us in -211_813_488_000_000_000i64..i64::MAX) {
+            let Bounded::Finite((d, t)) = timestamp_from_pg_usecs(us) else { unreachable!() };
+            prop_assert_eq!(pg_usecs_from_timestamp(d, t), us);
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! numeric: the base-10000 binary format to and from decimal text.
+//!
+//! Text is the interchange with Python's `Decimal` (whose constructor and `str()` are the
+//! cheapest exact paths), so this module converts between the wire digits and a decimal
+//! string exactly, keeping the display scale (trailing zeros) as PostgreSQL does.
+
+use std::fmt::Write;
+
+use crate::error::{Error, Result};
+
+const SIGN_POS: u16 = 0x0000;
+const SIGN_NEG: u16 = 0x4000;
+const SIGN_NAN: u16 = 0xC000;
+const SIGN_PINF: u16 = 0xD000;
+const SIGN_NINF: u16 = 0xF000;
+const NBASE: u32 = 10_000;
+/// PostgreSQL's limits: 131072 digits before the point, 16383 after.
+const MAX_WEIGHT_GROUPS: i64 = 131_072 / 4;
+const MAX_DSCALE: i64 = 16_383;
+
+/// Appends the decimal text of a binary numeric to `out` (`NaN`, `Infinity`, `-Infinity`, or
+/// digits with exactly `dscale` fractional digits).
+pub fn decode_to_text(data: &[u8], out: &mut String) -> Result<()> {
+    let bad = || Error::decode("invalid numeric value");
+    if data.len() < 8 || data.len() % 2 != 0 {
+        return Err(bad());
+    }
+    let rd = |i: usize| u16::from_be_bytes([data[i], data[i + 1]]);
+    let ndigits = rd(0) as usize;
+    let weight = i64::from(rd(2) as i16);
+    let sign = rd(4);
+    let dscale = i64::from(rd(6));
+    if data.len() != 8 + 2 * ndigits || dscale > 0x3FFF {
+        return Err(bad());
+    }
+    match sign {
+        SIGN_NAN => {
+            out.push_str("NaN");
+            return Ok(());
+        }
+        SIGN_PINF => {
+            out.push_str("Infinity");
+            return Ok(());
+        }
+        SIGN_NINF => {
+            out.push_str("-Infinity");
+            return Ok(());
+        }
+        SIGN_POS | SIGN_NEG => {}
+        _ => return Err(bad()),
+    }
+    let digit = |i: i64| -> Result<u32> {
+        if i < 0 || i as usize >= ndigits {
+            return Ok(0);
+        }
+        let d = u32::from(rd(8 + 2 * i as usize));
+        if d >= NBASE {
+            return Err(bad());
+        }
+        Ok(d)
+    };
+    if sign == SIGN_NEG {
+        out.push('-');
+    }
+    if weight < 0 {
+        out.push('0');
+    } else {
+        write!(out, "{}", digit(0)?).expect("String write");
+        for i in 1..=weight {
+            write!(out, "{:04}", digit(i)?).expect("String write");
+        }
+    }
+    if dscale > 0 {
+        out.push('.');
+        let start = out.len();
+        let mut i = weight + 1;
+        while ((out.len() - start) as i64) < dscale {
+            write!(out, "{:04}", digit(i)?).expect("String write");
+            i += 1;
+        }
+        out.truncate(start + dscale as usize);
+    }
+    Ok(())
+}
+
+/// Encodes decimal text (`[+-]digits[.digits][e[+-]exp]`, `NaN`, `Infinity`, `inf`) into the
+/// binary numeric format.
+pub fn encode_from_text(text: &str, buf: &mut Vec<u8>) -> Result<()> {
+    let invalid = || Error::Encode(format!("invalid numeric value {text:?}"));
+    let t = text.trim();
+    let (negative, body) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let special = |buf: &mut Vec<u8>, sign: u16| {
+        buf.extend_from_slice(&[0, 0, 0, 0]);
+        buf.extend_from_slice(&sign.to_be_bytes());
+        buf.extend_from_slice(&[0, 0]);
+    };
+    if body.eq_ignore_ascii_case("nan") {
+        special(buf, SIGN_NAN);
+        return Ok(());
+    }
+    if body.eq_ignore_ascii_case("infinity") || body.eq_ignore_ascii_case("inf") {
+        special(buf, if negative { SIGN_NINF } else { SIGN_PINF });
+        return Ok(());
+    }
+    let (mantissa, exponent) = match body.find(['e', 'E']) {
+        Some(p) => {
+            let e: i64 = body[p + 1..].parse().map_err(|_| invalid())?;
+            (&body[..p], e)
+        }
+        None => (body, 0),
+    };
+    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if (int_part.is_empty() && frac_part.is_empty())
+        || !int_part
+            .bytes()
+            .chain(frac_part.bytes())
+            .all(|b| b.is_ascii_digit())
+    {
+        return Err(invalid());
+    }
+    // value = digits * 10^exp10, with dscale = digits after the point (never negative).
+    let exp10 = exponent
+        .checked_sub(frac_part.len() as i64)
+        .filter(|e| e.abs() <= 4 * MAX_WEIGHT_GROUPS + MAX_DSCALE)
+        .ok_or_else(|| Error::Encode(format!("numeric value {text:?} is out of range")))?;
+    let dscale = (-exp10).max(0);
+    let digits: Vec<u8> = int_part
+        .bytes()
+        .chain(frac_part.bytes())
+        .map(|b| b - b'0')
+        .collect();
+    // Position of the decimal point, counted in digits from the left of `digits`.
+    let point = digits.len() as i64 + exp10;
+    // Align groups of four on the decimal point: pad on the left so `point` is a multiple of 4.
+    let lead = (4 - point.rem_euclid(4)) % 4;
+    let first_weight = (point + lead) / 4 - 1;
+    let total = lead + digits.len() as i64;
+    let ngroups = (total + 3) / 4;
+    let mut groups: Vec<i16> = Vec::with_capacity(ngroups as usize);
+    for g in 0..ngroups {
+        let mut v: i16 = 0;
+        for k in 0..4 {
+            let idx = g * 4 + k - lead;
+            let d = if idx >= 0 && (idx as usize) < digits.len() {
+                digits[idx as usize]
+            } else {
+                0
+            };
+            v = v * 10 + i16::from(d);
+        }
+        groups.push(v);
+    }
+    let mut weight = first_weight;
+    let leading_zeros = groups.iter().take_while(|&&g| g == 0).count();
+    groups.drain(..leading_zeros);
+    weight -= leading_zeros as i64;
+    while groups.last() == Some(&0) {
+        groups.pop();
+    }
+    if groups.is_empty() {
+        weight = 0;
+    }
+    if dscale > MAX_DSCALE || weight >= MAX_WEIGHT_GROUPS {
+        return Err(Error::Encode(format!(
+            "numeric value {text:?} is out of range"
+        )));
+    }
+    let sign = if negative && !groups.is_empty() {
+        SIGN_NEG
+    } else {
+        SIGN_POS
+    };
+    buf.extend_from_slice(&(groups.len() as u16).to_be_bytes());
+    buf.extend_from_slice(&(weight as i16).to_be_bytes());
+    buf.extend_from_slice(&sign.to_be_bytes());
+    buf.extend_from_slice(&(dscale as u16).to_be_bytes());
+    for g in groups {
+        buf.extend_from_slice(&g.to_be_bytes());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn round_trip(s: &str) -> String {
+        let mut b = Vec::new();
+        encode_from_text(s, &mut b).unwrap();
+        let mut out = String::new();
+        decode_to_text(&b, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn known_encodings() {
+        let mut b = Vec::new();
+        encode_from_text("12345.678", &mut b).unwrap();
+        // ndigits 3, weight 1, pos, dscale 3, digits 1 2345 6780
+        assert_eq!(b, [0, 3, 0, 1, 0, 0, 0, 3, 0, 1, 0x09, 0x29, 0x1A, 0x7C]);
+        b.clear();
+        encode_from_text("0.0001", &mut b).unwrap();
+        assert_eq!(b, [0, 1, 0xFF, 0xFF, 0, 0, 0, 4, 0, 1]);
+    }
+
+    #[test]
+    fn text_forms() {
+        assert_eq!(round_trip("0"), "0");
+        assert_eq!(round_trip("-0.00"), "0.00");
+        assert_eq!(round_trip("1.50"), "1.50");
+        assert_eq!(round_trip("-123456789.000000001"), "-123456789.000000001");
+        assert_eq!(round_trip("1E+5"), "100000");
+        assert_eq!(round_trip("1.23E-7"), "0.000000123");
+        assert_eq!(round_trip("NaN"), "NaN");
+        assert_eq!(round_trip("-Infinity"), "-Infinity");
+        assert_eq!(round_trip("inf"), "Infinity");
+        assert_eq!(round_trip("10000"), "10000");
+        assert_eq!(round_trip(".5"), "0.5");
+        assert_eq!(round_trip("5."), "5");
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        for bad in [
+            "",
+            "-",
+            ".",
+            "1.2.3",
+            "1e",
+            "abc",
+            "1e99999999",
+            "sNaN",
+            "1_0",
+        ] {
+            assert!(encode_from_text(bad, &mut Vec::new()).is_err(), "{bad}");
+        }
+        let mut s = String::new();
+        assert!(decode_to_text(&[0, 1, 0, 0, 0, 0, 0, 0], &mut s).is_err());
+        assert!(decode_to_text(&[0, 1, 0, 0, 0, 0, 0, 0, 0x27, 0x10], &mut s).is_err());
+        assert!(decode_to_text(&[0, 0, 0, 0, 0x12, 0, 0, 0], &mut s).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn integer_and_fraction_round_trip(i in any::<i64>(), f in 0u64..1_000_000_000, scale in 0usize..10) {
+            let frac = format!("{f:09}");
+            let s = if scale == 0 { i.to_string() } else { format!("{i}.{}", &frac[..scale]) };
+            let expect = if s.starts_with("-0") && s.trim_start_matches(['-', '0', '.']).is_empty() {
+                s[1..].to_string()
+            } else {
+                s.clone()
+            };
+            prop_assert_eq!(round_trip(&s), expect);
+        }
+
+        #[test]
+        fn decoder_never_panics(data in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let _ = decode_to_text(&data, &mut String::new());
+        }
+    }
+}

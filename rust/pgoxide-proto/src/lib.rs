@@ -1,0 +1,18 @@
+//! Sans-IO core of pgoxide: the PostgreSQL frontend/backend protocol without sockets, clocks
+//! or an async runtime.
+//!
+//! Bytes go in through [`session::Session::feed`]; events come out of
+//! [`session::Session::next_event`]; bytes to send are produced by [`frontend`] encoders and
+//! [`session::Request`] builders. Everything here is plain Rust so it can be tested against
+//! recorded byte streams and fuzzed.
+
+pub mod auth;
+pub mod backend;
+pub mod codec;
+pub mod error;
+pub mod framing;
+pub mod frontend;
+pub mod session;
+pub mod types;
+
+pub use error::Error;

@@ -1,0 +1,757 @@
+//! The protocol state machine: startup, authentication, and the queue of responses the server
+//! owes us. All state transitions live here.
+//!
+//! Requests are built with [`Request`] (bytes plus the responses they will cause) and handed
+//! to [`Session::submit`], which returns the bytes to send and remembers what to expect.
+//! Received bytes go to [`Session::feed`]; [`Session::next_event`] then yields one event per
+//! meaningful message, borrowing from the receive buffer. A message that is not expected in the
+//! current state is a protocol violation, and the session stays failed from then on.
+
+use std::collections::VecDeque;
+
+use crate::auth::{md5, scram};
+use crate::backend::{self, auth_code, Cursor, ErrorFields, Notification, TransactionStatus};
+use crate::error::{Error, Result};
+use crate::framing::ReadBuffer;
+use crate::frontend;
+
+/// `channel_binding` connection setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChannelBindingMode {
+    Disable,
+    #[default]
+    Prefer,
+    Require,
+}
+
+/// Everything the startup exchange needs to know.
+#[derive(Debug, Clone)]
+pub struct StartupConfig {
+    pub user: String,
+    pub database: String,
+    /// Other startup parameters, sent in this order after user and database.
+    pub params: Vec<(String, String)>,
+    pub password: Option<Vec<u8>>,
+    pub max_message_size: usize,
+    /// Whether the connection runs over TLS.
+    pub tls: bool,
+    /// tls-server-end-point hash of the server certificate, when TLS is in use and the hash is
+    /// defined for its signature algorithm.
+    pub tls_server_end_point: Option<Vec<u8>>,
+    pub channel_binding: ChannelBindingMode,
+}
+
+/// Authentication method the server asked for, reported for policy hooks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    Cleartext,
+    Md5,
+    Scram { channel_binding: bool },
+}
+
+/// What the server owes us for requests already sent, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    ParseComplete,
+    BindComplete,
+    CloseComplete,
+    ParameterDescription,
+    /// RowDescription or NoData (Describe).
+    RowDescription,
+    /// DataRow* then CommandComplete, EmptyQueryResponse or PortalSuspended (Execute).
+    Execute,
+    /// Any number of result sets until ReadyForQuery (simple Query).
+    SimpleQuery,
+    /// ReadyForQuery (Sync).
+    ReadyForQuery,
+}
+
+/// One meaningful backend message.
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    /// The server asked for this authentication method and we answered.
+    AuthRequested(AuthMethod),
+    /// AuthenticationOk.
+    Authenticated,
+    ParameterStatus {
+        name: &'a str,
+        value: &'a str,
+    },
+    Notice(ErrorFields<'a>),
+    Notification(Notification<'a>),
+    /// ErrorResponse. During startup it ends the attempt; afterwards the request it belongs
+    /// to continues to its ReadyForQuery.
+    Error(ErrorFields<'a>),
+    ReadyForQuery(TransactionStatus),
+    ParseComplete,
+    BindComplete,
+    CloseComplete,
+    NoData,
+    PortalSuspended,
+    EmptyQuery,
+    ParameterDescription(&'a [u8]),
+    RowDescription(&'a [u8]),
+    DataRow(&'a [u8]),
+    CommandComplete(&'a str),
+    CopyInResponse(&'a [u8]),
+    CopyOutResponse(&'a [u8]),
+    CopyData(&'a [u8]),
+    CopyDone,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Waiting for authentication requests.
+    Authenticating(AuthState),
+    /// Authenticated; waiting for ParameterStatus/BackendKeyData and the first ReadyForQuery.
+    AwaitingReady,
+    Ready,
+    /// Terminated, or failed with the stored error.
+    Closed,
+}
+
+#[derive(Debug)]
+enum AuthState {
+    Start,
+    PasswordSent,
+    Scram(Box<scram::ScramClient>),
+}
+
+/// Sans-IO connection state.
+#[derive(Debug)]
+pub struct Session {
+    config: StartupConfig,
+    buf: ReadBuffer,
+    phase: Phase,
+    expects: VecDeque<Expect>,
+    /// Inside a COPY OUT: CopyData and CopyDone are allowed.
+    copy_out: bool,
+    out: Vec<u8>,
+    failure: Option<Error>,
+    tx_status: TransactionStatus,
+    backend_pid: i32,
+    backend_key: Vec<u8>,
+    server_params: Vec<(String, String)>,
+}
+
+impl Session {
+    pub fn new(config: StartupConfig) -> Self {
+        let buf = ReadBuffer::new(config.max_message_size);
+        Self {
+            config,
+            buf,
+            phase: Phase::Authenticating(AuthState::Start),
+            expects: VecDeque::new(),
+            copy_out: false,
+            out: Vec::new(),
+            failure: None,
+            tx_status: TransactionStatus::Idle,
+            backend_pid: 0,
+            backend_key: Vec::new(),
+            server_params: Vec::new(),
+        }
+    }
+
+    /// The StartupMessage.
+    pub fn startup_message(&self) -> Result<Vec<u8>> {
+        let mut params: Vec<(&str, &str)> = vec![("user", &self.config.user)];
+        if !self.config.database.is_empty() {
+            params.push(("database", &self.config.database));
+        }
+        params.extend(
+            self.config
+                .params
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        let mut out = Vec::new();
+        frontend::startup(&mut out, &params)?;
+        Ok(out)
+    }
+
+    pub fn feed(&mut self, data: &[u8]) {
+        self.buf.feed(data);
+    }
+
+    /// Bytes the session produced by itself (authentication responses), to send now.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    pub fn is_ready(&self) -> bool {
+        matches!(self.phase, Phase::Ready)
+    }
+
+    pub fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed) || self.failure.is_some()
+    }
+
+    /// The error that failed the session, if any.
+    pub fn failure(&self) -> Option<&Error> {
+        self.failure.as_ref()
+    }
+
+    pub fn transaction_status(&self) -> TransactionStatus {
+        self.tx_status
+    }
+
+    pub fn backend_pid(&self) -> i32 {
+        self.backend_pid
+    }
+
+    pub fn backend_key(&self) -> &[u8] {
+        &self.backend_key
+    }
+
+    pub fn server_params(&self) -> &[(String, String)] {
+        &self.server_params
+    }
+
+    pub fn server_param(&self, name: &str) -> Option<&str> {
+        self.server_params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Responses still owed by the server.
+    pub fn pending(&self) -> usize {
+        self.expects.len()
+    }
+
+    /// Queues a request: remembers the responses it causes and returns its bytes. May be called
+    /// repeatedly on the same request to send it in chunks.
+    pub fn submit(&mut self, req: &mut Request) -> Result<Vec<u8>> {
+        if let Some(e) = &self.failure {
+            return Err(e.clone());
+        }
+        if !self.is_ready() {
+            return Err(Error::protocol("the connection is not ready for queries"));
+        }
+        self.expects.extend(req.expects.drain(..));
+        Ok(std::mem::take(&mut req.buf))
+    }
+
+    /// Terminate message; the session is closed afterwards.
+    pub fn terminate(&mut self) -> Vec<u8> {
+        self.phase = Phase::Closed;
+        self.expects.clear();
+        let mut out = Vec::new();
+        frontend::terminate(&mut out);
+        out
+    }
+
+    /// Marks the session failed (for example when the transport was lost).
+    pub fn fail(&mut self, error: Error) {
+        self.phase = Phase::Closed;
+        self.expects.clear();
+        self.failure.get_or_insert(error);
+    }
+
+    fn violation(&mut self, msg: String) -> Error {
+        let e = Error::Protocol(msg);
+        self.fail(e.clone());
+        e
+    }
+
+    /// The next event, `Ok(None)` when more data is needed. An error is fatal and sticky.
+    pub fn next_event(&mut self) -> Result<Option<Event<'_>>> {
+        if let Some(e) = &self.failure {
+            return Err(e.clone());
+        }
+        loop {
+            let frame = match self.buf.next_frame() {
+                Ok(Some(f)) => f,
+                Ok(None) => {
+                    self.buf.shrink_if_idle();
+                    return Ok(None);
+                }
+                Err(e) => {
+                    self.fail(e.clone());
+                    return Err(e);
+                }
+            };
+            let tag = frame.tag;
+            // Asynchronous messages are accepted in every state.
+            match tag {
+                b'N' | b'A' | b'S' => return self.async_message(tag, frame).map(Some),
+                _ => {}
+            }
+            match self.phase {
+                Phase::Authenticating(_) => {
+                    let body = self.buf.body(frame).to_vec();
+                    match self.authenticating(tag, &body) {
+                        Ok(Some(Step::Event(AuthOutcome::Requested(m)))) => {
+                            return Ok(Some(Event::AuthRequested(m)));
+                        }
+                        Ok(Some(Step::Event(AuthOutcome::Ok))) => {
+                            return Ok(Some(Event::Authenticated));
+                        }
+                        Ok(Some(Step::Error)) => {
+                            self.phase = Phase::Closed;
+                            // Already validated by `authenticating`.
+                            let fields = ErrorFields::parse(self.buf.body(frame))?;
+                            return Ok(Some(Event::Error(fields)));
+                        }
+                        Ok(None) => continue,
+                        Err(e) => {
+                            self.fail(e.clone());
+                            return Err(e);
+                        }
+                    }
+                }
+                Phase::AwaitingReady => match tag {
+                    b'K' => {
+                        let (pid, key) = backend::parse_backend_key_data(self.buf.body(frame))
+                            .inspect_err(|e| self.failure = Some(e.clone()))?;
+                        self.backend_pid = pid;
+                        self.backend_key = key.to_vec();
+                    }
+                    b'Z' => {
+                        let status = TransactionStatus::parse(self.buf.body(frame))
+                            .inspect_err(|e| self.failure = Some(e.clone()))?;
+                        self.tx_status = status;
+                        self.phase = Phase::Ready;
+                        return Ok(Some(Event::ReadyForQuery(status)));
+                    }
+                    b'E' => {
+                        self.phase = Phase::Closed;
+                        let fields = ErrorFields::parse(self.buf.body(frame))
+                            .inspect_err(|e| self.failure = Some(e.clone()))?;
+                        return Ok(Some(Event::Error(fields)));
+                    }
+                    _ => {
+                        return Err(self.violation(format!(
+                            "unexpected message {:?} while waiting for the server to become ready",
+                            char::from(tag)
+                        )))
+                    }
+                },
+                Phase::Ready => return self.ready_message(frame),
+                Phase::Closed => {
+                    // Only a final ErrorResponse (e.g. FATAL shutdown) may follow.
+                    if tag == b'E' {
+                        let fields = ErrorFields::parse(self.buf.body(frame))
+                            .inspect_err(|e| self.failure = Some(e.clone()))?;
+                        return Ok(Some(Event::Error(fields)));
+                    }
+                    return Err(self.violation(format!(
+                        "unexpected message {:?} on a closed connection",
+                        char::from(tag)
+                    )));
+                }
+            }
+        }
+    }
+
+    /// NoticeResponse, NotificationResponse or ParameterStatus. A malformed one fails the
+    /// session (recorded in `failure`, which `next_event` checks first).
+    fn async_message(&mut self, tag: u8, frame: crate::framing::Frame) -> Result<Event<'_>> {
+        let body = self.buf.body(frame);
+        let failure = &mut self.failure;
+        let record = |e: &Error| *failure = Some(e.clone());
+        Ok(match tag {
+            b'N' => Event::Notice(ErrorFields::parse(body).inspect_err(record)?),
+            b'A' => Event::Notification(backend::parse_notification(body).inspect_err(record)?),
+            _ => {
+                let (name, value) = backend::parse_parameter_status(body).inspect_err(record)?;
+                match self.server_params.iter_mut().find(|(k, _)| k == name) {
+                    Some(slot) => value.clone_into(&mut slot.1),
+                    None => self.server_params.push((name.to_owned(), value.to_owned())),
+                }
+                Event::ParameterStatus { name, value }
+            }
+        })
+    }
+
+    fn ready_message(&mut self, frame: crate::framing::Frame) -> Result<Option<Event<'_>>> {
+        let tag = frame.tag;
+        let front = self.expects.front().copied();
+        let unexpected = |s: &mut Self| {
+            let want = match front {
+                Some(e) => format!("{e:?}"),
+                None => "nothing".to_owned(),
+            };
+            Err(s.violation(format!(
+                "unexpected message {:?} from the server (expected {want})",
+                char::from(tag)
+            )))
+        };
+        if self.copy_out {
+            match tag {
+                b'd' => return Ok(Some(Event::CopyData(self.buf.body(frame)))),
+                b'c' => {
+                    self.copy_out = false;
+                    return Ok(Some(Event::CopyDone));
+                }
+                b'E' => self.copy_out = false,
+                _ => return unexpected(self),
+            }
+        }
+        let event = match (tag, front) {
+            (b'D', Some(Expect::Execute | Expect::SimpleQuery)) => {
+                return Ok(Some(Event::DataRow(self.buf.body(frame))));
+            }
+            (b'C', Some(e @ (Expect::Execute | Expect::SimpleQuery))) => {
+                if e == Expect::Execute {
+                    self.expects.pop_front();
+                }
+                let tag = backend::parse_command_complete(self.buf.body(frame))
+                    .inspect_err(|e| self.failure = Some(e.clone()))?;
+                return Ok(Some(Event::CommandComplete(tag)));
+            }
+            (b'Z', Some(Expect::ReadyForQuery | Expect::SimpleQuery)) => {
+                self.expects.pop_front();
+                let status = TransactionStatus::parse(self.buf.body(frame))
+                    .inspect_err(|e| self.failure = Some(e.clone()))?;
+                self.tx_status = status;
+                return Ok(Some(Event::ReadyForQuery(status)));
+            }
+            (b'E', Some(_)) => {
+                // The server skips everything up to the next Sync after an error.
+                while let Some(e) = self.expects.front() {
+                    if matches!(e, Expect::ReadyForQuery | Expect::SimpleQuery) {
+                        break;
+                    }
+                    self.expects.pop_front();
+                }
+                let fields = ErrorFields::parse(self.buf.body(frame))
+                    .inspect_err(|e| self.failure = Some(e.clone()))?;
+                return Ok(Some(Event::Error(fields)));
+            }
+            (b'E', None) => {
+                // Unsolicited: the server is closing the connection (FATAL) on its own.
+                let fields = ErrorFields::parse(self.buf.body(frame))
+                    .inspect_err(|e| self.failure = Some(e.clone()))?;
+                return Ok(Some(Event::Error(fields)));
+            }
+            (b'1', Some(Expect::ParseComplete)) => Event::ParseComplete,
+            (b'2', Some(Expect::BindComplete)) => Event::BindComplete,
+            (b'3', Some(Expect::CloseComplete)) => Event::CloseComplete,
+            (b'n', Some(Expect::RowDescription)) => Event::NoData,
+            (b's', Some(Expect::Execute)) => Event::PortalSuspended,
+            (b'I', Some(Expect::Execute)) => Event::EmptyQuery,
+            (b'I', Some(Expect::SimpleQuery)) => return Ok(Some(Event::EmptyQuery)),
+            (b't', Some(Expect::ParameterDescription)) => {
+                self.expects.pop_front();
+                return Ok(Some(Event::ParameterDescription(self.buf.body(frame))));
+            }
+            (b'T', Some(e @ (Expect::RowDescription | Expect::SimpleQuery))) => {
+                if e == Expect::RowDescription {
+                    self.expects.pop_front();
+                }
+                return Ok(Some(Event::RowDescription(self.buf.body(frame))));
+            }
+            (b'G', Some(Expect::Execute | Expect::SimpleQuery)) => {
+                return Ok(Some(Event::CopyInResponse(self.buf.body(frame))));
+            }
+            (b'H', Some(Expect::Execute | Expect::SimpleQuery)) => {
+                self.copy_out = true;
+                return Ok(Some(Event::CopyOutResponse(self.buf.body(frame))));
+            }
+            _ => return unexpected(self),
+        };
+        if !self.buf.body(frame).is_empty() {
+            return Err(self.violation(format!(
+                "malformed message {:?} (unexpected body)",
+                char::from(tag)
+            )));
+        }
+        self.expects.pop_front();
+        Ok(Some(event))
+    }
+
+    /// One message of the authentication phase.
+    fn authenticating(&mut self, tag: u8, body: &[u8]) -> Result<Option<Step>> {
+        match tag {
+            b'R' => self.auth_request(body).map(|o| o.map(Step::Event)),
+            b'E' => {
+                ErrorFields::parse(body)?;
+                Ok(Some(Step::Error))
+            }
+            b'v' => {
+                // We ask for 3.0 without protocol options, so a server may only confirm 3.0.
+                let mut c = Cursor::new(body, "NegotiateProtocolVersion");
+                let version = c.i32()?;
+                let n = c.i32()?;
+                if version != frontend::PROTOCOL_3_0 || n != 0 {
+                    return Err(Error::protocol(format!(
+                        "server requested protocol version {}.{} with {n} unsupported options",
+                        version >> 16,
+                        version & 0xffff
+                    )));
+                }
+                Ok(None)
+            }
+            _ => Err(Error::protocol(format!(
+                "unexpected message {:?} during authentication",
+                char::from(tag)
+            ))),
+        }
+    }
+
+    fn auth_request(&mut self, body: &[u8]) -> Result<Option<AuthOutcome>> {
+        if body.len() > 2000 {
+            return Err(Error::protocol("authentication request too long"));
+        }
+        let mut c = Cursor::new(body, "Authentication");
+        let code = c.i32()?;
+        let Phase::Authenticating(state) = &mut self.phase else {
+            unreachable!()
+        };
+        match code {
+            auth_code::OK => {
+                c.finish()?;
+                if let AuthState::Scram(client) = state {
+                    if !client.is_done() {
+                        return Err(Error::Auth(
+                            "server finished authentication before the SCRAM exchange completed"
+                                .into(),
+                        ));
+                    }
+                }
+                if self.config.channel_binding == ChannelBindingMode::Require
+                    && !matches!(state, AuthState::Scram(c) if c.uses_channel_binding())
+                {
+                    return Err(Error::AuthPolicy(
+                        "channel binding required, but server authenticated client without channel binding"
+                            .into(),
+                    ));
+                }
+                self.phase = Phase::AwaitingReady;
+                Ok(Some(AuthOutcome::Ok))
+            }
+            auth_code::CLEARTEXT_PASSWORD | auth_code::MD5_PASSWORD => {
+                if self.config.channel_binding == ChannelBindingMode::Require {
+                    return Err(Error::AuthPolicy(
+                        "channel binding required but not supported by server's authentication request"
+                            .into(),
+                    ));
+                }
+                let password = self.config.password.as_deref().ok_or_else(no_password)?;
+                let method = if code == auth_code::MD5_PASSWORD {
+                    let salt: [u8; 4] = c.bytes(4)?.try_into().expect("4 bytes");
+                    c.finish()?;
+                    let hashed = md5::password_message(self.config.user.as_bytes(), password, salt);
+                    frontend::password(&mut self.out, hashed.as_bytes())?;
+                    AuthMethod::Md5
+                } else {
+                    c.finish()?;
+                    frontend::password(&mut self.out, password)?;
+                    AuthMethod::Cleartext
+                };
+                *state = AuthState::PasswordSent;
+                Ok(Some(AuthOutcome::Requested(method)))
+            }
+            auth_code::SASL => {
+                let mut mechanisms = Vec::new();
+                loop {
+                    let m = c.cstr()?;
+                    if m.is_empty() {
+                        break;
+                    }
+                    mechanisms.push(m);
+                }
+                c.finish()?;
+                let client = self.choose_scram(&mechanisms)?;
+                let method = AuthMethod::Scram {
+                    channel_binding: client.uses_channel_binding(),
+                };
+                let mut client = Box::new(client);
+                let first = client.client_first("");
+                frontend::sasl_initial_response(&mut self.out, client.mechanism(), &first);
+                let Phase::Authenticating(state) = &mut self.phase else {
+                    unreachable!()
+                };
+                *state = AuthState::Scram(client);
+                Ok(Some(AuthOutcome::Requested(method)))
+            }
+            auth_code::SASL_CONTINUE => {
+                let AuthState::Scram(client) = state else {
+                    return Err(Error::protocol("unexpected SASLContinue message"));
+                };
+                let response = client.client_final(c.rest())?;
+                frontend::sasl_response(&mut self.out, &response);
+                Ok(None)
+            }
+            auth_code::SASL_FINAL => {
+                let AuthState::Scram(client) = state else {
+                    return Err(Error::protocol("unexpected SASLFinal message"));
+                };
+                client.verify_server_final(c.rest())?;
+                Ok(None)
+            }
+            auth_code::KERBEROS_V5 => Err(Error::Auth(
+                "Kerberos 5 authentication is not supported".into(),
+            )),
+            auth_code::GSS | auth_code::GSS_CONTINUE | auth_code::SSPI => Err(Error::Auth(
+                "GSSAPI/SSPI authentication is not supported by pgoxide".into(),
+            )),
+            other => Err(Error::Auth(format!(
+                "unsupported authentication request {other}"
+            ))),
+        }
+    }
+
+    /// libpq's mechanism choice: -PLUS when TLS is in use and binding is not disabled.
+    fn choose_scram(&self, offered: &[&str]) -> Result<scram::ScramClient> {
+        let password = self.config.password.as_deref().ok_or_else(no_password)?;
+        let plus = offered.contains(&scram::SCRAM_SHA_256_PLUS);
+        let plain = offered.contains(&scram::SCRAM_SHA_256);
+        if plus && !self.config.tls {
+            return Err(Error::Auth(
+                "server offered SCRAM-SHA-256-PLUS authentication over a non-SSL connection".into(),
+            ));
+        }
+        let mode = self.config.channel_binding;
+        let binding = if mode != ChannelBindingMode::Disable && self.config.tls && plus {
+            match &self.config.tls_server_end_point {
+                Some(hash) => scram::ChannelBinding::TlsServerEndPoint(hash.clone()),
+                None => {
+                    return Err(Error::Auth(
+                        "could not compute the tls-server-end-point hash of the server certificate"
+                            .into(),
+                    ))
+                }
+            }
+        } else if mode == ChannelBindingMode::Require {
+            return Err(Error::AuthPolicy(if self.config.tls {
+                "channel binding is required, but server did not offer an authentication method that supports channel binding".into()
+            } else {
+                "channel binding required, but SSL not in use".into()
+            }));
+        } else if !plain {
+            return Err(Error::Auth(format!(
+                "none of the server's SASL authentication mechanisms are supported: {}",
+                offered.join(", ")
+            )));
+        } else if self.config.tls && mode != ChannelBindingMode::Disable {
+            scram::ChannelBinding::NotOffered
+        } else {
+            scram::ChannelBinding::Unsupported
+        };
+        scram::ScramClient::new(password, binding)
+    }
+}
+
+fn no_password() -> Error {
+    Error::Auth("password authentication failed: the server asked for a password but none was supplied (fe_sendauth: no password supplied)".into())
+}
+
+enum Step {
+    Event(AuthOutcome),
+    Error,
+}
+
+enum AuthOutcome {
+    Requested(AuthMethod),
+    Ok,
+}
+
+/// A request being built: its bytes and the responses it will cause.
+#[derive(Debug, Default)]
+pub struct Request {
+    buf: Vec<u8>,
+    expects: Vec<Expect>,
+}
+
+/// A point in a [`Request`] to roll back to when encoding a later part fails.
+#[derive(Debug, Clone, Copy)]
+pub struct Mark {
+    buf: usize,
+    expects: usize,
+}
+
+impl Request {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    pub fn byte_len(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn mark(&self) -> Mark {
+        Mark {
+            buf: self.buf.len(),
+            expects: self.expects.len(),
+        }
+    }
+
+    pub fn rollback(&mut self, mark: Mark) {
+        self.buf.truncate(mark.buf);
+        self.expects.truncate(mark.expects);
+    }
+
+    pub fn simple_query(&mut self, sql: &str) -> Result<()> {
+        frontend::query(&mut self.buf, sql)?;
+        self.expects.push(Expect::SimpleQuery);
+        Ok(())
+    }
+
+    pub fn parse(&mut self, name: &str, sql: &str, param_types: &[u32]) -> Result<()> {
+        frontend::parse(&mut self.buf, name, sql, param_types)?;
+        self.expects.push(Expect::ParseComplete);
+        Ok(())
+    }
+
+    pub fn describe_statement(&mut self, name: &str) -> Result<()> {
+        frontend::describe(&mut self.buf, b'S', name)?;
+        self.expects
+            .extend([Expect::ParameterDescription, Expect::RowDescription]);
+        Ok(())
+    }
+
+    pub fn describe_portal(&mut self, name: &str) -> Result<()> {
+        frontend::describe(&mut self.buf, b'P', name)?;
+        self.expects.push(Expect::RowDescription);
+        Ok(())
+    }
+
+    /// Starts a Bind; encode the parameters into the returned encoder, then `finish` it.
+    pub fn bind(
+        &mut self,
+        portal: &str,
+        statement: &str,
+        param_formats: &[i16],
+        nparams: usize,
+    ) -> Result<frontend::Bind<'_>> {
+        self.expects.push(Expect::BindComplete);
+        frontend::Bind::begin(&mut self.buf, portal, statement, param_formats, nparams)
+    }
+
+    pub fn execute(&mut self, portal: &str, max_rows: i32) -> Result<()> {
+        frontend::execute(&mut self.buf, portal, max_rows)?;
+        self.expects.push(Expect::Execute);
+        Ok(())
+    }
+
+    pub fn close_statement(&mut self, name: &str) -> Result<()> {
+        frontend::close(&mut self.buf, b'S', name)?;
+        self.expects.push(Expect::CloseComplete);
+        Ok(())
+    }
+
+    pub fn close_portal(&mut self, name: &str) -> Result<()> {
+        frontend::close(&mut self.buf, b'P', name)?;
+        self.expects.push(Expect::CloseComplete);
+        Ok(())
+    }
+
+    pub fn sync(&mut self) {
+        frontend::sync(&mut self.buf);
+        self.expects.push(Expect::ReadyForQuery);
+    }
+
+    pub fn flush(&mut self) {
+        frontend::flush(&mut self.buf);
+    }
+}
