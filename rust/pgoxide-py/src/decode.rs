@@ -1,0 +1,325 @@
+//! Column decoders: binary wire values straight to Python objects.
+//!
+//! A statement builds one [`Decoder`] per result column when it is prepared; every row then
+//! runs a `match` per value with no Python-level call, except for types whose Python
+//! constructor is the only exact path (`Decimal`).
+
+use pgoxide_proto::codec::{self, array, datetime as dt, numeric};
+use pgoxide_proto::types::{self, Oid};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDate, PyDateTime, PyDelta, PyString, PyTime, PyTzInfo};
+
+use crate::errors::data_error;
+use crate::pycache;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decoder {
+    Bool,
+    Int2,
+    Int4,
+    Int8,
+    Oid,
+    Float4,
+    Float8,
+    Numeric,
+    /// UTF-8 text: text-like types, json, and every column received in text format.
+    Text,
+    Bytea,
+    Date,
+    Time,
+    TimeTz,
+    Timestamp,
+    TimestampTz,
+    Interval,
+    Uuid,
+    Jsonb,
+    Array(Box<Decoder>, Oid),
+}
+
+impl Decoder {
+    /// The binary decoder for a type, `None` when the column must be received as text.
+    pub fn for_type(oid: Oid) -> Option<Self> {
+        Some(match oid {
+            types::BOOL => Self::Bool,
+            types::INT2 => Self::Int2,
+            types::INT4 => Self::Int4,
+            types::INT8 => Self::Int8,
+            types::OID => Self::Oid,
+            types::FLOAT4 => Self::Float4,
+            types::FLOAT8 => Self::Float8,
+            types::NUMERIC => Self::Numeric,
+            types::TEXT
+            | types::VARCHAR
+            | types::BPCHAR
+            | types::NAME
+            | types::CHAR
+            | types::JSON
+            | types::UNKNOWN => Self::Text,
+            types::BYTEA => Self::Bytea,
+            types::DATE => Self::Date,
+            types::TIME => Self::Time,
+            types::TIMETZ => Self::TimeTz,
+            types::TIMESTAMP => Self::Timestamp,
+            types::TIMESTAMPTZ => Self::TimestampTz,
+            types::INTERVAL => Self::Interval,
+            types::UUID => Self::Uuid,
+            types::JSONB => Self::Jsonb,
+            other => {
+                let elem = types::array_element(other)?;
+                Self::Array(Box::new(Self::for_type(elem)?), elem)
+            }
+        })
+    }
+
+    /// Decodes one non-NULL value.
+    #[inline]
+    pub fn decode<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+        let core = |e: pgoxide_proto::Error| data_error(py, e.to_string());
+        Ok(match self {
+            Self::Text => text(py, data)?,
+            Self::Int4 => codec::decode_i32(data)
+                .map_err(core)?
+                .into_pyobject(py)?
+                .into_any(),
+            Self::Int8 => codec::decode_i64(data)
+                .map_err(core)?
+                .into_pyobject(py)?
+                .into_any(),
+            Self::Int2 => codec::decode_i16(data)
+                .map_err(core)?
+                .into_pyobject(py)?
+                .into_any(),
+            Self::Oid => codec::decode_u32(data)
+                .map_err(core)?
+                .into_pyobject(py)?
+                .into_any(),
+            Self::Bool => pyo3::types::PyBool::new(py, codec::decode_bool(data).map_err(core)?)
+                .to_owned()
+                .into_any(),
+            Self::Float8 => codec::decode_f64(data)
+                .map_err(core)?
+                .into_pyobject(py)?
+                .into_any(),
+            Self::Float4 => f64::from(codec::decode_f32(data).map_err(core)?)
+                .into_pyobject(py)?
+                .into_any(),
+            Self::Numeric => {
+                let mut s = String::with_capacity(24);
+                numeric::decode_to_text(data, &mut s).map_err(core)?;
+                pycache::decimal(py)?.call1((PyString::new(py, &s),))?
+            }
+            Self::Bytea => PyBytes::new(py, data).into_any(),
+            Self::Date => {
+                let days = codec::decode_i32(data).map_err(core)?;
+                date(py, dt::date_from_pg_days(days))?.into_any()
+            }
+            Self::Timestamp => {
+                let us = codec::decode_i64(data).map_err(core)?;
+                timestamp(py, dt::timestamp_from_pg_usecs(us), None)?.into_any()
+            }
+            Self::TimestampTz => {
+                let us = codec::decode_i64(data).map_err(core)?;
+                let utc = PyTzInfo::utc(py)?;
+                timestamp(py, dt::timestamp_from_pg_usecs(us), Some(&utc))?.into_any()
+            }
+            Self::Time => {
+                let t =
+                    dt::time_from_usecs(codec::decode_i64(data).map_err(core)?).map_err(core)?;
+                PyTime::new(py, t.hour, t.minute, t.second, t.microsecond, None)?.into_any()
+            }
+            Self::TimeTz => {
+                let (t, offset) = dt::decode_timetz(data).map_err(core)?;
+                let tz = if offset == 0 {
+                    PyTzInfo::utc(py)?.to_owned()
+                } else {
+                    PyTzInfo::fixed_offset(py, PyDelta::new(py, 0, offset, 0, true)?)?
+                };
+                PyTime::new(py, t.hour, t.minute, t.second, t.microsecond, Some(&tz))?.into_any()
+            }
+            Self::Interval => interval(py, dt::decode_interval(data).map_err(core)?)?.into_any(),
+            Self::Uuid => uuid(py, codec::fixed::<16>(data, "uuid").map_err(core)?)?,
+            Self::Jsonb => text(py, codec::decode_jsonb(data).map_err(core)?)?,
+            Self::Array(elem, elem_oid) => decode_array(py, elem, *elem_oid, data)?,
+        })
+    }
+}
+
+/// UTF-8 bytes to `str`, validated once by CPython's decoder.
+#[inline]
+pub fn text<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: the pointer and length describe `data`, which outlives the call.
+    unsafe {
+        let obj = ffi::PyUnicode_DecodeUTF8(
+            data.as_ptr().cast(),
+            data.len() as ffi::Py_ssize_t,
+            std::ptr::null(),
+        );
+        Bound::from_owned_ptr_or_err(py, obj)
+    }
+}
+
+fn out_of_range(py: Python<'_>, what: &str, value: &str) -> PyErr {
+    data_error(
+        py,
+        format!(
+            "{what} value {value} is out of the range of Python's {what} type (years 1 to 9999)"
+        ),
+    )
+}
+
+fn infinite(py: Python<'_>, what: &str, b: &dt::Bounded<impl Sized>) -> PyErr {
+    let sign = if matches!(b, dt::Bounded::NegInfinity) {
+        "-"
+    } else {
+        ""
+    };
+    data_error(
+        py,
+        format!(
+            "{what} value {sign}infinity cannot be represented as a Python {what}; \
+             select it as text (e.g. col::text) or register a custom codec"
+        ),
+    )
+}
+
+fn date<'py>(py: Python<'py>, d: dt::Bounded<dt::Date>) -> PyResult<Bound<'py, PyDate>> {
+    match d {
+        dt::Bounded::Finite(d) if (1..=9999).contains(&d.year) => {
+            PyDate::new(py, d.year, d.month, d.day)
+        }
+        dt::Bounded::Finite(d) => Err(out_of_range(
+            py,
+            "date",
+            &format!("{}-{:02}-{:02}", d.year, d.month, d.day),
+        )),
+        other => Err(infinite(py, "date", &other)),
+    }
+}
+
+fn timestamp<'py>(
+    py: Python<'py>,
+    ts: dt::Bounded<(dt::Date, dt::Time)>,
+    tz: Option<&Bound<'py, PyTzInfo>>,
+) -> PyResult<Bound<'py, PyDateTime>> {
+    match ts {
+        dt::Bounded::Finite((d, t)) if (1..=9999).contains(&d.year) => PyDateTime::new(
+            py,
+            d.year,
+            d.month,
+            d.day,
+            t.hour,
+            t.minute,
+            t.second,
+            t.microsecond,
+            tz,
+        ),
+        dt::Bounded::Finite((d, _)) => {
+            Err(out_of_range(py, "datetime", &format!("in year {}", d.year)))
+        }
+        other => Err(infinite(py, "datetime", &other)),
+    }
+}
+
+/// `timedelta` of an interval. Months have no fixed length; like asyncpg, a year counts 365
+/// days and a month 30 (lossy: the exact type comes with the complete type system).
+fn interval<'py>(py: Python<'py>, iv: dt::Interval) -> PyResult<Bound<'py, PyDelta>> {
+    let years = iv.months / 12;
+    let months = iv.months % 12;
+    let days = i64::from(iv.days) + i64::from(months) * 30 + i64::from(years) * 365;
+    let secs = iv.microseconds.div_euclid(dt::USECS_PER_SEC);
+    let micros = iv.microseconds.rem_euclid(dt::USECS_PER_SEC);
+    let days = days + secs.div_euclid(86_400);
+    let secs = secs.rem_euclid(86_400);
+    let days = i32::try_from(days)
+        .ok()
+        .filter(|d| d.abs() <= 999_999_999)
+        .ok_or_else(|| {
+            data_error(
+                py,
+                "interval value is out of the range of Python's timedelta".into(),
+            )
+        })?;
+    PyDelta::new(py, days, secs as i32, micros as i32, false)
+}
+
+/// A `uuid.UUID` built by setting its slots directly, skipping `__init__`'s parsing.
+fn uuid<'py>(py: Python<'py>, raw: [u8; 16]) -> PyResult<Bound<'py, PyAny>> {
+    let ty = pycache::uuid_type(py)?;
+    let (int_slot, is_safe_slot, unknown) = pycache::uuid_slots(py)?;
+    let value = u128::from_be_bytes(raw).into_pyobject(py)?;
+    // SAFETY: `tp_alloc` of a heap type returns a new zeroed instance or NULL with an error set;
+    // the member descriptors' `__set__` store into the instance's slots.
+    unsafe {
+        let tp = ty.as_type_ptr();
+        let alloc = (*tp).tp_alloc.unwrap_or(ffi::PyType_GenericAlloc);
+        let obj = Bound::from_owned_ptr_or_err(py, alloc(tp, 0))?;
+        for (slot, v) in [(int_slot, value.as_any()), (is_safe_slot, unknown)] {
+            let set = (*ffi::Py_TYPE(slot.as_ptr()))
+                .tp_descr_set
+                .expect("member descriptor");
+            if set(slot.as_ptr(), obj.as_ptr(), v.as_ptr()) != 0 {
+                return Err(PyErr::fetch(py));
+            }
+        }
+        Ok(obj)
+    }
+}
+
+fn decode_array<'py>(
+    py: Python<'py>,
+    elem: &Decoder,
+    elem_oid: Oid,
+    data: &[u8],
+) -> PyResult<Bound<'py, PyAny>> {
+    let (header, mut cursor) =
+        array::decode_header(data).map_err(|e| data_error(py, e.to_string()))?;
+    if header.dims.is_empty() {
+        return Ok(pyo3::types::PyList::empty(py).into_any());
+    }
+    if header.element_oid != elem_oid {
+        return Err(data_error(
+            py,
+            format!(
+                "array element type {} does not match the column's {elem_oid}",
+                header.element_oid
+            ),
+        ));
+    }
+    let list = build_level(py, elem, &header.dims, &mut cursor)?;
+    if !cursor.is_empty() {
+        return Err(data_error(py, "invalid array value: trailing bytes".into()));
+    }
+    Ok(list)
+}
+
+/// Builds the nested lists of one dimension level.
+fn build_level<'py>(
+    py: Python<'py>,
+    elem: &Decoder,
+    dims: &[(i32, i32)],
+    cursor: &mut pgoxide_proto::backend::Cursor<'_>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let n = dims[0].0 as usize;
+    // SAFETY: PyList_New(n) makes a list of n NULL slots; each slot is set exactly once below
+    // before the list is used, and on error the partially filled list is dropped (CPython's
+    // list_dealloc skips NULL items).
+    let list = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyList_New(n as ffi::Py_ssize_t))? };
+    for i in 0..n {
+        let item = if dims.len() > 1 {
+            build_level(py, elem, &dims[1..], cursor)?
+        } else {
+            let bad = |_| data_error(py, "invalid array value: truncated".into());
+            let len = cursor.i32().map_err(bad)?;
+            if len == -1 {
+                py.None().into_bound(py)
+            } else {
+                let len = usize::try_from(len)
+                    .map_err(|_| data_error(py, "invalid array value: negative length".into()))?;
+                elem.decode(py, cursor.bytes(len).map_err(bad)?)?
+            }
+        };
+        unsafe { ffi::PyList_SET_ITEM(list.as_ptr(), i as ffi::Py_ssize_t, item.into_ptr()) };
+    }
+    Ok(list)
+}

@@ -1,0 +1,382 @@
+//! Parameter encoders: Python values to the binary wire format of the server's parameter type.
+//!
+//! The encoder is chosen from the parameter OID the server reported for the statement, so a
+//! value of the wrong Python type is caught here, before anything is sent.
+
+use pgoxide_proto::codec::{array, datetime as dt, numeric, JSONB_VERSION};
+use pgoxide_proto::types::{self, Oid};
+use pyo3::prelude::*;
+use pyo3::types::{
+    PyBool, PyByteArray, PyBytes, PyDate, PyDateAccess, PyDateTime, PyDelta, PyDeltaAccess,
+    PyFloat, PyInt, PyList, PyString, PyTime, PyTimeAccess, PyTuple, PyTzInfo, PyTzInfoAccess,
+};
+
+use crate::pycache;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Encoder {
+    Bool,
+    Int2,
+    Int4,
+    Int8,
+    Oid,
+    Float4,
+    Float8,
+    Numeric,
+    Text,
+    Char,
+    Bytea,
+    Date,
+    Time,
+    TimeTz,
+    Timestamp,
+    TimestampTz,
+    Interval,
+    Uuid,
+    Jsonb,
+    Array(Box<Encoder>, Oid),
+    /// A type without a binary encoder: a `str` sent in text format for the server to parse.
+    TextFallback,
+}
+
+/// Why a value could not be encoded; the caller adds which parameter it was.
+pub type EncodeResult = Result<(), String>;
+
+impl Encoder {
+    pub fn for_type(oid: Oid) -> Self {
+        match oid {
+            types::BOOL => Self::Bool,
+            types::INT2 => Self::Int2,
+            types::INT4 => Self::Int4,
+            types::INT8 => Self::Int8,
+            types::OID => Self::Oid,
+            types::FLOAT4 => Self::Float4,
+            types::FLOAT8 => Self::Float8,
+            types::NUMERIC => Self::Numeric,
+            types::TEXT
+            | types::VARCHAR
+            | types::BPCHAR
+            | types::NAME
+            | types::JSON
+            | types::UNKNOWN => Self::Text,
+            types::CHAR => Self::Char,
+            types::BYTEA => Self::Bytea,
+            types::DATE => Self::Date,
+            types::TIME => Self::Time,
+            types::TIMETZ => Self::TimeTz,
+            types::TIMESTAMP => Self::Timestamp,
+            types::TIMESTAMPTZ => Self::TimestampTz,
+            types::INTERVAL => Self::Interval,
+            types::UUID => Self::Uuid,
+            types::JSONB => Self::Jsonb,
+            other => match types::array_element(other).map(|e| (Self::for_type(e), e)) {
+                Some((elem, e)) if elem != Self::TextFallback => Self::Array(Box::new(elem), e),
+                _ => Self::TextFallback,
+            },
+        }
+    }
+
+    /// Wire format code: binary, or text for the fallback.
+    pub fn format(&self) -> i16 {
+        i16::from(*self != Self::TextFallback)
+    }
+
+    /// Encodes a non-None value.
+    pub fn encode(&self, v: &Bound<'_, PyAny>, buf: &mut Vec<u8>) -> EncodeResult {
+        match self {
+            Self::Bool => {
+                let b = v.cast::<PyBool>().map_err(|_| expected("bool", v))?;
+                buf.push(u8::from(b.is_true()));
+            }
+            Self::Int2 => buf.extend_from_slice(&int::<i16>(v, "int2")?.to_be_bytes()),
+            Self::Int4 => buf.extend_from_slice(&int::<i32>(v, "int4")?.to_be_bytes()),
+            Self::Int8 => buf.extend_from_slice(&int::<i64>(v, "int8")?.to_be_bytes()),
+            Self::Oid => buf.extend_from_slice(&int::<u32>(v, "oid")?.to_be_bytes()),
+            Self::Float8 => buf.extend_from_slice(&float(v)?.to_be_bytes()),
+            Self::Float4 => {
+                let f = float(v)?;
+                let narrow = f as f32;
+                if narrow.is_infinite() && f.is_finite() {
+                    return Err("value out of float4 range".into());
+                }
+                buf.extend_from_slice(&narrow.to_be_bytes());
+            }
+            Self::Numeric => {
+                let ok = v
+                    .is_instance(pycache::decimal(v.py()).map_err(|e| e.to_string())?)
+                    .unwrap_or(false)
+                    || (v.is_instance_of::<PyInt>() && !v.is_instance_of::<PyBool>())
+                    || v.is_instance_of::<PyFloat>();
+                if !ok {
+                    return Err(expected("Decimal, int or float", v));
+                }
+                let text = v.str().map_err(|e| e.to_string())?;
+                numeric::encode_from_text(&text.to_cow().map_err(|e| e.to_string())?, buf)
+                    .map_err(|e| e.to_string())?;
+            }
+            Self::Text | Self::TextFallback => buf.extend_from_slice(str_bytes(v)?),
+            Self::Char => {
+                let b = str_bytes(v)?;
+                if b.len() > 1 {
+                    return Err("\"char\" holds a single byte".into());
+                }
+                buf.extend_from_slice(b);
+            }
+            Self::Jsonb => {
+                let b = str_bytes(v)?;
+                buf.push(JSONB_VERSION);
+                buf.extend_from_slice(b);
+            }
+            Self::Bytea => {
+                if let Ok(b) = v.cast::<PyBytes>() {
+                    buf.extend_from_slice(b.as_bytes());
+                } else if let Ok(b) = v.cast::<PyByteArray>() {
+                    buf.extend_from_slice(&b.to_vec());
+                } else if let Ok(b) = pyo3::buffer::PyBuffer::<u8>::get(v) {
+                    buf.extend_from_slice(&b.to_vec(v.py()).map_err(|e| e.to_string())?);
+                } else {
+                    return Err(expected("bytes, bytearray or memoryview", v));
+                }
+            }
+            Self::Date => {
+                if v.is_instance_of::<PyDateTime>() {
+                    return Err(expected("datetime.date (not datetime.datetime)", v));
+                }
+                let d = v
+                    .cast::<PyDate>()
+                    .map_err(|_| expected("datetime.date", v))?;
+                let days = dt::pg_days_from_date(date_of(d));
+                buf.extend_from_slice(&(days as i32).to_be_bytes());
+            }
+            Self::Time | Self::TimeTz => {
+                let t = v
+                    .cast::<PyTime>()
+                    .map_err(|_| expected("datetime.time", v))?;
+                let usecs = dt::usecs_from_time(time_of(t));
+                buf.extend_from_slice(&usecs.to_be_bytes());
+                if *self == Self::TimeTz {
+                    // A naive time is taken as UTC, as asyncpg does.
+                    let offset = match t.get_tzinfo() {
+                        Some(_) => offset_seconds(v)?,
+                        None => 0,
+                    };
+                    buf.extend_from_slice(&(-offset).to_be_bytes());
+                }
+            }
+            Self::Timestamp => {
+                let ts = v
+                    .cast::<PyDateTime>()
+                    .map_err(|_| expected("datetime.datetime", v))?;
+                if ts.get_tzinfo().is_some() {
+                    return Err("timestamp without time zone needs a naive datetime; use timestamptz for aware ones".into());
+                }
+                let us = dt::pg_usecs_from_timestamp(date_of(ts), time_of(ts));
+                buf.extend_from_slice(&us.to_be_bytes());
+            }
+            Self::TimestampTz => {
+                let ts = v
+                    .cast::<PyDateTime>()
+                    .map_err(|_| expected("datetime.datetime", v))?;
+                let us = match ts.get_tzinfo() {
+                    Some(_) => {
+                        let local = dt::pg_usecs_from_timestamp(date_of(ts), time_of(ts));
+                        local - i64::from(offset_seconds(v)?) * dt::USECS_PER_SEC
+                    }
+                    None => {
+                        // A naive datetime is local time, as in asyncpg (`astimezone`).
+                        let utc = PyTzInfo::utc(v.py()).map_err(|e| e.to_string())?;
+                        let aware = v
+                            .call_method1("astimezone", (utc,))
+                            .map_err(|e| e.to_string())?;
+                        let aware = aware.cast::<PyDateTime>().map_err(|e| e.to_string())?;
+                        dt::pg_usecs_from_timestamp(date_of(aware), time_of(aware))
+                    }
+                };
+                buf.extend_from_slice(&us.to_be_bytes());
+            }
+            Self::Interval => {
+                let d = v
+                    .cast::<PyDelta>()
+                    .map_err(|_| expected("datetime.timedelta", v))?;
+                let micros = i64::from(d.get_seconds()) * dt::USECS_PER_SEC
+                    + i64::from(d.get_microseconds());
+                dt::encode_interval(
+                    buf,
+                    dt::Interval {
+                        microseconds: micros,
+                        days: d.get_days(),
+                        months: 0,
+                    },
+                );
+            }
+            Self::Uuid => {
+                let py = v.py();
+                let uuid_type = pycache::uuid_type(py).map_err(|e| e.to_string())?;
+                let value = if v.is_instance(uuid_type).unwrap_or(false) {
+                    v.clone()
+                } else if v.is_instance_of::<PyString>() {
+                    uuid_type
+                        .call1((v,))
+                        .map_err(|e| format!("invalid UUID: {e}"))?
+                        .into_any()
+                } else {
+                    return Err(expected("uuid.UUID or str", v));
+                };
+                let n: u128 = value
+                    .getattr("int")
+                    .and_then(|i| i.extract())
+                    .map_err(|e| e.to_string())?;
+                buf.extend_from_slice(&n.to_be_bytes());
+            }
+            Self::Array(elem, elem_oid) => encode_array(elem, *elem_oid, v, buf)?,
+        }
+        Ok(())
+    }
+}
+
+/// The message for a value of the wrong Python type.
+pub fn expected(what: &str, v: &Bound<'_, PyAny>) -> String {
+    let got = v
+        .get_type()
+        .name()
+        .map_or_else(|_| "?".to_owned(), |n| n.to_string());
+    format!("expected {what}, got {got}")
+}
+
+fn int<T: TryFrom<i128>>(v: &Bound<'_, PyAny>, type_name: &str) -> Result<T, String> {
+    if !v.is_instance_of::<PyInt>() && v.hasattr("__index__").ok() != Some(true) {
+        return Err(expected("int", v));
+    }
+    let wide: i128 = v
+        .extract()
+        .map_err(|_| format!("value out of {type_name} range"))?;
+    T::try_from(wide).map_err(|_| format!("value out of {type_name} range"))
+}
+
+fn float(v: &Bound<'_, PyAny>) -> Result<f64, String> {
+    if v.is_instance_of::<PyString>() || v.is_instance_of::<PyBytes>() {
+        return Err(expected("float", v));
+    }
+    v.extract::<f64>().map_err(|_| expected("float", v))
+}
+
+fn str_bytes<'a>(v: &'a Bound<'_, PyAny>) -> Result<&'a [u8], String> {
+    let s = v.cast::<PyString>().map_err(|_| expected("str", v))?;
+    // SAFETY-free path: PyUnicode_AsUTF8AndSize caches the UTF-8 form inside the str object,
+    // so the slice lives as long as `v`.
+    s.to_str().map(str::as_bytes).map_err(|e| e.to_string())
+}
+
+fn date_of(d: &impl PyDateAccess) -> dt::Date {
+    dt::Date {
+        year: d.get_year(),
+        month: d.get_month(),
+        day: d.get_day(),
+    }
+}
+
+fn time_of(t: &impl PyTimeAccess) -> dt::Time {
+    dt::Time {
+        hour: t.get_hour(),
+        minute: t.get_minute(),
+        second: t.get_second(),
+        microsecond: t.get_microsecond(),
+    }
+}
+
+/// `utcoffset()` of an aware datetime or time, in seconds east of UTC.
+fn offset_seconds(v: &Bound<'_, PyAny>) -> Result<i32, String> {
+    let off = v.call_method0("utcoffset").map_err(|e| e.to_string())?;
+    let off = off
+        .cast::<PyDelta>()
+        .map_err(|_| "utcoffset() did not return a timedelta".to_owned())?;
+    Ok(off.get_days() * 86_400 + off.get_seconds())
+}
+
+fn is_sequence(v: &Bound<'_, PyAny>) -> bool {
+    v.is_instance_of::<PyList>() || v.is_instance_of::<PyTuple>()
+}
+
+/// Encodes a (possibly nested) list or tuple as an array with lower bounds 1.
+fn encode_array(
+    elem: &Encoder,
+    elem_oid: Oid,
+    v: &Bound<'_, PyAny>,
+    buf: &mut Vec<u8>,
+) -> EncodeResult {
+    if !is_sequence(v) {
+        return Err(expected("list or tuple", v));
+    }
+    // Dimensions come from the first element at each depth; the rest must match.
+    let mut dims = Vec::new();
+    let mut probe = v.clone();
+    while is_sequence(&probe) {
+        let n = probe.len().map_err(|e| e.to_string())?;
+        dims.push((
+            i32::try_from(n).map_err(|_| "array too large".to_owned())?,
+            1,
+        ));
+        if n == 0 || dims.len() > array::MAX_DIMS {
+            break;
+        }
+        probe = probe.get_item(0).map_err(|e| e.to_string())?;
+    }
+    if dims.len() > array::MAX_DIMS {
+        return Err(format!(
+            "arrays have at most {} dimensions",
+            array::MAX_DIMS
+        ));
+    }
+    if dims[0].0 == 0 {
+        dims.clear();
+    }
+    let start = buf.len();
+    array::encode_header(
+        buf,
+        &array::ArrayHeader {
+            element_oid: elem_oid,
+            has_nulls: false,
+            dims: dims.clone(),
+        },
+    );
+    let mut has_nulls = false;
+    if !dims.is_empty() {
+        encode_level(elem, v, &dims, buf, &mut has_nulls)?;
+    }
+    if has_nulls {
+        buf[start + array::HAS_NULLS_OFFSET + 3] = 1;
+    }
+    Ok(())
+}
+
+fn encode_level(
+    elem: &Encoder,
+    v: &Bound<'_, PyAny>,
+    dims: &[(i32, i32)],
+    buf: &mut Vec<u8>,
+    has_nulls: &mut bool,
+) -> EncodeResult {
+    if !is_sequence(v) || v.len().map_err(|e| e.to_string())? != dims[0].0 as usize {
+        return Err("multi-dimensional arrays must be rectangular lists".into());
+    }
+    for item in v.try_iter().map_err(|e| e.to_string())? {
+        let item = item.map_err(|e| e.to_string())?;
+        if dims.len() > 1 {
+            encode_level(elem, &item, &dims[1..], buf, has_nulls)?;
+        } else if item.is_none() {
+            *has_nulls = true;
+            buf.extend_from_slice(&(-1i32).to_be_bytes());
+        } else {
+            if is_sequence(&item) {
+                return Err("multi-dimensional arrays must be rectangular lists".into());
+            }
+            let at = buf.len();
+            buf.extend_from_slice(&[0; 4]);
+            elem.encode(&item, buf)
+                .map_err(|e| format!("array element: {e}"))?;
+            let len = (buf.len() - at - 4) as i32;
+            buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
+        }
+    }
+    Ok(())
+}

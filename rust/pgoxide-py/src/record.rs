@@ -1,0 +1,170 @@
+//! `Record`: an immutable row with access by position, name and slice, as asyncpg's.
+//!
+//! Every row of a result shares one [`RecordDesc`] (column names and the name-to-position
+//! map), so a row costs its values and nothing else.
+
+use pyo3::basic::CompareOp;
+use pyo3::exceptions::{PyIndexError, PyKeyError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PySlice, PyString, PyTuple};
+
+/// Column names of a result and their positions, shared by all its rows.
+#[pyclass(frozen, module = "pgoxide._pgoxide")]
+pub struct RecordDesc {
+    pub names: Py<PyTuple>,
+    pub index: Py<PyDict>,
+}
+
+impl RecordDesc {
+    pub fn new(py: Python<'_>, names: &[String]) -> PyResult<Py<Self>> {
+        let index = PyDict::new(py);
+        // With duplicate column names, the first occurrence wins, as in asyncpg.
+        for (i, n) in names.iter().enumerate().rev() {
+            index.set_item(n, i)?;
+        }
+        Py::new(
+            py,
+            Self {
+                names: PyTuple::new(py, names)?.unbind(),
+                index: index.unbind(),
+            },
+        )
+    }
+}
+
+#[pyclass(frozen, module = "pgoxide", name = "Record", freelist = 256)]
+pub struct Record {
+    desc: Py<RecordDesc>,
+    values: Box<[Py<PyAny>]>,
+}
+
+impl Record {
+    pub fn new(desc: Py<RecordDesc>, values: Box<[Py<PyAny>]>) -> Self {
+        Self { desc, values }
+    }
+
+    fn position(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
+        if let Ok(name) = key.cast::<PyString>() {
+            let index = self.desc.get().index.bind(py);
+            return match index.get_item(name)? {
+                Some(i) => Ok(Some(i.extract()?)),
+                None => Ok(None),
+            };
+        }
+        let i: isize = key.extract().map_err(|_| {
+            PyTypeError::new_err("Record indices must be integers, slices or column names")
+        })?;
+        let n = self.values.len() as isize;
+        let i = if i < 0 { i + n } else { i };
+        Ok((0..n).contains(&i).then_some(i as usize))
+    }
+
+    fn values_tuple<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.values.iter().map(|v| v.bind(py)))
+    }
+}
+
+#[pymethods]
+impl Record {
+    fn __len__(&self) -> usize {
+        self.values.len()
+    }
+
+    fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        if let Ok(slice) = key.cast::<PySlice>() {
+            let idx = slice.indices(self.values.len() as isize)?;
+            let items: Vec<&Py<PyAny>> = (0..idx.slicelength)
+                .map(|k| &self.values[(idx.start + k as isize * idx.step) as usize])
+                .collect();
+            return Ok(PyTuple::new(py, items)?.into_any().unbind());
+        }
+        match self.position(py, key)? {
+            Some(i) => Ok(self.values[i].clone_ref(py)),
+            None if key.is_instance_of::<PyString>() => {
+                Err(PyKeyError::new_err(key.clone().unbind()))
+            }
+            None => Err(PyIndexError::new_err("record index out of range")),
+        }
+    }
+
+    #[pyo3(signature = (key, default=None))]
+    fn get(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        default: Option<Py<PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        match self.position(py, key)? {
+            Some(i) => Ok(self.values[i].clone_ref(py)),
+            None => Ok(default.unwrap_or_else(|| py.None())),
+        }
+    }
+
+    fn keys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.desc
+            .get()
+            .names
+            .bind(py)
+            .as_any()
+            .try_iter()
+            .map(Bound::into_any)
+    }
+
+    fn values<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.values_tuple(py)?
+            .as_any()
+            .try_iter()
+            .map(Bound::into_any)
+    }
+
+    fn items<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let names = self.desc.get().names.bind(py);
+        let pairs = PyList::empty(py);
+        for (name, value) in names.iter().zip(self.values.iter()) {
+            pairs.append((name, value.bind(py)))?;
+        }
+        pairs.as_any().try_iter().map(Bound::into_any)
+    }
+
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.values(py)
+    }
+
+    fn __contains__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<bool> {
+        self.desc.get().index.bind(py).contains(key)
+    }
+
+    fn __richcmp__(
+        &self,
+        py: Python<'_>,
+        other: &Bound<'_, PyAny>,
+        op: CompareOp,
+    ) -> PyResult<Py<PyAny>> {
+        let mine = self.values_tuple(py)?;
+        let theirs = if let Ok(rec) = other.cast::<Record>() {
+            rec.get().values_tuple(py)?.into_any()
+        } else if other.is_instance_of::<PyTuple>() {
+            other.clone()
+        } else {
+            return Ok(py.NotImplemented());
+        };
+        Ok(mine.rich_compare(theirs, op)?.unbind())
+    }
+
+    fn __hash__(&self, py: Python<'_>) -> PyResult<isize> {
+        self.values_tuple(py)?.hash()
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let names = self.desc.get().names.bind(py);
+        let mut out = String::from("<Record");
+        for (name, value) in names.iter().zip(self.values.iter()) {
+            out.push(' ');
+            out.push_str(&name.str()?.to_cow()?);
+            out.push('=');
+            out.push_str(&value.bind(py).repr()?.to_cow()?);
+        }
+        out.push('>');
+        Ok(out)
+    }
+}

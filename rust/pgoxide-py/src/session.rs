@@ -1,0 +1,659 @@
+//! `Session`: the core state machine plus the FIFO of operations awaiting results.
+//!
+//! Python calls a request method (which returns the bytes to write and queues one operation),
+//! then feeds received bytes. `feed` decodes every DataRow straight into a `Record` of the
+//! operation's result and returns only what completed: one item per finished operation,
+//! notification, notice or bytes to send. Nothing is called back per row or per message.
+
+use std::collections::VecDeque;
+
+use pgoxide_proto::backend::{self, Column, DataRow, ErrorFields};
+use pgoxide_proto::session::{
+    self as core, AuthMethod, ChannelBindingMode, Event, Request, StartupConfig,
+};
+use pgoxide_proto::{frontend, Error};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyIterator, PyList, PyTuple};
+
+use crate::errors::{data_error, interface_error, to_pyerr};
+use crate::record::Record;
+use crate::statement::Statement;
+
+/// Kinds of items returned by `feed`.
+const DONE: u8 = 0;
+const SERVER_ERROR: u8 = 1;
+const CLIENT_ERROR: u8 = 2;
+const NOTICE: u8 = 3;
+const NOTIFICATION: u8 = 4;
+const SEND: u8 = 5;
+const AUTH: u8 = 6;
+
+/// A portal name no client creates: executing it makes the server fail the current implicit
+/// transaction, which is how a half-sent `executemany` batch is rolled back.
+const ABORT_PORTAL: &str = "pgoxide: abandoned batch";
+
+enum OpKind {
+    Startup,
+    Simple,
+    Prepare {
+        name: String,
+        query: String,
+        params: Option<Vec<u32>>,
+        columns: Option<Vec<Column>>,
+    },
+    Query {
+        stmt: Py<Statement>,
+        rows: Py<PyList>,
+    },
+    Many,
+}
+
+enum OpError {
+    Server(Py<PyDict>),
+    Client(PyErr),
+}
+
+struct Op {
+    kind: OpKind,
+    tag: Option<String>,
+    error: Option<OpError>,
+}
+
+impl Op {
+    fn new(kind: OpKind) -> Self {
+        Self {
+            kind,
+            tag: None,
+            error: None,
+        }
+    }
+
+    fn set_error(&mut self, e: OpError) {
+        self.error.get_or_insert(e);
+    }
+}
+
+#[pyclass(module = "pgoxide._pgoxide")]
+pub struct Session {
+    core: core::Session,
+    ops: VecDeque<Op>,
+    /// Statements to close with the next request.
+    pending_close: Vec<String>,
+}
+
+fn fields_dict<'py>(py: Python<'py>, fields: &ErrorFields<'_>) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (code, value) in fields.iter() {
+        d.set_item(char::from(code).to_string(), value)?;
+    }
+    Ok(d)
+}
+
+fn is_fatal(fields: &ErrorFields<'_>) -> bool {
+    matches!(
+        fields.get(b'V').or_else(|| fields.get(b'S')),
+        Some("FATAL" | "PANIC")
+    )
+}
+
+fn auth_name(m: AuthMethod) -> &'static str {
+    match m {
+        AuthMethod::Cleartext => "password",
+        AuthMethod::Md5 => "md5",
+        AuthMethod::Scram {
+            channel_binding: false,
+        } => "scram-sha-256",
+        AuthMethod::Scram {
+            channel_binding: true,
+        } => "scram-sha-256-plus",
+    }
+}
+
+/// Malformed row (fatal) versus a value that could not be converted (fails one operation).
+enum RowError {
+    Protocol(Error),
+    Value(PyErr),
+}
+
+fn decode_row(py: Python<'_>, stmt: &Statement, body: &[u8]) -> Result<Py<Record>, RowError> {
+    let mut row = DataRow::parse(body).map_err(RowError::Protocol)?;
+    if row.len() != stmt.decoders.len() {
+        return Err(RowError::Protocol(Error::Protocol(format!(
+            "DataRow has {} columns, the statement describes {}",
+            row.len(),
+            stmt.decoders.len()
+        ))));
+    }
+    let mut values = Vec::with_capacity(row.len());
+    for (i, decoder) in stmt.decoders.iter().enumerate() {
+        match row.next_field().map_err(RowError::Protocol)? {
+            None => values.push(py.None()),
+            Some(data) => match decoder.decode(py, data) {
+                Ok(v) => values.push(v.unbind()),
+                Err(e) => return Err(RowError::Value(column_error(py, stmt, i, &e))),
+            },
+        }
+    }
+    row.finish().map_err(RowError::Protocol)?;
+    Py::new(
+        py,
+        Record::new(stmt.desc.clone_ref(py), values.into_boxed_slice()),
+    )
+    .map_err(RowError::Value)
+}
+
+fn column_error(py: Python<'_>, stmt: &Statement, i: usize, e: &PyErr) -> PyErr {
+    let col = &stmt.columns[i];
+    data_error(
+        py,
+        format!(
+            "cannot decode column {:?} ({}): {}",
+            col.name,
+            Statement::type_name(col.type_oid),
+            e.value(py)
+        ),
+    )
+}
+
+/// Encodes one Bind for `stmt` with `args`; fails before anything is queued.
+fn encode_bind(
+    py: Python<'_>,
+    req: &mut Request,
+    stmt: &Statement,
+    args: &Bound<'_, PyAny>,
+) -> PyResult<()> {
+    let items: Vec<Bound<'_, PyAny>> = if let Ok(t) = args.cast::<PyTuple>() {
+        t.iter().collect()
+    } else if let Ok(l) = args.cast::<PyList>() {
+        l.iter().collect()
+    } else {
+        args.try_iter()
+            .map_err(|_| interface_error(py, "query arguments must be a sequence".into()))?
+            .collect::<PyResult<_>>()?
+    };
+    if items.len() != stmt.encoders.len() {
+        return Err(interface_error(
+            py,
+            format!(
+                "the server expects {} argument{} for this query, {} {} passed",
+                stmt.encoders.len(),
+                if stmt.encoders.len() == 1 { "" } else { "s" },
+                items.len(),
+                if items.len() == 1 { "was" } else { "were" }
+            ),
+        ));
+    }
+    let mut bind = req
+        .bind("", &stmt.name, &stmt.param_formats, items.len())
+        .map_err(|e| to_pyerr(py, &e))?;
+    for (i, (value, encoder)) in items.iter().zip(&stmt.encoders).enumerate() {
+        if value.is_none() {
+            bind.null();
+            continue;
+        }
+        let buf = bind.begin_value();
+        if let Err(why) = encoder.encode(value, buf) {
+            return Err(data_error(py, argument_error(stmt, i, value, &why)));
+        }
+        bind.end_value().map_err(|e| to_pyerr(py, &e))?;
+    }
+    bind.finish(&stmt.result_formats);
+    Ok(())
+}
+
+fn argument_error(stmt: &Statement, i: usize, value: &Bound<'_, PyAny>, why: &str) -> String {
+    let mut shown = value
+        .repr()
+        .map_or_else(|_| "<unprintable>".to_owned(), |r| r.to_string());
+    if shown.chars().count() > 60 {
+        shown = format!("{}...", shown.chars().take(57).collect::<String>());
+    }
+    format!(
+        "invalid input for query argument ${} of type {}: {shown} ({why})",
+        i + 1,
+        Statement::type_name(stmt.param_oids[i])
+    )
+}
+
+impl Session {
+    fn new_request(&self) -> PyResult<Request> {
+        let mut req = Request::new();
+        for name in &self.pending_close {
+            req.close_statement(name)
+                .map_err(|e| Python::attach(|py| to_pyerr(py, &e)))?;
+        }
+        Ok(req)
+    }
+
+    fn submit<'py>(
+        &mut self,
+        py: Python<'py>,
+        mut req: Request,
+        kind: OpKind,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = self.core.submit(&mut req).map_err(|e| to_pyerr(py, &e))?;
+        self.pending_close.clear();
+        self.ops.push_back(Op::new(kind));
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// Completes the front operation with its result or error.
+    fn complete(py: Python<'_>, op: Op, out: &Bound<'_, PyList>) -> PyResult<()> {
+        match op.error {
+            Some(OpError::Server(fields)) => out.append((SERVER_ERROR, fields)),
+            Some(OpError::Client(err)) => out.append((CLIENT_ERROR, err.into_value(py))),
+            None => {
+                let result: Py<PyAny> = match op.kind {
+                    OpKind::Startup | OpKind::Many => py.None(),
+                    OpKind::Simple => op.tag.into_pyobject(py)?.into_any().unbind(),
+                    OpKind::Query { rows, .. } => {
+                        (rows, op.tag).into_pyobject(py)?.into_any().unbind()
+                    }
+                    OpKind::Prepare {
+                        name,
+                        query,
+                        params,
+                        columns,
+                    } => {
+                        let stmt = Statement::new(
+                            py,
+                            name,
+                            query,
+                            params.unwrap_or_default(),
+                            columns.unwrap_or_default(),
+                        )?;
+                        Py::new(py, stmt)?.into_any()
+                    }
+                };
+                out.append((DONE, result))
+            }
+        }
+    }
+
+    fn out<'a, 'py>(
+        py: Python<'py>,
+        out: &'a mut Option<Bound<'py, PyList>>,
+    ) -> &'a Bound<'py, PyList> {
+        out.get_or_insert_with(|| PyList::empty(py))
+    }
+
+    fn violation(&mut self, py: Python<'_>, e: Error) -> PyErr {
+        self.core.fail(e.clone());
+        to_pyerr(py, &e)
+    }
+}
+
+#[pymethods]
+impl Session {
+    #[new]
+    #[pyo3(signature = (user, database, params, password, max_message_size, tls=false, tls_server_end_point=None, channel_binding="prefer"))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        user: String,
+        database: String,
+        params: Vec<(String, String)>,
+        password: Option<Vec<u8>>,
+        max_message_size: usize,
+        tls: bool,
+        tls_server_end_point: Option<Vec<u8>>,
+        channel_binding: &str,
+    ) -> PyResult<Self> {
+        let channel_binding = match channel_binding {
+            "disable" => ChannelBindingMode::Disable,
+            "prefer" => ChannelBindingMode::Prefer,
+            "require" => ChannelBindingMode::Require,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "invalid channel_binding value: {other:?}"
+                )))
+            }
+        };
+        Ok(Self {
+            core: core::Session::new(StartupConfig {
+                user,
+                database,
+                params,
+                password,
+                max_message_size,
+                tls,
+                tls_server_end_point,
+                channel_binding,
+            }),
+            ops: VecDeque::new(),
+            pending_close: Vec::new(),
+        })
+    }
+
+    /// The StartupMessage; queues the startup operation, which completes at the first
+    /// ReadyForQuery.
+    fn startup<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = self.core.startup_message().map_err(|e| to_pyerr(py, &e))?;
+        self.ops.push_back(Op::new(OpKind::Startup));
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// Processes received bytes. Returns `None`, or a list of `(kind, payload)` items.
+    fn feed<'py>(&mut self, py: Python<'py>, data: &[u8]) -> PyResult<Option<Bound<'py, PyList>>> {
+        self.core.feed(data);
+        let mut out: Option<Bound<'py, PyList>> = None;
+        loop {
+            // Authentication may run PBKDF2 (milliseconds): let other threads run meanwhile.
+            let event = if self.core.is_ready() {
+                self.core.next_event()
+            } else {
+                let core = &mut self.core;
+                py.detach(move || core.next_event())
+            };
+            let event = match event {
+                Ok(Some(e)) => e,
+                Ok(None) => break,
+                Err(e) => return Err(to_pyerr(py, &e)),
+            };
+            match event {
+                Event::DataRow(body) => {
+                    let Some(op) = self.ops.front_mut() else {
+                        continue;
+                    };
+                    let OpKind::Query { stmt, rows } = &op.kind else {
+                        continue;
+                    };
+                    if op.error.is_some() {
+                        continue;
+                    }
+                    match decode_row(py, stmt.get(), body) {
+                        Ok(record) => rows.bind(py).append(record)?,
+                        Err(RowError::Value(e)) => op.set_error(OpError::Client(e)),
+                        Err(RowError::Protocol(e)) => return Err(self.violation(py, e)),
+                    }
+                }
+                Event::CommandComplete(tag) => {
+                    if let Some(op) = self.ops.front_mut() {
+                        op.tag = Some(tag.to_owned());
+                    }
+                }
+                Event::EmptyQuery => {
+                    if let Some(op) = self.ops.front_mut() {
+                        op.tag = Some(String::new());
+                    }
+                }
+                Event::ReadyForQuery(_) => {
+                    let Some(op) = self.ops.pop_front() else {
+                        return Err(self.violation(
+                            py,
+                            Error::Protocol("ReadyForQuery without a pending operation".into()),
+                        ));
+                    };
+                    Self::complete(py, op, Self::out(py, &mut out))?;
+                }
+                Event::Error(fields) => {
+                    let fatal = is_fatal(&fields);
+                    let dict = fields_dict(py, &fields)?.unbind();
+                    let startup = matches!(
+                        self.ops.front(),
+                        Some(Op {
+                            kind: OpKind::Startup,
+                            ..
+                        })
+                    );
+                    match self.ops.front_mut() {
+                        // The server closes the connection after these; no ReadyForQuery follows.
+                        Some(_) if fatal || startup => {
+                            let mut op = self.ops.pop_front().expect("front exists");
+                            op.set_error(OpError::Server(dict));
+                            Self::complete(py, op, Self::out(py, &mut out))?;
+                        }
+                        Some(op) => op.set_error(OpError::Server(dict)),
+                        None => Self::out(py, &mut out).append((SERVER_ERROR, dict))?,
+                    }
+                }
+                Event::ParameterDescription(body) => {
+                    let oids = backend::parse_parameter_description(body)
+                        .map_err(|e| self.violation(py, e))?;
+                    if let Some(Op {
+                        kind: OpKind::Prepare { params, .. },
+                        ..
+                    }) = self.ops.front_mut()
+                    {
+                        *params = Some(oids);
+                    }
+                }
+                Event::RowDescription(body) => {
+                    let cols =
+                        backend::parse_row_description(body).map_err(|e| self.violation(py, e))?;
+                    if let Some(Op {
+                        kind: OpKind::Prepare { columns, .. },
+                        ..
+                    }) = self.ops.front_mut()
+                    {
+                        *columns = Some(cols);
+                    }
+                }
+                Event::NoData => {
+                    if let Some(Op {
+                        kind: OpKind::Prepare { columns, .. },
+                        ..
+                    }) = self.ops.front_mut()
+                    {
+                        *columns = Some(Vec::new());
+                    }
+                }
+                Event::Notice(fields) => {
+                    let dict = fields_dict(py, &fields)?;
+                    Self::out(py, &mut out).append((NOTICE, dict))?;
+                }
+                Event::Notification(n) => {
+                    Self::out(py, &mut out)
+                        .append((NOTIFICATION, (n.pid, n.channel, n.payload)))?;
+                }
+                Event::CopyInResponse(_) => {
+                    // Only the COPY API feeds data; anything else refuses, and the server
+                    // answers with an error that completes the operation.
+                    let mut buf = Vec::new();
+                    frontend::copy_fail(
+                        &mut buf,
+                        "COPY FROM STDIN is not supported here; use the copy_* methods",
+                    )
+                    .map_err(|e| to_pyerr(py, &e))?;
+                    Self::out(py, &mut out).append((SEND, PyBytes::new(py, &buf)))?;
+                }
+                Event::AuthRequested(method) => {
+                    Self::out(py, &mut out).append((AUTH, auth_name(method)))?;
+                }
+                Event::Authenticated
+                | Event::ParameterStatus { .. }
+                | Event::ParseComplete
+                | Event::BindComplete
+                | Event::CloseComplete
+                | Event::PortalSuspended
+                | Event::CopyOutResponse(_)
+                | Event::CopyData(_)
+                | Event::CopyDone => {}
+            }
+            if self.core.has_output() {
+                let bytes = self.core.take_output();
+                Self::out(py, &mut out).append((SEND, PyBytes::new(py, &bytes)))?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Simple-protocol query (several statements allowed); completes with the last command tag.
+    fn simple_query<'py>(&mut self, py: Python<'py>, sql: &str) -> PyResult<Bound<'py, PyBytes>> {
+        let mut req = self.new_request()?;
+        req.simple_query(sql).map_err(|e| to_pyerr(py, &e))?;
+        self.submit(py, req, OpKind::Simple)
+    }
+
+    /// Parse + Describe + Sync; completes with a `Statement`.
+    fn prepare<'py>(
+        &mut self,
+        py: Python<'py>,
+        name: String,
+        query: String,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let mut req = self.new_request()?;
+        req.parse(&name, &query, &[])
+            .map_err(|e| to_pyerr(py, &e))?;
+        req.describe_statement(&name)
+            .map_err(|e| to_pyerr(py, &e))?;
+        req.sync();
+        self.submit(
+            py,
+            req,
+            OpKind::Prepare {
+                name,
+                query,
+                params: None,
+                columns: None,
+            },
+        )
+    }
+
+    /// Bind + Execute + Sync; completes with `(rows, command_tag)`. `limit` 0 means all rows.
+    #[pyo3(signature = (stmt, args, limit=0))]
+    fn bind_execute<'py>(
+        &mut self,
+        py: Python<'py>,
+        stmt: Bound<'py, Statement>,
+        args: &Bound<'py, PyAny>,
+        limit: i32,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let mut req = self.new_request()?;
+        encode_bind(py, &mut req, stmt.get(), args)?;
+        req.execute("", limit).map_err(|e| to_pyerr(py, &e))?;
+        req.sync();
+        let rows = PyList::empty(py).unbind();
+        self.submit(
+            py,
+            req,
+            OpKind::Query {
+                stmt: stmt.unbind(),
+                rows,
+            },
+        )
+    }
+
+    /// One chunk of a pipelined `executemany`: Bind + Execute per row until `max_bytes`, and the
+    /// single Sync after the last row. Returns `(bytes, more)`.
+    ///
+    /// On the first chunk a bad row raises before anything is queued. On a later chunk, part of
+    /// the batch is already on the wire: the chunk then ends with a deliberately failing Execute
+    /// and the Sync, so the server rolls the whole implicit transaction back, and the operation
+    /// completes with the row's error.
+    fn executemany<'py>(
+        &mut self,
+        py: Python<'py>,
+        stmt: Bound<'py, Statement>,
+        mut rows: Bound<'py, PyIterator>,
+        max_bytes: usize,
+        first: bool,
+    ) -> PyResult<(Bound<'py, PyBytes>, bool)> {
+        let mut req = if first {
+            self.new_request()?
+        } else {
+            Request::new()
+        };
+        let st = stmt.get();
+        let mut more = true;
+        let mut failure = None;
+        loop {
+            let row = match rows.next() {
+                None => {
+                    more = false;
+                    break;
+                }
+                Some(Err(e)) => {
+                    failure = Some(e);
+                    break;
+                }
+                Some(Ok(row)) => row,
+            };
+            let mark = req.mark();
+            let encoded = encode_bind(py, &mut req, st, &row)
+                .and_then(|()| req.execute("", 0).map_err(|e| to_pyerr(py, &e)));
+            if let Err(e) = encoded {
+                req.rollback(mark);
+                failure = Some(e);
+                break;
+            }
+            if req.byte_len() >= max_bytes {
+                break;
+            }
+        }
+        if let Some(err) = failure {
+            if first {
+                return Err(err);
+            }
+            req.execute(ABORT_PORTAL, 0).map_err(|e| to_pyerr(py, &e))?;
+            req.sync();
+            let bytes = self.core.submit(&mut req).map_err(|e| to_pyerr(py, &e))?;
+            if let Some(op) = self.ops.back_mut() {
+                op.set_error(OpError::Client(err));
+            }
+            return Ok((PyBytes::new(py, &bytes), false));
+        }
+        if !more {
+            req.sync();
+        }
+        if first {
+            Ok((self.submit(py, req, OpKind::Many)?, more))
+        } else {
+            let bytes = self.core.submit(&mut req).map_err(|e| to_pyerr(py, &e))?;
+            Ok((PyBytes::new(py, &bytes), more))
+        }
+    }
+
+    /// Closes a prepared statement with the next request (no round trip of its own).
+    fn close_statement(&mut self, name: String) {
+        self.pending_close.push(name);
+    }
+
+    /// The Terminate message; the session is closed afterwards.
+    fn terminate<'py>(&mut self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.core.terminate())
+    }
+
+    /// Marks the session failed (the transport was lost); pending operations are the caller's
+    /// to fail.
+    fn connection_lost(&mut self, reason: String) {
+        self.core.fail(Error::Protocol(reason));
+        self.ops.clear();
+    }
+
+    #[getter]
+    fn pending_ops(&self) -> usize {
+        self.ops.len()
+    }
+
+    #[getter]
+    fn is_ready(&self) -> bool {
+        self.core.is_ready()
+    }
+
+    /// `'I'` idle, `'T'` in a transaction block, `'E'` in a failed transaction block.
+    #[getter]
+    fn transaction_status(&self) -> char {
+        self.core.transaction_status().as_char()
+    }
+
+    #[getter]
+    fn backend_pid(&self) -> i32 {
+        self.core.backend_pid()
+    }
+
+    #[getter]
+    fn backend_key<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.core.backend_key())
+    }
+
+    /// Server parameters reported by ParameterStatus (server_version, TimeZone, ...).
+    #[getter]
+    fn server_parameters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (k, v) in self.core.server_params() {
+            d.set_item(k, v)?;
+        }
+        Ok(d)
+    }
+}

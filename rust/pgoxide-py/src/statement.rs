@@ -1,0 +1,99 @@
+//! A prepared statement with its per-statement codec tables, built once when it is described.
+
+use pgoxide_proto::backend::Column;
+use pgoxide_proto::types;
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple};
+
+use crate::decode::Decoder;
+use crate::encode::Encoder;
+use crate::record::RecordDesc;
+
+#[pyclass(frozen, module = "pgoxide._pgoxide")]
+pub struct Statement {
+    /// Server-side name; empty for the unnamed statement.
+    #[pyo3(get)]
+    pub name: String,
+    #[pyo3(get)]
+    pub query: String,
+    pub param_oids: Vec<u32>,
+    pub encoders: Vec<Encoder>,
+    pub param_formats: Vec<i16>,
+    pub columns: Vec<Column>,
+    pub decoders: Vec<Decoder>,
+    pub result_formats: Vec<i16>,
+    pub desc: Py<RecordDesc>,
+}
+
+/// The protocol's compact form of format codes: none (all text), one for all, or one each.
+fn compact(formats: Vec<i16>) -> Vec<i16> {
+    match formats.first() {
+        None => formats,
+        Some(&f) if formats.iter().all(|&x| x == f) => vec![f],
+        Some(_) => formats,
+    }
+}
+
+impl Statement {
+    pub fn new(
+        py: Python<'_>,
+        name: String,
+        query: String,
+        param_oids: Vec<u32>,
+        columns: Vec<Column>,
+    ) -> PyResult<Self> {
+        let encoders: Vec<Encoder> = param_oids.iter().map(|&o| Encoder::for_type(o)).collect();
+        let param_formats = compact(encoders.iter().map(Encoder::format).collect());
+        let decoders: Vec<(Decoder, i16)> = columns
+            .iter()
+            .map(|c| Decoder::for_type(c.type_oid).map_or((Decoder::Text, 0), |d| (d, 1)))
+            .collect();
+        let result_formats = compact(decoders.iter().map(|(_, f)| *f).collect());
+        let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
+        Ok(Self {
+            name,
+            query,
+            param_oids,
+            encoders,
+            param_formats,
+            desc: RecordDesc::new(py, &names)?,
+            columns,
+            decoders: decoders.into_iter().map(|(d, _)| d).collect(),
+            result_formats,
+        })
+    }
+
+    pub fn type_name(oid: u32) -> String {
+        types::name(oid).map_or_else(|| format!("type with OID {oid}"), str::to_owned)
+    }
+}
+
+#[pymethods]
+impl Statement {
+    /// Parameter type OIDs, as the server inferred them.
+    #[getter]
+    fn param_types<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, &self.param_oids)
+    }
+
+    /// `(name, type_oid, table_oid, column_number, type_modifier)` for each result column.
+    #[getter]
+    fn columns<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        PyList::new(
+            py,
+            self.columns.iter().map(|c| {
+                (
+                    c.name.as_str(),
+                    c.type_oid,
+                    c.table_oid,
+                    c.column_id,
+                    c.type_modifier,
+                )
+            }),
+        )
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<Statement {:?} {:?}>", self.name, self.query)
+    }
+}
