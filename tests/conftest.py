@@ -1,0 +1,194 @@
+"""Shared fixtures: a throwaway PostgreSQL cluster with TLS, one role per auth method, and
+logical replication enabled.  The markers (unit, integration, slow) are registered in
+pyproject.toml; tests that use ``pg_cluster`` are marked ``integration`` automatically.
+
+``support`` is importable because pytest's default ("prepend") import mode puts this
+directory on sys.path, tests/ not being a package.  If tests/ ever becomes one, import
+``tests.support.certs`` instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from pgoxide.cluster import Cluster
+from support.certs import (
+    CertKey,
+    make_ca,
+    make_client_cert,
+    make_server_cert,
+    write_cert_key,
+)
+
+
+@dataclass(frozen=True)
+class PgRoles:
+    """The login roles of ``pg_cluster``, named by the auth method pg_hba.conf gives them.
+
+    ``trust`` is a superuser (tests need DDL); the others are plain LOGIN roles.
+    ``passwords`` maps every role name to its password (ignored under trust and cert)."""
+
+    superuser: str
+    trust: str
+    password: str
+    md5: str
+    scram: str
+    cert: str
+    passwords: Mapping[str, str]
+    database: str  # owned by ``trust``; what ``dsn`` and ``unix_dsn`` connect to
+
+    def __getitem__(self, role: str) -> str:
+        return self.passwords[role]
+
+
+@dataclass(frozen=True)
+class PgCerts:
+    """The test PKI: PEM files (keys 0600) and, for signing more certificates, the CA."""
+
+    ca: CertKey
+    ca_cert: Path
+    ca_key: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path  # CN = PgRoles.cert
+    client_key: Path
+    server: CertKey
+    client: CertKey
+
+
+_ROLES = PgRoles(
+    superuser="postgres",
+    trust="pgx_trust",
+    password="pgx_password",
+    md5="pgx_md5",
+    scram="pgx_scram",
+    cert="pgx_cert",
+    passwords={
+        "postgres": "postgres-pw-1",
+        "pgx_trust": "trust-pw-2",
+        "pgx_password": "password-pw-3",
+        "pgx_md5": "md5-pw-4",
+        "pgx_scram": "scram-pw-5",
+        "pgx_cert": "cert-pw-6",
+    },
+    database="pgx_test",
+)
+
+
+def _hba(roles: PgRoles) -> list[str]:
+    lines = []
+    for role, method in (
+        (roles.superuser, "trust"),
+        (roles.trust, "trust"),
+        (roles.password, "password"),
+        (roles.md5, "md5"),
+        (roles.scram, "scram-sha-256"),
+    ):
+        lines += [f"local all {role} {method}", f"host all {role} 127.0.0.1/32 {method}"]
+    lines.append(f"hostssl all {roles.cert} 127.0.0.1/32 cert")
+    # `all` does not match physical replication connections; logical ones
+    # (replication=database) use the lines above.
+    for role in (roles.superuser, roles.trust):
+        lines += [f"local replication {role} trust", f"host replication {role} 127.0.0.1/32 trust"]
+    return lines
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _bootstrap_sql(roles: PgRoles) -> str:
+    pw = {name: _literal(p) for name, p in roles.passwords.items()}
+    return f"""
+ALTER ROLE {roles.superuser} PASSWORD {pw[roles.superuser]};
+CREATE ROLE {roles.trust} LOGIN SUPERUSER PASSWORD {pw[roles.trust]};
+CREATE ROLE {roles.password} LOGIN PASSWORD {pw[roles.password]};
+-- md5 in pg_hba.conf silently upgrades to SCRAM when the stored password is SCRAM.
+SET password_encryption = 'md5';
+CREATE ROLE {roles.md5} LOGIN PASSWORD {pw[roles.md5]};
+SET password_encryption = 'scram-sha-256';
+CREATE ROLE {roles.scram} LOGIN PASSWORD {pw[roles.scram]};
+CREATE ROLE {roles.cert} LOGIN PASSWORD {pw[roles.cert]};
+GRANT CONNECT ON DATABASE postgres
+    TO {roles.password}, {roles.md5}, {roles.scram}, {roles.cert};
+CREATE DATABASE {roles.database} OWNER {roles.trust};
+"""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "pg_cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def pg_roles() -> PgRoles:
+    """Role names per auth method and their passwords."""
+    return _ROLES
+
+
+@pytest.fixture(scope="session")
+def pg_certs(tmp_path_factory: pytest.TempPathFactory, pg_roles: PgRoles) -> PgCerts:
+    """A CA, a server certificate (localhost, 127.0.0.1) and a client certificate for the
+    cert role, written as PEM files."""
+    directory = tmp_path_factory.mktemp("certs")
+    ca = make_ca()
+    server = make_server_cert(ca)
+    client = make_client_cert(ca, pg_roles.cert)
+    ca_paths = write_cert_key(ca, directory, "ca")
+    server_paths = write_cert_key(server, directory, "server")
+    client_paths = write_cert_key(client, directory, "client")
+    return PgCerts(
+        ca=ca,
+        ca_cert=ca_paths.cert,
+        ca_key=ca_paths.key,
+        server_cert=server_paths.cert,
+        server_key=server_paths.key,
+        client_cert=client_paths.cert,
+        client_key=client_paths.key,
+        server=server,
+        client=client,
+    )
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(pg_certs: PgCerts, pg_roles: PgRoles) -> Iterator[Cluster]:
+    """The session's started cluster: TLS on, wal_level=logical, pg_hba per ``pg_roles``."""
+    cluster = Cluster(
+        settings={
+            "ssl": "on",
+            "ssl_cert_file": "server.crt",
+            "ssl_key_file": "server.key",
+            "ssl_ca_file": "root.crt",
+            "wal_level": "logical",
+            "max_wal_senders": "10",
+            "max_replication_slots": "10",
+            # PG 14+ logs "connection authenticated: ... method=..." — handy when an auth
+            # test fails, and the smoke tests check it.
+            "log_connections": "on",
+        },
+        hba=_hba(pg_roles),
+        files={
+            "server.crt": pg_certs.server.cert,
+            "server.key": pg_certs.server.key,
+            "root.crt": pg_certs.ca.cert,
+        },
+        bootstrap_sql=_bootstrap_sql(pg_roles),
+    )
+    with cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def dsn(pg_cluster: Cluster, pg_roles: PgRoles) -> str:
+    """key=value DSN: the superuser role ``pgx_trust`` over TCP to database ``pgx_test``."""
+    return pg_cluster.dsn(user=pg_roles.trust, database=pg_roles.database)
+
+
+@pytest.fixture(scope="session")
+def unix_dsn(pg_cluster: Cluster, pg_roles: PgRoles) -> str:
+    """As ``dsn``, over the Unix socket."""
+    return pg_cluster.dsn(user=pg_roles.trust, database=pg_roles.database, unix=True)
