@@ -608,31 +608,34 @@ impl Session {
             ));
         }
         let mode = self.config.channel_binding;
-        let binding = if mode != ChannelBindingMode::Disable && self.config.tls && plus {
-            match &self.config.tls_server_end_point {
-                Some(hash) => scram::ChannelBinding::TlsServerEndPoint(hash.clone()),
-                None => {
-                    return Err(Error::Auth(
-                        "could not compute the tls-server-end-point hash of the server certificate"
-                            .into(),
-                    ))
+        let hash = self.config.tls_server_end_point.as_ref();
+        let binding = match (mode, plus, hash) {
+            (ChannelBindingMode::Disable, ..) | (_, false, _) | (_, true, None)
+                if mode != ChannelBindingMode::Require =>
+            {
+                if !plain {
+                    return Err(Error::Auth(format!(
+                        "none of the server's SASL authentication mechanisms are supported: {}",
+                        offered.join(", ")
+                    )));
+                }
+                // `y` tells a binding-capable server that we could have bound: it then
+                // rejects the exchange as a downgrade. Without a certificate hash we cannot
+                // bind at all, which is `n`.
+                if self.config.tls && hash.is_some() && mode != ChannelBindingMode::Disable {
+                    scram::ChannelBinding::NotOffered
+                } else {
+                    scram::ChannelBinding::Unsupported
                 }
             }
-        } else if mode == ChannelBindingMode::Require {
-            return Err(Error::AuthPolicy(if self.config.tls {
-                "channel binding is required, but server did not offer an authentication method that supports channel binding".into()
-            } else {
-                "channel binding required, but SSL not in use".into()
-            }));
-        } else if !plain {
-            return Err(Error::Auth(format!(
-                "none of the server's SASL authentication mechanisms are supported: {}",
-                offered.join(", ")
-            )));
-        } else if self.config.tls && mode != ChannelBindingMode::Disable {
-            scram::ChannelBinding::NotOffered
-        } else {
-            scram::ChannelBinding::Unsupported
+            (_, true, Some(hash)) => scram::ChannelBinding::TlsServerEndPoint(hash.clone()),
+            _ => {
+                return Err(Error::AuthPolicy(if self.config.tls {
+                    "channel binding is required, but server did not offer an authentication method that supports channel binding".into()
+                } else {
+                    "channel binding required, but SSL not in use".into()
+                }))
+            }
         };
         scram::ScramClient::new(password, binding)
     }
