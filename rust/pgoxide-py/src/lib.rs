@@ -22,6 +22,26 @@ mod _pgoxide {
     #[pymodule_export]
     use super::statement::Statement;
 
+    /// A CancelRequest packet for the backend `pid` with its secret `key`.
+    #[pyfunction]
+    fn cancel_request<'py>(
+        py: Python<'py>,
+        pid: i32,
+        key: &[u8],
+    ) -> Bound<'py, pyo3::types::PyBytes> {
+        let mut out = Vec::with_capacity(12 + key.len());
+        pgoxide_proto::frontend::cancel_request(&mut out, pid, key);
+        pyo3::types::PyBytes::new(py, &out)
+    }
+
+    /// The SSLRequest packet.
+    #[pyfunction]
+    fn ssl_request(py: Python<'_>) -> Bound<'_, pyo3::types::PyBytes> {
+        let mut out = Vec::with_capacity(8);
+        pgoxide_proto::frontend::ssl_request(&mut out);
+        pyo3::types::PyBytes::new(py, &out)
+    }
+
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add(

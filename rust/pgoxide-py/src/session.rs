@@ -8,9 +8,7 @@
 use std::collections::VecDeque;
 
 use pgoxide_proto::backend::{self, Column, DataRow, ErrorFields};
-use pgoxide_proto::session::{
-    self as core, AuthMethod, ChannelBindingMode, Event, Request, StartupConfig,
-};
+use pgoxide_proto::session::{self as core, ChannelBindingMode, Event, Request, StartupConfig};
 use pgoxide_proto::{frontend, Error};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -27,7 +25,6 @@ const CLIENT_ERROR: u8 = 2;
 const NOTICE: u8 = 3;
 const NOTIFICATION: u8 = 4;
 const SEND: u8 = 5;
-const AUTH: u8 = 6;
 
 /// A portal name no client creates: executing it makes the server fail the current implicit
 /// transaction, which is how a half-sent `executemany` batch is rolled back.
@@ -95,19 +92,6 @@ fn is_fatal(fields: &ErrorFields<'_>) -> bool {
         fields.get(b'V').or_else(|| fields.get(b'S')),
         Some("FATAL" | "PANIC")
     )
-}
-
-fn auth_name(m: AuthMethod) -> &'static str {
-    match m {
-        AuthMethod::Cleartext => "password",
-        AuthMethod::Md5 => "md5",
-        AuthMethod::Scram {
-            channel_binding: false,
-        } => "scram-sha-256",
-        AuthMethod::Scram {
-            channel_binding: true,
-        } => "scram-sha-256-plus",
-    }
 }
 
 /// Malformed row (fatal) versus a value that could not be converted (fails one operation).
@@ -457,10 +441,8 @@ impl Session {
                     .map_err(|e| to_pyerr(py, &e))?;
                     Self::out(py, &mut out).append((SEND, PyBytes::new(py, &buf)))?;
                 }
-                Event::AuthRequested(method) => {
-                    Self::out(py, &mut out).append((AUTH, auth_name(method)))?;
-                }
-                Event::Authenticated
+                Event::AuthRequested(_)
+                | Event::Authenticated
                 | Event::ParameterStatus { .. }
                 | Event::ParseComplete
                 | Event::BindComplete
@@ -474,6 +456,11 @@ impl Session {
                 let bytes = self.core.take_output();
                 Self::out(py, &mut out).append((SEND, PyBytes::new(py, &bytes)))?;
             }
+        }
+        // Authentication answers can be produced without an event (SASLContinue).
+        if self.core.has_output() {
+            let bytes = self.core.take_output();
+            Self::out(py, &mut out).append((SEND, PyBytes::new(py, &bytes)))?;
         }
         Ok(out)
     }
@@ -602,6 +589,16 @@ impl Session {
             let bytes = self.core.submit(&mut req).map_err(|e| to_pyerr(py, &e))?;
             Ok((PyBytes::new(py, &bytes), more))
         }
+    }
+
+    /// Ends a batch whose remaining rows will not be sent (the sending task was cancelled):
+    /// a failing Execute and the Sync, so nothing of the batch commits.
+    fn abort_batch<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let mut req = Request::new();
+        req.execute(ABORT_PORTAL, 0).map_err(|e| to_pyerr(py, &e))?;
+        req.sync();
+        let bytes = self.core.submit(&mut req).map_err(|e| to_pyerr(py, &e))?;
+        Ok(PyBytes::new(py, &bytes))
     }
 
     /// Closes a prepared statement with the next request (no round trip of its own).

@@ -1,0 +1,206 @@
+"""The asyncio protocol: feeds received bytes to the Rust session and resolves one future per
+completed operation."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import socket
+from typing import Any, Callable
+
+from . import _pgoxide
+from .exceptions import (
+    ConnectionDoesNotExistError,
+    InterfaceError,
+    InternalClientError,
+    PostgresError,
+    PostgresLogMessage,
+)
+
+# Kinds of the items Session.feed() returns (rust/pgoxide-py/src/session.rs).
+_DONE = 0
+_SERVER_ERROR = 1
+_CLIENT_ERROR = 2
+_NOTICE = 3
+_NOTIFICATION = 4
+_SEND = 5
+
+
+class Protocol(asyncio.Protocol):
+    """One connection's byte stream. Operations complete in the order they were sent."""
+
+    def __init__(self, session: _pgoxide.Session, loop: asyncio.AbstractEventLoop) -> None:
+        self.session = session
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self._waiters: collections.deque[asyncio.Future[Any]] = collections.deque()
+        self._idle_waiter: asyncio.Future[None] | None = None
+        self._write_resumed: asyncio.Future[None] | None = None
+        self._lost: asyncio.Future[None] = loop.create_future()
+        # Why the connection ended, once it has.
+        self.closed_error: BaseException | None = None
+        self.on_notice: Callable[[PostgresLogMessage], None] | None = None
+        self.on_notification: Callable[[int, str, str], None] | None = None
+        self.on_close: Callable[[], None] | None = None
+
+    # -- operations ---------------------------------------------------------------------------
+
+    def send(self, data: bytes) -> asyncio.Future[Any]:
+        """Writes one request and returns the future of its operation."""
+        if self.closed_error is not None:
+            raise ConnectionDoesNotExistError("connection is closed") from self.closed_error
+        fut = self.loop.create_future()
+        self._waiters.append(fut)
+        self.transport.write(data)  # type: ignore[union-attr]
+        return fut
+
+    def write(self, data: bytes) -> None:
+        """Writes bytes that belong to an operation already queued."""
+        if self.closed_error is None:
+            self.transport.write(data)  # type: ignore[union-attr]
+
+    @property
+    def pending(self) -> int:
+        return len(self._waiters)
+
+    @property
+    def is_closed(self) -> bool:
+        return self.closed_error is not None
+
+    async def wait_idle(self) -> None:
+        """Waits until every queued operation has completed (cancelled ones included)."""
+        if self._waiters and self.closed_error is None:
+            if self._idle_waiter is None:
+                self._idle_waiter = self.loop.create_future()
+            await asyncio.shield(self._idle_waiter)
+
+    async def wait_closed(self) -> None:
+        """Waits until the transport has been closed and the connection is gone."""
+        await asyncio.shield(self._lost)
+
+    async def writable(self) -> None:
+        """Waits while the transport's write buffer is over its high-water mark."""
+        if self._write_resumed is not None:
+            await asyncio.shield(self._write_resumed)
+        if self.closed_error is not None:
+            raise ConnectionDoesNotExistError("connection was closed in the middle of operation")
+
+    # -- asyncio callbacks --------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            items = self.session.feed(data)
+        except Exception as exc:
+            # A protocol violation: nothing that follows can be trusted.
+            self.abort(exc)
+            return
+        if items is not None:
+            for kind, payload in items:
+                self._dispatch(kind, payload)
+
+    def _dispatch(self, kind: int, payload: Any) -> None:
+        if kind == _DONE:
+            self._complete(payload, None)
+        elif kind == _SERVER_ERROR:
+            error = PostgresError.from_fields(payload)
+            if self._waiters:
+                self._complete(None, error)
+            else:
+                # Unsolicited (e.g. the administrator terminated the backend): the server
+                # closes the connection next; remember why.
+                self.closed_error = self.closed_error or error
+        elif kind == _CLIENT_ERROR:
+            self._complete(None, payload)
+        elif kind == _NOTICE:
+            if self.on_notice is not None:
+                self.on_notice(PostgresLogMessage.from_fields(payload))
+        elif kind == _NOTIFICATION:
+            if self.on_notification is not None:
+                self.on_notification(*payload)
+        elif kind == _SEND:
+            self.write(payload)
+
+    def _complete(self, result: Any, error: BaseException | None) -> None:
+        fut = self._waiters.popleft()
+        if not fut.done():
+            if error is None:
+                fut.set_result(result)
+            else:
+                fut.set_exception(error)
+        if not self._waiters and self._idle_waiter is not None:
+            self._idle_waiter.set_result(None)
+            self._idle_waiter = None
+
+    def pause_writing(self) -> None:
+        if self._write_resumed is None:
+            self._write_resumed = self.loop.create_future()
+
+    def resume_writing(self) -> None:
+        if self._write_resumed is not None:
+            self._write_resumed.set_result(None)
+            self._write_resumed = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.closed_error is None:
+            self.closed_error = exc or ConnectionDoesNotExistError("connection was closed")
+        self.session.connection_lost(str(self.closed_error))
+        self._fail_waiters(self.closed_error)
+        if not self._lost.done():
+            self._lost.set_result(None)
+        if self.on_close is not None:
+            self.on_close()
+
+    def abort(self, exc: BaseException) -> None:
+        """Fails every operation with `exc` and drops the transport."""
+        if self.closed_error is None:
+            self.closed_error = exc
+        self._fail_waiters(exc)
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _fail_waiters(self, cause: BaseException) -> None:
+        if isinstance(cause, (PostgresError, InterfaceError, InternalClientError)):
+            # Our own diagnosis (protocol violation, authentication failure) or the server's
+            # last word before closing (FATAL): that is the error to report.
+            error: BaseException = cause
+        else:
+            error = ConnectionDoesNotExistError("connection was closed in the middle of operation")
+            error.__cause__ = cause
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_exception(error)
+        for w in (self._idle_waiter, self._write_resumed):
+            if w is not None and not w.done():
+                w.set_result(None)
+        self._idle_waiter = self._write_resumed = None
+
+
+class TLSNegotiation(asyncio.Protocol):
+    """Reads the one-byte answer to SSLRequest on a fresh socket, before TLS starts."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.answer: asyncio.Future[bytes] = loop.create_future()
+
+    def data_received(self, data: bytes) -> None:
+        if self.answer.done():
+            return
+        if len(data) > 1 and data[:1] == b"S":
+            # Bytes after 'S' would be read as if they came through TLS (CVE-2021-23222).
+            self.answer.set_exception(
+                ConnectionError("received unencrypted data after SSL response")
+            )
+        else:
+            self.answer.set_result(data[:1])
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.answer.done():
+            self.answer.set_exception(
+                ConnectionError("server closed the connection during SSL negotiation")
+            )
