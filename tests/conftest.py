@@ -9,7 +9,8 @@ directory on sys.path, tests/ not being a package.  If tests/ ever becomes one, 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import asyncio
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,6 +117,17 @@ GRANT CONNECT ON DATABASE postgres
     TO {roles.password}, {roles.md5}, {roles.scram}, {roles.cert};
 CREATE DATABASE {roles.database} OWNER {roles.trust};
 """
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Tests marked ``both_loops`` run on the default event loop and on uvloop."""
+    if item.get_closest_marker("both_loops") is None:
+        return {"asyncio": asyncio.new_event_loop}
+    import uvloop
+
+    return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

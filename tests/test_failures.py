@@ -1,0 +1,203 @@
+"""Failures: a server that dies mid-query, a terminated backend, and a corrupted byte stream
+all fail the waiting call promptly with a clear error; nothing hangs."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from collections.abc import AsyncIterator, Iterator
+
+import pgoxide
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pgoxide import _pgoxide, exceptions
+from pgoxide.cluster import Cluster
+
+# A generous guard against hangs; the calls below must finish long before it.
+HANG_GUARD = 60
+
+
+@pytest.fixture
+def own_cluster() -> Iterator[Cluster]:
+    """A cluster this test may stop."""
+    with Cluster() as cluster:
+        yield cluster
+
+
+async def _wait_until_running(conn: pgoxide.Connection, sql_after_notice: str) -> asyncio.Task:
+    """Starts a long statement that first sends a NOTICE, and returns once the server has
+    reported it: the statement is then running, with no guessing about timing."""
+    started = asyncio.Event()
+    conn.add_log_listener(lambda c, m: started.set())
+    task = asyncio.ensure_future(
+        conn.execute(f"DO $$ BEGIN RAISE NOTICE 'started'; {sql_after_notice}; END $$")
+    )
+    await asyncio.wait_for(started.wait(), HANG_GUARD)
+    return task
+
+
+async def test_server_stopped_mid_query(own_cluster):
+    conn = await pgoxide.connect(own_cluster.dsn(user="postgres"))
+    task = await _wait_until_running(conn, "PERFORM pg_sleep(600)")
+    await asyncio.get_running_loop().run_in_executor(None, own_cluster.stop, "immediate")
+    with pytest.raises((exceptions.ConnectionDoesNotExistError, exceptions.PostgresError)):
+        await asyncio.wait_for(task, HANG_GUARD)
+    assert conn.is_closed()
+    with pytest.raises(exceptions.ConnectionDoesNotExistError):
+        await conn.fetchval("SELECT 1")
+
+
+async def test_server_fast_shutdown_reports_admin_shutdown(own_cluster):
+    conn = await pgoxide.connect(own_cluster.dsn(user="postgres"))
+    task = await _wait_until_running(conn, "PERFORM pg_sleep(600)")
+    await asyncio.get_running_loop().run_in_executor(None, own_cluster.stop, "fast")
+    with pytest.raises(exceptions.AdminShutdownError):
+        await asyncio.wait_for(task, HANG_GUARD)
+    assert conn.is_closed()
+
+
+async def test_terminated_backend(dsn):
+    conn = await pgoxide.connect(dsn)
+    closed = asyncio.Event()
+    conn.add_termination_listener(lambda c: closed.set())
+    task = await _wait_until_running(conn, "PERFORM pg_sleep(600)")
+    async with await pgoxide.connect(dsn) as admin:
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", conn.get_server_pid())
+    with pytest.raises(exceptions.AdminShutdownError):
+        await asyncio.wait_for(task, HANG_GUARD)
+    await asyncio.wait_for(closed.wait(), HANG_GUARD)
+    assert conn.is_closed()
+
+
+class _CorruptingProxy:
+    """Forwards a real server's bytes, but once the client sends a query it answers with an
+    unknown message type instead of the server's response."""
+
+    def __init__(self, port: int, garbage: bytes) -> None:
+        self.port = port
+        self.garbage = garbage
+        self.server: asyncio.AbstractServer | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.port)
+        corrupt = asyncio.Event()
+
+        async def client_to_server() -> None:
+            while data := await reader.read(65536):
+                if not corrupt.is_set() and data[:1] in (b"P", b"B", b"Q"):
+                    corrupt.set()
+                up_writer.write(data)
+
+        async def server_to_client() -> None:
+            while data := await up_reader.read(65536):
+                if corrupt.is_set():
+                    writer.write(self.garbage)
+                    return
+                writer.write(data)
+
+        await asyncio.gather(client_to_server(), server_to_client(), return_exceptions=True)
+        writer.close()
+        up_writer.close()
+
+    async def close(self) -> None:
+        assert self.server is not None
+        self.server.close()
+
+
+@pytest.fixture
+async def corrupting_proxy(pg_cluster) -> AsyncIterator[_CorruptingProxy]:
+    proxy = _CorruptingProxy(pg_cluster.port, garbage=b"\x01\x00\x00\x00\x04")
+    yield proxy
+    await proxy.close()
+
+
+async def test_unexpected_message_fails_the_waiter(corrupting_proxy, pg_roles):
+    port = await corrupting_proxy.start()
+    conn = await pgoxide.connect(
+        host="127.0.0.1", port=port, user=pg_roles.trust, sslmode="disable", dbname="postgres"
+    )
+    with pytest.raises(exceptions.ProtocolError, match="unexpected message"):
+        await asyncio.wait_for(conn.fetchval("SELECT 1"), HANG_GUARD)
+    assert conn.is_closed()
+
+
+# -- the session alone, fed recorded and random bytes ----------------------------------------
+
+
+def _msg(tag: bytes, body: bytes = b"") -> bytes:
+    return tag + struct.pack("!i", len(body) + 4) + body
+
+
+READY_STREAM = (
+    _msg(b"R", struct.pack("!i", 0))
+    + _msg(b"S", b"server_version\x0015.0\x00")
+    + _msg(b"K", struct.pack("!ii", 1234, 5678))
+    + _msg(b"Z", b"I")
+)
+
+
+def _ready_session(max_message_size: int = 1 << 20) -> _pgoxide.Session:
+    s = _pgoxide.Session("u", "d", [], None, max_message_size)
+    s.startup()
+    items = s.feed(READY_STREAM)
+    assert items == [(0, None)]
+    assert s.backend_pid == 1234 and s.server_parameters == {"server_version": "15.0"}
+    return s
+
+
+def test_session_rejects_unexpected_message():
+    s = _ready_session()
+    s.simple_query("SELECT 1")
+    with pytest.raises(exceptions.ProtocolError, match="unexpected message '2'"):
+        s.feed(_msg(b"2"))
+    with pytest.raises(exceptions.ProtocolError):
+        s.feed(_msg(b"Z", b"I"))
+
+
+def test_session_rejects_malformed_and_oversized_messages():
+    s = _ready_session()
+    s.simple_query("SELECT 1")
+    with pytest.raises(exceptions.ProtocolError, match="malformed"):
+        s.feed(_msg(b"C", b"no terminator"))
+    s = _ready_session(max_message_size=100)
+    s.simple_query("SELECT 1")
+    # Only the header of a 1 MB DataRow has arrived: rejected before buffering the rest.
+    with pytest.raises(exceptions.ProtocolError, match="exceeds max_message_size"):
+        s.feed(b"D" + struct.pack("!i", 1 << 20))
+
+
+def test_session_handles_notices_and_errors_in_any_order():
+    s = _ready_session()
+    s.simple_query("SELECT 1; SELECT 2")
+    stream = (
+        _msg(b"N", b"SNOTICE\x00Mhi\x00\x00")
+        + _msg(b"E", b"SERROR\x00C42601\x00Mboom\x00\x00")
+        + _msg(b"A", struct.pack("!i", 7) + b"ch\x00pl\x00")
+        + _msg(b"Z", b"I")
+    )
+    items = s.feed(stream)
+    assert items[0][0] == 3 and items[0][1]["M"] == "hi"
+    assert items[1] == (4, (7, "ch", "pl"))
+    # The error completes the operation at its ReadyForQuery.
+    assert items[2] == (1, {"S": "ERROR", "C": "42601", "M": "boom"})
+    assert s.pending_ops == 0
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=300), st.integers(1, 7))
+def test_session_survives_garbage(data, chunk):
+    """Random bytes after startup either parse or raise ProtocolError; never anything else,
+    and never a crash."""
+    s = _ready_session()
+    s.simple_query("SELECT 1")
+    try:
+        for i in range(0, len(data), chunk):
+            s.feed(data[i : i + chunk])
+    except exceptions.ProtocolError:
+        with pytest.raises(exceptions.ProtocolError):
+            s.feed(b"")
