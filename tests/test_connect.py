@@ -133,6 +133,19 @@ async def test_client_encoding_must_be_utf8(dsn):
         await pgoxide.connect(dsn, client_encoding="LATIN1")
 
 
+async def test_utf8_with_a_latin1_database(dsn, pg_cluster, pg_roles):
+    async with await pgoxide.connect(dsn) as admin:
+        await admin.execute("DROP DATABASE IF EXISTS pgx_latin1")
+        await admin.execute(
+            "CREATE DATABASE pgx_latin1 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C'"
+            " TEMPLATE template0"
+        )
+    async with await pgoxide.connect(pg_cluster.dsn(user=pg_roles.trust, database="pgx_latin1")) as conn:
+        assert conn.get_settings().client_encoding == "UTF8"
+        assert await conn.fetchval("SHOW server_encoding") == "LATIN1"
+        assert await conn.fetchval("SELECT $1::text || 'ü'", "é") == "éü"
+
+
 async def test_introspection(dsn, pg_cluster):
     conn = await pgoxide.connect(dsn)
     try:

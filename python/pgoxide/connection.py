@@ -537,10 +537,12 @@ async def _connect_target(
         transport, use_tls = await _open_tcp(loop, target, context, mandatory)
     try:
         password = target.password.encode() if target.password is not None else None
+        # Every text value is decoded as UTF-8, whatever the database's encoding.
+        startup = {**params.startup, "client_encoding": "UTF8"}
         session = _pgoxide.Session(
             params.user,
             params.database,
-            list(params.startup.items()),
+            list(startup.items()),
             password,
             params.max_message_size,
             use_tls,
