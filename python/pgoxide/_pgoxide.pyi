@@ -1,0 +1,103 @@
+"""Type stubs of the compiled core, ``pgoxide._pgoxide`` (rust/pgoxide-py)."""
+
+from collections.abc import Iterator
+from typing import Any, final, overload
+
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "Record",
+    "RecordDesc",
+    "Session",
+    "Statement",
+    "cancel_request",
+    "ssl_request",
+]
+
+DEFAULT_MAX_MESSAGE_SIZE: int
+
+def cancel_request(pid: int, key: bytes) -> bytes:
+    """A CancelRequest packet for the backend ``pid`` with its secret ``key``."""
+
+def ssl_request() -> bytes:
+    """The SSLRequest packet."""
+
+@final
+class RecordDesc:
+    """Column names of a result and their positions, shared by all its rows."""
+
+@final
+class Record:
+    """An immutable row, indexable by position, column name and slice."""
+
+    def __len__(self) -> int: ...
+    @overload
+    def __getitem__(self, key: int | str, /) -> Any: ...
+    @overload
+    def __getitem__(self, key: slice, /) -> tuple[Any, ...]: ...
+    def get(self, key: int | str, default: Any = None) -> Any: ...
+    def keys(self) -> Iterator[str]: ...
+    def values(self) -> Iterator[Any]: ...
+    def items(self) -> Iterator[tuple[str, Any]]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+    def __contains__(self, key: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class Statement:
+    """A prepared statement with its per-statement codec tables."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def query(self) -> str: ...
+    @property
+    def param_types(self) -> tuple[int, ...]: ...
+    @property
+    def columns(self) -> list[tuple[str, int, int, int, int]]:
+        """``(name, type_oid, table_oid, column_number, type_modifier)`` per column."""
+
+@final
+class Session:
+    """The protocol state machine and the FIFO of operations awaiting results.
+
+    Request methods return the bytes to write and queue one operation; ``feed`` returns
+    ``None`` or a list of ``(kind, payload)`` items: 0 done (result), 1 server error
+    (field dict), 2 client error (exception), 3 notice (field dict), 4 notification
+    ``(pid, channel, payload)``, 5 bytes to send.
+    """
+
+    def __new__(
+        cls,
+        user: str,
+        database: str,
+        params: list[tuple[str, str]],
+        password: bytes | None,
+        max_message_size: int,
+        tls: bool = False,
+        tls_server_end_point: bytes | None = None,
+        channel_binding: str = "prefer",
+    ) -> Session: ...
+    def startup(self) -> bytes: ...
+    def feed(self, data: bytes) -> list[tuple[int, Any]] | None: ...
+    def simple_query(self, sql: str) -> bytes: ...
+    def prepare(self, name: str, query: str) -> bytes: ...
+    def bind_execute(self, stmt: Statement, args: tuple[Any, ...], limit: int = 0) -> bytes: ...
+    def executemany(
+        self, stmt: Statement, rows: Iterator[Any], max_bytes: int, first: bool
+    ) -> tuple[bytes, bool]: ...
+    def abort_batch(self) -> bytes: ...
+    def close_statement(self, name: str) -> None: ...
+    def terminate(self) -> bytes: ...
+    def connection_lost(self, reason: str) -> None: ...
+    @property
+    def pending_ops(self) -> int: ...
+    @property
+    def is_ready(self) -> bool: ...
+    @property
+    def transaction_status(self) -> str: ...
+    @property
+    def backend_pid(self) -> int: ...
+    @property
+    def backend_key(self) -> bytes: ...
+    @property
+    def server_parameters(self) -> dict[str, str]: ...
