@@ -80,6 +80,29 @@ async def test_record_behaviour(conn):
     assert isinstance(r, pgoxide.Record)
 
 
+async def test_records_and_the_garbage_collector(conn):
+    import gc
+    import weakref
+
+    class Node:
+        pass
+
+    atomic = await conn.fetchrow("SELECT 1 AS a, 'x' AS b, 1.5::numeric AS c")
+    # Immutable and holding only atomic values: it can never be part of a cycle.
+    assert not gc.is_tracked(atomic)
+    holder = await conn.fetchrow("SELECT ARRAY[1, 2] AS a")
+    assert gc.is_tracked(holder)
+    node = Node()
+    node.record = holder
+    holder["a"].append(node)
+    ref = weakref.ref(node)
+    del holder, node
+    # The finished operation's future (which holds the rows) lives until this task step ends.
+    await asyncio.sleep(0)
+    gc.collect()
+    assert ref() is None, "a cycle through a record is collected"
+
+
 async def test_rows_of_a_result_share_their_names(conn):
     rows = await conn.fetch("SELECT g AS n FROM generate_series(1, 3) g")
     keys = [r.keys() for r in rows]

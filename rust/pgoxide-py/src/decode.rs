@@ -104,11 +104,7 @@ impl Decoder {
             Self::Float4 => f64::from(codec::decode_f32(data).map_err(core)?)
                 .into_pyobject(py)?
                 .into_any(),
-            Self::Numeric => {
-                let mut s = String::with_capacity(24);
-                numeric::decode_to_text(data, &mut s).map_err(core)?;
-                pycache::decimal(py)?.call1((PyString::new(py, &s),))?
-            }
+            Self::Numeric => decimal(py, data)?,
             Self::Bytea => PyBytes::new(py, data).into_any(),
             Self::Date => {
                 let days = codec::decode_i32(data).map_err(core)?;
@@ -244,6 +240,10 @@ fn interval<'py>(py: Python<'py>, iv: dt::Interval) -> PyResult<Bound<'py, PyDel
 }
 
 /// A `uuid.UUID` built by setting its slots directly, skipping `__init__`'s parsing.
+///
+/// The object is then taken off the garbage collector's list: it holds only an `int` and an
+/// enum member and refuses attribute assignment, so it can never be part of a cycle, and a
+/// result of many UUIDs would otherwise make every collection walk them (and their rows).
 fn uuid<'py>(py: Python<'py>, raw: [u8; 16]) -> PyResult<Bound<'py, PyAny>> {
     let ty = pycache::uuid_type(py)?;
     let (int_slot, is_safe_slot, unknown) = pycache::uuid_slots(py)?;
@@ -262,7 +262,24 @@ fn uuid<'py>(py: Python<'py>, raw: [u8; 16]) -> PyResult<Bound<'py, PyAny>> {
                 return Err(PyErr::fetch(py));
             }
         }
+        ffi::PyObject_GC_UnTrack(obj.as_ptr().cast());
         Ok(obj)
+    }
+}
+
+/// `Decimal(text)` for a numeric, through one vectorcall and without a heap buffer for the
+/// usual short values.
+fn decimal<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    let mut text = String::new();
+    numeric::decode_to_text(data, &mut text).map_err(|e| data_error(py, e.to_string()))?;
+    let arg = PyString::new(py, &text);
+    let decimal = pycache::decimal(py)?;
+    let args = [arg.as_ptr()];
+    // SAFETY: one borrowed argument in a stack array, as the vectorcall protocol expects.
+    unsafe {
+        let result =
+            ffi::PyObject_Vectorcall(decimal.as_ptr(), args.as_ptr(), 1, std::ptr::null_mut());
+        Bound::from_owned_ptr_or_err(py, result)
     }
 }
 

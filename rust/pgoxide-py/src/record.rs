@@ -5,7 +5,9 @@
 
 use pyo3::basic::CompareOp;
 use pyo3::exceptions::{PyIndexError, PyKeyError, PyTypeError};
+use pyo3::ffi;
 use pyo3::prelude::*;
+use pyo3::pyclass::{PyTraverseError, PyVisit};
 use pyo3::types::{PyDict, PyList, PySlice, PyString, PyTuple};
 
 /// Column names of a result and their positions, shared by all its rows.
@@ -39,8 +41,28 @@ pub struct Record {
 }
 
 impl Record {
-    pub fn new(desc: Py<RecordDesc>, values: Box<[Py<PyAny>]>) -> Self {
-        Self { desc, values }
+    /// A new record. Like CPython does for tuples of atomic values, a record none of whose
+    /// values can ever take part in a reference cycle is taken off the garbage collector's
+    /// list: it is immutable, so it can never join a cycle later either.
+    pub fn create(
+        py: Python<'_>,
+        desc: Py<RecordDesc>,
+        values: Box<[Py<PyAny>]>,
+    ) -> PyResult<Py<Self>> {
+        let track = values.iter().any(|v| may_join_cycle(v.as_ptr()));
+        let record = Py::new(py, Self { desc, values })?;
+        let ptr = record.as_ptr();
+        // SAFETY: `record` is a live GC object we own. Its state is set explicitly both ways
+        // because an object recycled from PyO3's freelist comes back untracked.
+        unsafe {
+            let tracked = ffi::PyObject_GC_IsTracked(ptr) != 0;
+            if track && !tracked {
+                ffi::PyObject_GC_Track(ptr.cast());
+            } else if !track && tracked {
+                ffi::PyObject_GC_UnTrack(ptr.cast());
+            }
+        }
+        Ok(record)
     }
 
     fn position(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
@@ -64,8 +86,28 @@ impl Record {
     }
 }
 
+/// Whether the garbage collector might ever see `obj` in a cycle: CPython's
+/// `_PyObject_GC_MAY_BE_TRACKED`, plus untracked heap objects other than dicts (a dict gets
+/// tracked again when a container is stored in it).
+fn may_join_cycle(obj: *mut ffi::PyObject) -> bool {
+    // SAFETY: `obj` is a live object; these only read its type and GC header.
+    unsafe {
+        ffi::PyType_IS_GC(ffi::Py_TYPE(obj)) != 0
+            && (ffi::PyObject_GC_IsTracked(obj) != 0 || ffi::PyDict_Check(obj) != 0)
+    }
+}
+
 #[pymethods]
 impl Record {
+    /// Lets the garbage collector see the values (a list value may be part of a cycle).
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.desc)?;
+        for v in &*self.values {
+            visit.call(v)?;
+        }
+        Ok(())
+    }
+
     fn __len__(&self) -> usize {
         self.values.len()
     }

@@ -120,11 +120,7 @@ fn decode_row(py: Python<'_>, stmt: &Statement, body: &[u8]) -> Result<Py<Record
         }
     }
     row.finish().map_err(RowError::Protocol)?;
-    Py::new(
-        py,
-        Record::new(stmt.desc.clone_ref(py), values.into_boxed_slice()),
-    )
-    .map_err(RowError::Value)
+    Record::create(py, stmt.desc.clone_ref(py), values.into_boxed_slice()).map_err(RowError::Value)
 }
 
 fn column_error(py: Python<'_>, stmt: &Statement, i: usize, e: &PyErr) -> PyErr {
