@@ -1,0 +1,294 @@
+"""The drivers under test, behind one small interface.
+
+Each adapter calls its driver the way that driver's documentation recommends for speed, and
+nothing more: asyncpg and pgoxide ``fetch``/``fetchval``/``executemany``; psycopg 3 an
+``AsyncConnection`` with a ``binary=True`` cursor, the default tuple rows, ``%b`` parameters and
+``cursor.executemany`` (pipelined by psycopg itself); psqlpy ``fetch(...).result(as_tuple=True)``,
+``fetch_val`` and ``execute_many``.  The timed paths call the driver directly; helpers used only
+around the timing (``execute``, ``scalar``) may be slower.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+import importlib.metadata
+import os
+import time
+import urllib.parse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, ClassVar
+
+__all__ = ["DRIVERS", "REQUIRED", "Driver", "Target", "load_drivers"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the server is; every driver connects over TCP with TLS disabled."""
+
+    host: str
+    port: int
+    user: str
+    database: str
+    password: str | None = None
+
+    def uri(self) -> str:
+        """A ``postgresql://`` URI with ``sslmode=disable``, which every driver here accepts."""
+        user = urllib.parse.quote(self.user, safe="")
+        if self.password is not None:
+            user += ":" + urllib.parse.quote(self.password, safe="")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        db = urllib.parse.quote(self.database, safe="")
+        return f"postgresql://{user}@{host}:{self.port}/{db}?sslmode=disable"
+
+    @classmethod
+    def from_uri(cls, uri: str) -> Target:
+        """Parse a ``postgresql://user[:password]@host[:port][/db]`` URI (TCP only).
+
+        Any ``sslmode`` or other query parameter in it is ignored: TLS is always disabled.
+        """
+        parts = urllib.parse.urlsplit(uri)
+        if parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
+            raise ValueError(
+                f"--dsn must be a postgresql://user@host:port/db URI with a TCP host, not {uri!r}"
+            )
+        user = urllib.parse.unquote(parts.username or "") or os.environ.get("USER", "postgres")
+        password = urllib.parse.unquote(parts.password) if parts.password is not None else None
+        database = urllib.parse.unquote(parts.path.lstrip("/")) or user
+        return cls(parts.hostname, parts.port or 5432, user, database, password)
+
+
+class Driver(abc.ABC):
+    """One connection of one driver, and the few operations the workloads need."""
+
+    name: ClassVar[str]
+    distribution: ClassVar[str]
+    module_name: ClassVar[str]
+    usage: ClassVar[str]
+
+    def __init__(self, module: ModuleType) -> None:
+        self.module = module
+
+    def version(self) -> str:
+        """The installed version of the driver's distribution."""
+        return importlib.metadata.version(self.distribution)
+
+    def placeholders(self, n: int) -> list[str]:
+        """The driver's parameter markers for ``n`` positional parameters."""
+        return [f"${i}" for i in range(1, n + 1)]
+
+    def adapt_rows(self, rows: list[tuple[Any, ...]]) -> Sequence[Sequence[Any]]:
+        """Rows for :meth:`executemany` in the container type the driver documents."""
+        return rows
+
+    @abc.abstractmethod
+    async def connect(self, target: Target) -> None:
+        """Open the connection (TLS disabled)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Close the connection."""
+
+    @abc.abstractmethod
+    async def fetch_all(self, sql: str) -> Sequence[Any]:
+        """Run ``sql`` and return all its rows as Python objects (timed)."""
+
+    @abc.abstractmethod
+    async def sequential(self, sql: str, n: int) -> Any:
+        """Run ``sql`` with parameter ``i`` for i in range(n), each awaited before the next,
+        and return the last value (timed)."""
+
+    @abc.abstractmethod
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run ``sql`` once per row, the driver's batched way, in one transaction (timed)."""
+
+    @abc.abstractmethod
+    async def execute(self, sql: str) -> None:
+        """Run a utility statement (untimed)."""
+
+    @abc.abstractmethod
+    async def scalar(self, sql: str) -> Any:
+        """The first value of the first row of ``sql`` (untimed)."""
+
+
+class _AsyncpgApi(Driver):
+    """asyncpg's API, which pgoxide mirrors."""
+
+    conn: Any
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+    async def fetch_all(self, sql: str) -> Sequence[Any]:
+        return await self.conn.fetch(sql)  # type: ignore[no-any-return]
+
+    async def sequential(self, sql: str, n: int) -> Any:
+        fetchval = self.conn.fetchval
+        value = None
+        for i in range(n):
+            value = await fetchval(sql, i)
+        return value
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self.conn.executemany(sql, rows)
+
+    async def execute(self, sql: str) -> None:
+        await self.conn.execute(sql)
+
+    async def scalar(self, sql: str) -> Any:
+        return await self.conn.fetchval(sql)
+
+
+class Pgoxide(_AsyncpgApi):
+    name = "pgoxide"
+    distribution = "pgoxide"
+    module_name = "pgoxide"
+    usage = "connect(uri); fetch / fetchval / executemany"
+
+    def version(self) -> str:
+        # Editable installs: say when the compiled core was built, to catch a stale build.
+        ext = getattr(self.module, "_pgoxide", None)
+        path = getattr(ext, "__file__", None)
+        base = super().version()
+        if not path:
+            return base
+        built = time.strftime("%Y-%m-%d %H:%M", time.localtime(os.path.getmtime(path)))
+        return f"{base} (extension built {built})"
+
+    async def connect(self, target: Target) -> None:
+        self.conn = await self.module.connect(target.uri())
+
+
+class Asyncpg(_AsyncpgApi):
+    name = "asyncpg"
+    distribution = "asyncpg"
+    module_name = "asyncpg"
+    usage = "connect(uri); fetch / fetchval / executemany"
+
+    async def connect(self, target: Target) -> None:
+        self.conn = await self.module.connect(target.uri())
+
+
+class Psycopg(Driver):
+    name = "psycopg"
+    distribution = "psycopg"
+    module_name = "psycopg"
+    usage = (
+        "AsyncConnection(autocommit=True), cursor(binary=True), tuple rows, %b params; "
+        "cursor.executemany in conn.transaction()"
+    )
+
+    conn: Any
+    cur: Any
+
+    def version(self) -> str:
+        pq = self.module.pq
+        libpq = pq.version()
+        return f"{super().version()} (impl {pq.__impl__}, libpq {libpq // 10000}.{libpq % 10000})"
+
+    def placeholders(self, n: int) -> list[str]:
+        return ["%b"] * n
+
+    async def connect(self, target: Target) -> None:
+        self.conn = await self.module.AsyncConnection.connect(target.uri(), autocommit=True)
+        self.cur = self.conn.cursor(binary=True)
+
+    async def close(self) -> None:
+        await self.cur.close()
+        await self.conn.close()
+
+    async def fetch_all(self, sql: str) -> Sequence[Any]:
+        cur = self.cur
+        await cur.execute(sql)
+        return await cur.fetchall()  # type: ignore[no-any-return]
+
+    async def sequential(self, sql: str, n: int) -> Any:
+        cur = self.cur
+        execute = cur.execute
+        fetchone = cur.fetchone
+        row = None
+        for i in range(n):
+            await execute(sql, (i,))
+            row = await fetchone()
+        return row[0] if row is not None else None
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        async with self.conn.transaction():
+            await self.cur.executemany(sql, rows)
+
+    async def execute(self, sql: str) -> None:
+        await self.conn.execute(sql)
+
+    async def scalar(self, sql: str) -> Any:
+        cur = await self.conn.execute(sql)
+        row = await cur.fetchone()
+        return row[0] if row is not None else None
+
+
+class Psqlpy(Driver):
+    name = "psqlpy"
+    distribution = "psqlpy"
+    module_name = "psqlpy"
+    usage = (
+        "connect(dsn=uri, ssl_mode=Disable); fetch(...).result(as_tuple=True) / fetch_val / "
+        "execute_many (list of lists)"
+    )
+
+    conn: Any
+
+    def adapt_rows(self, rows: list[tuple[Any, ...]]) -> Sequence[Sequence[Any]]:
+        # execute_many is documented as taking list[list[Any]].
+        return [list(r) for r in rows]
+
+    async def connect(self, target: Target) -> None:
+        self.conn = await self.module.connect(
+            dsn=target.uri(), ssl_mode=self.module.SslMode.Disable
+        )
+
+    async def close(self) -> None:
+        self.conn.close()
+
+    async def fetch_all(self, sql: str) -> Sequence[Any]:
+        result = await self.conn.fetch(sql)
+        return result.result(as_tuple=True)  # type: ignore[no-any-return]
+
+    async def sequential(self, sql: str, n: int) -> Any:
+        fetch_val = self.conn.fetch_val
+        value = None
+        for i in range(n):
+            value = await fetch_val(sql, [i])
+        return value
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        # psqlpy wraps the pipelined batch in BEGIN/COMMIT itself.
+        await self.conn.execute_many(sql, rows)
+
+    async def execute(self, sql: str) -> None:
+        await self.conn.execute_batch(sql)
+
+    async def scalar(self, sql: str) -> Any:
+        return await self.conn.fetch_val(sql)
+
+
+#: Every driver, in report order.
+DRIVERS: dict[str, type[Driver]] = {d.name: d for d in (Pgoxide, Asyncpg, Psycopg, Psqlpy)}
+
+#: Drivers without which the benchmark refuses to run (the ratios are to asyncpg).
+REQUIRED = ("pgoxide", "asyncpg")
+
+
+def load_drivers(names: Sequence[str]) -> tuple[list[Driver], dict[str, str]]:
+    """Import the named drivers; return the loaded ones and, for the others, why not."""
+    loaded: list[Driver] = []
+    missing: dict[str, str] = {}
+    for name in names:
+        cls = DRIVERS[name]
+        try:
+            module = importlib.import_module(cls.module_name)
+        except ImportError as e:
+            missing[name] = f"not installed ({e})"
+            continue
+        loaded.append(cls(module))
+    return loaded, missing

@@ -1,0 +1,356 @@
+"""Run the benchmark: the same workloads on pgoxide, asyncpg, psycopg 3 and psqlpy.
+
+    python benches/run.py [--loop asyncio|uvloop|both] [--repeat N] [--drivers a,b]
+                          [--workloads w1,w2] [--dsn URI] [--json PATH]
+
+Without ``--dsn`` (or ``PGOXIDE_DSN``) a throwaway cluster is started with
+``pgoxide.cluster.Cluster``.  Each cell of the printed tables is the median of ``--repeat``
+timed runs; see benches/README.md for how to read them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import functools
+import importlib.metadata
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from drivers import DRIVERS, REQUIRED, Driver, Target, load_drivers
+from timing import Measurement, measure
+from workloads import FetchWorkload, Workload, build_workloads
+
+T = TypeVar("T")
+
+_SETTINGS_SHOWN = ("fsync", "synchronous_commit", "shared_buffers", "jit")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line."""
+    workload_names = [w.name for w in build_workloads()]
+    p = argparse.ArgumentParser(
+        description="Compare pgoxide with asyncpg, psycopg 3 and psqlpy on the same workloads.",
+    )
+    p.add_argument(
+        "--loop",
+        choices=("asyncio", "uvloop", "both"),
+        default="both",
+        help="event loop(s) to run under (default: both)",
+    )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=5,
+        help="timed runs per driver and workload; the median is reported (default: 5)",
+    )
+    p.add_argument(
+        "--drivers",
+        default=",".join(DRIVERS),
+        help=f"comma-separated subset of {','.join(DRIVERS)} (default: all)",
+    )
+    p.add_argument(
+        "--workloads",
+        default=",".join(workload_names),
+        help=f"comma-separated subset of {','.join(workload_names)} (default: all)",
+    )
+    p.add_argument(
+        "--dsn",
+        default=os.environ.get("PGOXIDE_DSN"),
+        help="postgresql:// URI of an existing server to use instead of a throwaway cluster "
+        "(default: $PGOXIDE_DSN); tables named pgoxide_bench_* are created and dropped there",
+    )
+    p.add_argument(
+        "--no-gc",
+        action="store_true",
+        help="disable Python's garbage collector inside the clock (isolates decoding speed "
+        "from the cost of collections; the default keeps it on, as applications do)",
+    )
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
+    p.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="multiply every row/query count (for quick checks while developing; the "
+        "published numbers use 1.0)",
+    )
+    args = p.parse_args(argv)
+    args.drivers = _names(p, "--drivers", args.drivers, list(DRIVERS))
+    args.workloads = _names(p, "--workloads", args.workloads, workload_names)
+    if args.repeat < 1:
+        p.error("--repeat must be at least 1")
+    if args.scale <= 0:
+        p.error("--scale must be positive")
+    return args
+
+
+def _names(p: argparse.ArgumentParser, opt: str, value: str, known: list[str]) -> list[str]:
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        p.error(f"{opt}: unknown or empty {unknown or value!r}; choose from {','.join(known)}")
+    return [n for n in known if n in names]  # report order
+
+
+def run_in_loop(kind: str, main: Callable[[], Awaitable[T]]) -> T:
+    """Run ``main()`` to completion in a new event loop of the given kind."""
+    if kind == "uvloop":
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    else:
+        loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        return loop.run_until_complete(main())
+    finally:
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+@contextlib.contextmanager
+def server(dsn: str | None) -> Iterator[tuple[Target, str]]:
+    """The server to measure against: ``dsn``'s, or a throwaway cluster's."""
+    if dsn:
+        yield Target.from_uri(dsn), "existing server"
+        return
+    from pgoxide.cluster import Cluster
+
+    with Cluster() as cluster:
+        target = Target(cluster.host, cluster.port, cluster.superuser, "postgres")
+        yield target, f"throwaway cluster (pgoxide.cluster, {cluster.bindir})"
+
+
+async def _admin(target: Target, statements: Sequence[str]) -> dict[str, str]:
+    """Run setup/teardown statements through asyncpg; return server facts."""
+    import asyncpg
+
+    conn = await asyncpg.connect(target.uri())
+    try:
+        for sql in statements:
+            await conn.execute(sql)
+        facts = {"server_version": await conn.fetchval("SHOW server_version")}
+        for name in _SETTINGS_SHOWN:
+            facts[name] = await conn.fetchval(f"SHOW {name}")
+        return facts
+    finally:
+        await conn.close()
+
+
+async def _bench_loop(
+    loop_kind: str,
+    target: Target,
+    drivers: list[Driver],
+    workloads: list[Workload],
+    repeat: int,
+    collect_garbage: bool,
+) -> list[Measurement]:
+    for d in drivers:
+        await d.connect(target)
+    try:
+        out: list[Measurement] = []
+        for w in workloads:
+            started = time.perf_counter()
+            out += await measure(w, drivers, repeat, loop_kind, collect_garbage=collect_garbage)
+            _progress(f"  {loop_kind:8} {w.name:12} {time.perf_counter() - started:6.1f} s")
+        return out
+    finally:
+        for d in drivers:
+            with contextlib.suppress(Exception):
+                await d.close()
+
+
+def _progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _fmt_rate(rate: float) -> str:
+    if rate >= 1e6:
+        return f"{rate / 1e6:.2f}M"
+    return f"{rate / 1e3:.1f}k"
+
+
+def format_table(
+    loop_kind: str, results: list[Measurement], driver_names: list[str], repeat: int
+) -> str:
+    """An aligned table: per workload, each driver's rate and its ratio to asyncpg."""
+    by_key = {(m.workload, m.driver): m for m in results}
+    workloads = list(dict.fromkeys(m.workload for m in results))
+    ratio_drivers = [n for n in driver_names if n != "asyncpg"] if "asyncpg" in driver_names else []
+    header = ["workload", "count", "unit"]
+    header += [f"{n} /s" for n in driver_names]
+    header += [f"{n}/asyncpg" for n in ratio_drivers]
+    rows: list[list[str]] = []
+    for w in workloads:
+        first = next(m for m in results if m.workload == w)
+        row = [w, f"{first.count:,}", first.unit]
+        for n in driver_names:
+            m = by_key[(w, n)]
+            row.append(f"{_fmt_rate(m.rate)} ±{m.spread * 100:.0f}%" if m.ok else "error")
+        base = by_key[(w, "asyncpg")] if ratio_drivers else None
+        for n in ratio_drivers:
+            m = by_key[(w, n)]
+            ok = base is not None and base.ok and m.ok
+            row.append(f"{m.rate / base.rate:.2f}x" if ok and base is not None else "-")
+        rows.append(row)
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            c.ljust(widths[i]) if i == 0 or i == 2 else c.rjust(widths[i])
+            for i, c in enumerate(cells)
+        ).rstrip()
+
+    title = (
+        f"loop: {loop_kind}  (rate = median of {repeat} timed runs, in items/s; "
+        "±: (slowest - fastest) / median; ratio > 1: faster than asyncpg)"
+    )
+    body = [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+    return "\n".join([title, *body])
+
+
+def type_notes(workloads: list[Workload], results: list[Measurement]) -> list[str]:
+    """Columns that drivers return as different Python types (per loop they agree)."""
+    notes: list[str] = []
+    for w in workloads:
+        if not isinstance(w, FetchWorkload):
+            continue
+        types: dict[str, tuple[str, ...]] = {}
+        for m in results:
+            if m.workload == w.name and m.result_types is not None:
+                types.setdefault(m.driver, m.result_types)
+        for i, col in enumerate(w.column_names):
+            per_driver = {d: t[i] for d, t in types.items() if i < len(t)}
+            if len(set(per_driver.values())) > 1:
+                shown = ", ".join(f"{d}={t}" for d, t in per_driver.items())
+                notes.append(f"{w.name}.{col} ({w.columns[i][1]}): {shown}")
+    return notes
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run everything, print the report, return the exit status."""
+    args = parse_args(argv)
+    wall_start = time.perf_counter()
+    loops = ["asyncio", "uvloop"] if args.loop == "both" else [args.loop]
+    skipped_loops: dict[str, str] = {}
+    if "uvloop" in loops:
+        try:
+            import uvloop  # noqa: F401
+        except ImportError as e:
+            if args.loop == "uvloop":
+                print(f"uvloop is not installed: {e}", file=sys.stderr)
+                return 2
+            loops.remove("uvloop")
+            skipped_loops["uvloop"] = "not installed"
+
+    needed = list(dict.fromkeys([*args.drivers, *REQUIRED]))
+    loaded, missing = load_drivers(needed)
+    for name in REQUIRED:
+        if name in missing:
+            print(f"{name} is required: {missing[name]}", file=sys.stderr)
+            return 2
+    drivers = [d for d in loaded if d.name in args.drivers]
+    workloads = [w for w in build_workloads(args.scale) if w.name in args.workloads]
+
+    versions = {d.name: d.version() for d in drivers}
+    if "uvloop" in loops:
+        versions["uvloop"] = importlib.metadata.version("uvloop")
+
+    results: list[Measurement] = []
+    with server(args.dsn) as (target, server_kind):
+        setup = [sql for w in workloads for sql in w.setup_sql()]
+        _progress(f"setting up tables on {target.host}:{target.port} ...")
+        facts = run_in_loop("asyncio", lambda: _admin(target, setup))
+
+        header = [
+            "pgoxide benchmark",
+            f"PostgreSQL {facts['server_version']} at {target.host}:{target.port}, "
+            f"{server_kind}; "
+            + ", ".join(f"{k}={facts[k]}" for k in _SETTINGS_SHOWN)
+            + "; TLS off (sslmode=disable)",
+            f"Python {platform.python_version()} ({platform.python_implementation()}) on "
+            f"{platform.platform()}, {os.cpu_count()} CPUs",
+            "drivers: " + ", ".join(f"{n} {v}" for n, v in versions.items()),
+        ]
+        for name, why in missing.items():
+            header.append(f"missing: {name}: {why} (skipped)")
+        for name, why in skipped_loops.items():
+            header.append(f"skipped loop: {name}: {why}")
+        if args.no_gc:
+            header.append("NOTE: --no-gc: the garbage collector is off inside the clock")
+        if args.scale != 1.0:
+            header.append(f"NOTE: --scale {args.scale}: counts differ from the published ones")
+        print("\n".join(header), flush=True)
+
+        try:
+            for loop_kind in loops:
+                _progress(f"running under {loop_kind} ...")
+                loop_results = run_in_loop(
+                    loop_kind,
+                    functools.partial(
+                        _bench_loop,
+                        loop_kind,
+                        target,
+                        drivers,
+                        workloads,
+                        args.repeat,
+                        not args.no_gc,
+                    ),
+                )
+                results += loop_results
+                table = format_table(
+                    loop_kind, loop_results, [d.name for d in drivers], args.repeat
+                )
+                print("\n" + table, flush=True)
+        finally:
+            teardown = [sql for w in workloads for sql in w.teardown_sql()]
+            with contextlib.suppress(Exception):
+                run_in_loop("asyncio", lambda: _admin(target, teardown))
+
+    notes = [f"workloads: {w.name}: {w.description}" for w in workloads]
+    notes += [f"how {d.name} is called: {d.usage}" for d in drivers]
+    notes += [f"result types differ: {n}" for n in type_notes(workloads, results)]
+    notes += [f"error: {m.loop}/{m.workload}/{m.driver}: {m.error}" for m in results if m.error]
+    elapsed = time.perf_counter() - wall_start
+    notes.append(f"total wall time {elapsed:.0f} s")
+    print("\nnotes:\n" + "\n".join(f"  - {n}" for n in notes))
+
+    if args.json:
+        doc: dict[str, Any] = {
+            "postgresql": facts,
+            "server": server_kind,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "versions": versions,
+            "missing": missing,
+            "loops": loops,
+            "repeat": args.repeat,
+            "statistic": "median",
+            "scale": args.scale,
+            "gc_in_clock": not args.no_gc,
+            "workloads": {
+                w.name: {"description": w.description, "unit": w.unit, "count": w.count}
+                for w in workloads
+            },
+            "usage": {d.name: d.usage for d in drivers},
+            "results": [m.to_json() for m in results],
+            "wall_seconds": elapsed,
+        }
+        with open(args.json, "w") as f:
+            json.dump(doc, f, indent=2)
+            f.write("\n")
+    return 1 if any(m.error for m in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""Timing: one untimed warm-up per driver, then interleaved timed runs.
+
+For each workload every driver first runs once untimed (which also fills its statement
+cache and checks the result).  Then each of the ``repeat`` rounds runs every driver once, the
+order rotated by one each round so no driver always goes first or last.  Only
+``Workload.run`` is inside the clock; ``prepare`` (e.g. TRUNCATE), the result check and
+freeing the result are outside it.  A full garbage collection runs before each timed run so
+one driver's garbage is not collected on another's clock; by default the collector stays
+enabled while timing, because collections triggered by a driver's own allocations are part of
+its cost (``collect_garbage=False`` disables it inside the clock, to isolate decoding speed).
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from dataclasses import dataclass, field
+
+from drivers import Driver
+from workloads import Workload
+
+__all__ = ["Measurement", "measure"]
+
+
+@dataclass
+class Measurement:
+    """The timed runs of one driver on one workload under one event loop."""
+
+    loop: str
+    workload: str
+    driver: str
+    unit: str
+    count: int
+    seconds: list[float] = field(default_factory=list)
+    result_types: tuple[str, ...] | None = None
+    #: Why the driver could not run the workload (then ``seconds`` may be short or empty).
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether every run succeeded."""
+        return self.error is None and bool(self.seconds)
+
+    @property
+    def median(self) -> float:
+        """Median seconds per run."""
+        return statistics.median(self.seconds)
+
+    @property
+    def rate(self) -> float:
+        """Items (rows or queries) per second, from the median run."""
+        return self.count / self.median
+
+    @property
+    def spread(self) -> float:
+        """(slowest - fastest) / median: how noisy the runs were."""
+        return (max(self.seconds) - min(self.seconds)) / self.median
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "loop": self.loop,
+            "workload": self.workload,
+            "driver": self.driver,
+            "unit": self.unit,
+            "count": self.count,
+            "seconds": self.seconds,
+            "median_seconds": self.median if self.ok else None,
+            "rate_per_second": self.rate if self.ok else None,
+            "spread": self.spread if self.ok else None,
+            "error": self.error,
+        }
+
+
+async def _run_once(
+    workload: Workload, driver: Driver, collect_garbage: bool
+) -> tuple[float, tuple[str, ...] | None]:
+    arg = await workload.prepare(driver)
+    gc.collect()
+    if not collect_garbage:
+        gc.disable()
+    try:
+        start = time.perf_counter()
+        result = await workload.run(driver, arg)
+        elapsed = time.perf_counter() - start
+    finally:
+        gc.enable()
+    await workload.verify(driver, result)
+    types = workload.result_types(result)
+    del result, arg
+    return elapsed, types
+
+
+async def measure(
+    workload: Workload,
+    drivers: list[Driver],
+    repeat: int,
+    loop: str,
+    *,
+    collect_garbage: bool = True,
+) -> list[Measurement]:
+    """Warm up, then time ``repeat`` interleaved rounds of ``workload`` on ``drivers``.
+
+    A driver that raises is reported with its error and left out of the later rounds."""
+    results = {
+        d.name: Measurement(loop, workload.name, d.name, workload.unit, workload.count)
+        for d in drivers
+    }
+    active = list(drivers)
+    for round_no in range(-1, repeat):  # round -1 is the warm-up
+        shift = max(round_no, 0) % max(len(active), 1)
+        for d in active[shift:] + active[:shift]:
+            m = results[d.name]
+            try:
+                elapsed, types = await _run_once(workload, d, collect_garbage)
+            except Exception as e:
+                m.error = f"{type(e).__name__}: {e}"
+                active.remove(d)
+                continue
+            if round_no < 0:
+                m.result_types = types
+            else:
+                m.seconds.append(elapsed)
+    return [results[d.name] for d in drivers]
