@@ -8,7 +8,6 @@ import inspect
 import itertools
 import re
 import ssl as ssl_module
-import time
 from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any, Callable, NamedTuple, Union
 
@@ -104,9 +103,9 @@ class Connection:
         self._loop = protocol.loop
         self._params = params
         self._target = target
-        self._cache: collections.OrderedDict[str, tuple[_pgoxide.Statement, float]] = (
-            collections.OrderedDict()
-        )
+        self._cache: collections.OrderedDict[str, _pgoxide.Statement] = collections.OrderedDict()
+        # Expiry timers of cached statements (max_cached_statement_lifetime).
+        self._expiry: dict[str, asyncio.TimerHandle] = {}
         self._cache_size = statement_cache_size
         self._cache_lifetime = max_cached_statement_lifetime
         self._max_cacheable = max_cacheable_statement_size
@@ -212,27 +211,33 @@ class Connection:
     async def _execute(
         self, query: str, args: tuple[Any, ...], limit: int, timeout: float | None
     ) -> tuple[list[Record], str | None]:
+        # The hot path of fetch*: kept flat (no helper coroutines without a timeout).
         self._enter()
         try:
             if self._abandoned is not None:
                 await self._drain()
-            stmt = self._cached(query) or await self._prepare(query, timeout)
-            data = self._session.bind_execute(stmt, args, limit)
-            return await self._wait(self._protocol.send(data), timeout)  # type: ignore[no-any-return]
+            stmt = self._cache.get(query)
+            if stmt is None:
+                stmt = await self._prepare(query, timeout)
+            else:
+                self._cache.move_to_end(query)
+            fut = self._protocol.send(self._session.bind_execute(stmt, args, limit))
+            if timeout is None and self._command_timeout is None:
+                try:
+                    return await fut  # type: ignore[no-any-return]
+                except asyncio.CancelledError:
+                    self._abandon(fut)
+                    raise
+            return await self._wait(fut, timeout)  # type: ignore[no-any-return]
         finally:
             self._busy = False
 
     # -- statement cache --------------------------------------------------------------------
 
     def _cached(self, query: str) -> _pgoxide.Statement | None:
-        entry = self._cache.get(query)
-        if entry is None:
-            return None
-        stmt, expires = entry
-        if expires and time.monotonic() > expires:
-            self._evict(query)
-            return None
-        self._cache.move_to_end(query)
+        stmt = self._cache.get(query)
+        if stmt is not None:
+            self._cache.move_to_end(query)
         return stmt
 
     async def _prepare(self, query: str, timeout: float | None) -> _pgoxide.Statement:
@@ -242,14 +247,24 @@ class Connection:
             self._protocol.send(self._session.prepare(name, query)), timeout
         )
         if cacheable:
-            expires = time.monotonic() + self._cache_lifetime if self._cache_lifetime else 0.0
-            self._cache[query] = (stmt, expires)
+            self._cache[query] = stmt
+            if self._cache_lifetime:
+                self._expiry[query] = self._loop.call_later(
+                    self._cache_lifetime, self._expire, query, stmt
+                )
             while len(self._cache) > self._cache_size:
                 self._evict(next(iter(self._cache)))
         return stmt
 
+    def _expire(self, query: str, stmt: _pgoxide.Statement) -> None:
+        if self._cache.get(query) is stmt:
+            self._evict(query)
+
     def _evict(self, query: str) -> None:
-        stmt, _ = self._cache.pop(query)
+        stmt = self._cache.pop(query)
+        timer = self._expiry.pop(query, None)
+        if timer is not None:
+            timer.cancel()
         # The Close rides with the next request instead of costing a round trip.
         self._session.close_statement(stmt.name)
 

@@ -102,12 +102,13 @@ class Protocol(asyncio.Protocol):
             return
         if items is not None:
             for kind, payload in items:
-                self._dispatch(kind, payload)
+                if kind == _DONE:
+                    self._complete(payload, None)
+                else:
+                    self._dispatch(kind, payload)
 
     def _dispatch(self, kind: int, payload: Any) -> None:
-        if kind == _DONE:
-            self._complete(payload, None)
-        elif kind == _SERVER_ERROR:
+        if kind == _SERVER_ERROR:
             error = PostgresError.from_fields(payload)
             if self._waiters:
                 self._complete(None, error)
