@@ -297,7 +297,7 @@ impl Session {
                             let fields = ErrorFields::parse(self.buf.body(frame))?;
                             return Ok(Some(Event::Error(fields)));
                         }
-                        Ok(None) => continue,
+                        Ok(None) => {}
                         Err(e) => {
                             self.fail(e.clone());
                             return Err(e);

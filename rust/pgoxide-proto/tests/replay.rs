@@ -92,7 +92,7 @@ fn frontend_messages(mut data: &[u8]) -> Vec<(u8, Vec<u8>)> {
     let mut out = Vec::new();
     while !data.is_empty() {
         let len = u32::from_be_bytes(data[1..5].try_into().unwrap()) as usize;
-        out.push((data[0], data[5..1 + len].to_vec()));
+        out.push((data[0], data[5..=len].to_vec()));
         data = &data[1 + len..];
     }
     out

@@ -179,7 +179,7 @@ fn infinite(py: Python<'_>, what: &str, b: &dt::Bounded<impl Sized>) -> PyErr {
     )
 }
 
-fn date<'py>(py: Python<'py>, d: dt::Bounded<dt::Date>) -> PyResult<Bound<'py, PyDate>> {
+fn date(py: Python<'_>, d: dt::Bounded<dt::Date>) -> PyResult<Bound<'_, PyDate>> {
     match d {
         dt::Bounded::Finite(d) if (1..=9999).contains(&d.year) => {
             PyDate::new(py, d.year, d.month, d.day)
@@ -219,7 +219,7 @@ fn timestamp<'py>(
 
 /// `timedelta` of an interval. Months have no fixed length; like asyncpg, a year counts 365
 /// days and a month 30 (lossy: the exact type comes with the complete type system).
-fn interval<'py>(py: Python<'py>, iv: dt::Interval) -> PyResult<Bound<'py, PyDelta>> {
+fn interval(py: Python<'_>, iv: dt::Interval) -> PyResult<Bound<'_, PyDelta>> {
     let years = iv.months / 12;
     let months = iv.months % 12;
     let days = i64::from(iv.days) + i64::from(months) * 30 + i64::from(years) * 365;
@@ -244,7 +244,7 @@ fn interval<'py>(py: Python<'py>, iv: dt::Interval) -> PyResult<Bound<'py, PyDel
 /// The object is then taken off the garbage collector's list: it holds only an `int` and an
 /// enum member and refuses attribute assignment, so it can never be part of a cycle, and a
 /// result of many UUIDs would otherwise make every collection walk them (and their rows).
-fn uuid<'py>(py: Python<'py>, raw: [u8; 16]) -> PyResult<Bound<'py, PyAny>> {
+fn uuid(py: Python<'_>, raw: [u8; 16]) -> PyResult<Bound<'_, PyAny>> {
     let ty = pycache::uuid_type(py)?;
     let (int_slot, is_safe_slot, unknown) = pycache::uuid_slots(py)?;
     let value = u128::from_be_bytes(raw).into_pyobject(py)?;

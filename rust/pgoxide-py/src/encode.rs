@@ -177,20 +177,17 @@ impl Encoder {
                 let ts = v
                     .cast::<PyDateTime>()
                     .map_err(|_| expected("datetime.datetime", v))?;
-                let us = match ts.get_tzinfo() {
-                    Some(_) => {
-                        let local = dt::pg_usecs_from_timestamp(date_of(ts), time_of(ts));
-                        local - i64::from(offset_seconds(v)?) * dt::USECS_PER_SEC
-                    }
-                    None => {
-                        // A naive datetime is local time, as in asyncpg (`astimezone`).
-                        let utc = PyTzInfo::utc(v.py()).map_err(|e| e.to_string())?;
-                        let aware = v
-                            .call_method1("astimezone", (utc,))
-                            .map_err(|e| e.to_string())?;
-                        let aware = aware.cast::<PyDateTime>().map_err(|e| e.to_string())?;
-                        dt::pg_usecs_from_timestamp(date_of(aware), time_of(aware))
-                    }
+                let us = if ts.get_tzinfo().is_some() {
+                    let local = dt::pg_usecs_from_timestamp(date_of(ts), time_of(ts));
+                    local - i64::from(offset_seconds(v)?) * dt::USECS_PER_SEC
+                } else {
+                    // A naive datetime is local time, as in asyncpg (`astimezone`).
+                    let utc = PyTzInfo::utc(v.py()).map_err(|e| e.to_string())?;
+                    let aware = v
+                        .call_method1("astimezone", (utc,))
+                        .map_err(|e| e.to_string())?;
+                    let aware = aware.cast::<PyDateTime>().map_err(|e| e.to_string())?;
+                    dt::pg_usecs_from_timestamp(date_of(aware), time_of(aware))
                 };
                 buf.extend_from_slice(&us.to_be_bytes());
             }

@@ -100,6 +100,7 @@ fn may_join_cycle(obj: *mut ffi::PyObject) -> bool {
 #[pymethods]
 impl Record {
     /// Lets the garbage collector see the values (a list value may be part of a cycle).
+    #[allow(clippy::needless_pass_by_value)] // PyO3 passes the visitor by value.
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
         visit.call(&self.desc)?;
         for v in &*self.values {

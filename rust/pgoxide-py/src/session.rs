@@ -258,9 +258,9 @@ impl Session {
         out.get_or_insert_with(|| PyList::empty(py))
     }
 
-    fn violation(&mut self, py: Python<'_>, e: Error) -> PyErr {
+    fn violation(&mut self, py: Python<'_>, e: &Error) -> PyErr {
         self.core.fail(e.clone());
-        to_pyerr(py, &e)
+        to_pyerr(py, e)
     }
 }
 
@@ -344,7 +344,7 @@ impl Session {
                     match decode_row(py, stmt.get(), body) {
                         Ok(record) => rows.bind(py).append(record)?,
                         Err(RowError::Value(e)) => op.set_error(OpError::Client(e)),
-                        Err(RowError::Protocol(e)) => return Err(self.violation(py, e)),
+                        Err(RowError::Protocol(e)) => return Err(self.violation(py, &e)),
                     }
                 }
                 Event::CommandComplete(tag) => {
@@ -359,10 +359,8 @@ impl Session {
                 }
                 Event::ReadyForQuery(_) => {
                     let Some(op) = self.ops.pop_front() else {
-                        return Err(self.violation(
-                            py,
-                            Error::Protocol("ReadyForQuery without a pending operation".into()),
-                        ));
+                        let e = Error::Protocol("ReadyForQuery without a pending operation".into());
+                        return Err(self.violation(py, &e));
                     };
                     Self::complete(py, op, Self::out(py, &mut out))?;
                 }
@@ -389,7 +387,7 @@ impl Session {
                 }
                 Event::ParameterDescription(body) => {
                     let oids = backend::parse_parameter_description(body)
-                        .map_err(|e| self.violation(py, e))?;
+                        .map_err(|e| self.violation(py, &e))?;
                     if let Some(Op {
                         kind: OpKind::Prepare { params, .. },
                         ..
@@ -400,7 +398,7 @@ impl Session {
                 }
                 Event::RowDescription(body) => {
                     let cols =
-                        backend::parse_row_description(body).map_err(|e| self.violation(py, e))?;
+                        backend::parse_row_description(body).map_err(|e| self.violation(py, &e))?;
                     if let Some(Op {
                         kind: OpKind::Prepare { columns, .. },
                         ..
@@ -527,7 +525,7 @@ impl Session {
     fn executemany<'py>(
         &mut self,
         py: Python<'py>,
-        stmt: Bound<'py, Statement>,
+        stmt: &Bound<'py, Statement>,
         mut rows: Bound<'py, PyIterator>,
         max_bytes: usize,
         first: bool,

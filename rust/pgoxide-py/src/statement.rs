@@ -26,12 +26,11 @@ pub struct Statement {
 }
 
 /// The protocol's compact form of format codes: none (all text), one for all, or one each.
-fn compact(formats: Vec<i16>) -> Vec<i16> {
-    match formats.first() {
-        None => formats,
-        Some(&f) if formats.iter().all(|&x| x == f) => vec![f],
-        Some(_) => formats,
+fn compact(mut formats: Vec<i16>) -> Vec<i16> {
+    if formats.windows(2).all(|w| w[0] == w[1]) {
+        formats.truncate(1);
     }
+    formats
 }
 
 impl Statement {

@@ -10,7 +10,7 @@ fn hex_md5(parts: &[&[u8]]) -> String {
     }
     let digest = h.finalize();
     let mut s = String::with_capacity(32);
-    for b in digest.iter() {
+    for b in &digest {
         write!(s, "{b:02x}").expect("writing to a String");
     }
     s

@@ -270,7 +270,11 @@ mod tests {
         "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
 
     fn hex(b: &[u8]) -> String {
-        b.iter().map(|x| format!("{x:02x}")).collect()
+        use std::fmt::Write;
+        b.iter().fold(String::new(), |mut s, x| {
+            write!(s, "{x:02x}").unwrap();
+            s
+        })
     }
 
     #[test]
