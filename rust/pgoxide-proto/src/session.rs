@@ -758,3 +758,151 @@ impl Request {
         frontend::flush(&mut self.buf);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut v = vec![tag];
+        v.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+        v.extend_from_slice(body);
+        v
+    }
+
+    fn auth(code: i32, extra: &[u8]) -> Vec<u8> {
+        let mut body = code.to_be_bytes().to_vec();
+        body.extend_from_slice(extra);
+        msg(b'R', &body)
+    }
+
+    fn session(password: Option<&str>, tls: bool, channel_binding: ChannelBindingMode) -> Session {
+        Session::new(StartupConfig {
+            user: "u".into(),
+            database: "d".into(),
+            params: vec![],
+            password: password.map(|p| p.as_bytes().to_vec()),
+            max_message_size: 1 << 20,
+            tls,
+            tls_server_end_point: None,
+            channel_binding,
+        })
+    }
+
+    fn drain(s: &mut Session) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        while let Some(e) = s.next_event()? {
+            out.push(
+                format!("{e:?}")
+                    .split(['(', ' '])
+                    .next()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn negotiate_protocol_version_confirming_3_0_is_accepted() {
+        let mut s = session(None, false, ChannelBindingMode::Prefer);
+        let mut v = 196_608i32.to_be_bytes().to_vec();
+        v.extend_from_slice(&0i32.to_be_bytes());
+        s.feed(&msg(b'v', &v));
+        s.feed(&auth(0, &[]));
+        s.feed(&msg(b'Z', b"I"));
+        assert_eq!(drain(&mut s).unwrap(), ["Authenticated", "ReadyForQuery"]);
+        assert!(s.is_ready());
+    }
+
+    #[test]
+    fn negotiate_protocol_version_downgrade_is_refused() {
+        let mut s = session(None, false, ChannelBindingMode::Prefer);
+        let mut v = 196_608i32.to_be_bytes().to_vec();
+        v.extend_from_slice(&1i32.to_be_bytes());
+        v.extend_from_slice(b"_pq_.x\0");
+        s.feed(&msg(b'v', &v));
+        assert!(matches!(drain(&mut s), Err(Error::Protocol(_))));
+        assert!(s.is_closed());
+    }
+
+    #[test]
+    fn missing_password_is_an_auth_error() {
+        let mut s = session(None, false, ChannelBindingMode::Prefer);
+        s.feed(&auth(3, &[]));
+        let err = drain(&mut s).unwrap_err();
+        assert!(
+            matches!(&err, Error::Auth(m) if m.contains("no password supplied")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn scram_plus_offered_without_tls_is_refused() {
+        let mut s = session(Some("pw"), false, ChannelBindingMode::Prefer);
+        s.feed(&auth(10, b"SCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0\0"));
+        let err = drain(&mut s).unwrap_err();
+        assert_eq!(
+            err,
+            Error::Auth(
+                "server offered SCRAM-SHA-256-PLUS authentication over a non-SSL connection".into()
+            )
+        );
+    }
+
+    #[test]
+    fn scram_without_channel_binding_sends_n() {
+        let mut s = session(Some("pw"), false, ChannelBindingMode::Prefer);
+        s.feed(&auth(10, b"SCRAM-SHA-256\0\0"));
+        assert_eq!(drain(&mut s).unwrap(), ["AuthRequested"]);
+        let out = s.take_output();
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.contains("SCRAM-SHA-256\0"), "{text}");
+        assert!(text.contains("n,,n=,r="), "{text}");
+    }
+
+    #[test]
+    fn channel_binding_require_refuses_password_methods() {
+        for code in [3, 5] {
+            let mut s = session(Some("pw"), true, ChannelBindingMode::Require);
+            let extra: &[u8] = if code == 5 { &[1, 2, 3, 4] } else { &[] };
+            s.feed(&auth(code, extra));
+            assert!(matches!(drain(&mut s), Err(Error::AuthPolicy(_))));
+        }
+        // Trust: AuthenticationOk without any exchange.
+        let mut s = session(None, true, ChannelBindingMode::Require);
+        s.feed(&auth(0, &[]));
+        let err = drain(&mut s).unwrap_err();
+        assert_eq!(
+            err,
+            Error::AuthPolicy(
+                "channel binding required, but server authenticated client without channel binding"
+                    .into()
+            )
+        );
+    }
+
+    #[test]
+    fn authentication_ok_before_scram_completes_is_refused() {
+        let mut s = session(Some("pw"), false, ChannelBindingMode::Prefer);
+        s.feed(&auth(10, b"SCRAM-SHA-256\0\0"));
+        s.feed(&auth(0, &[]));
+        let err = drain(&mut s).unwrap_err();
+        assert!(matches!(err, Error::Auth(m) if m.contains("before the SCRAM exchange completed")));
+    }
+
+    #[test]
+    fn unexpected_message_during_authentication() {
+        let mut s = session(None, false, ChannelBindingMode::Prefer);
+        s.feed(&msg(b'D', &[0, 0]));
+        assert!(matches!(drain(&mut s), Err(Error::Protocol(_))));
+    }
+
+    #[test]
+    fn submit_requires_a_ready_session() {
+        let mut s = session(None, false, ChannelBindingMode::Prefer);
+        let mut req = Request::new();
+        req.sync();
+        assert!(s.submit(&mut req).is_err());
+    }
+}
