@@ -92,6 +92,10 @@ async def test_records_and_the_garbage_collector(conn):
     assert not gc.is_tracked(atomic)
     holder = await conn.fetchrow("SELECT ARRAY[1, 2] AS a")
     assert gc.is_tracked(holder)
+    assert gc.is_tracked(holder["a"])
+    grid = await conn.fetchval("SELECT '{{1,2},{3,4}}'::int4[]")
+    assert gc.is_tracked(grid)
+    assert all(gc.is_tracked(inner) for inner in grid)
     node = Node()
     node.record = holder
     holder["a"].append(node)

@@ -338,5 +338,8 @@ fn build_level<'py>(
         };
         unsafe { ffi::PyList_SET_ITEM(list.as_ptr(), i as ffi::Py_ssize_t, item.into_ptr()) };
     }
+    // Built untracked like the row holding it; `Record::track_result` tracks it when the
+    // result is handed out.
+    unsafe { ffi::PyObject_GC_UnTrack(list.as_ptr().cast()) };
     Ok(list)
 }

@@ -38,33 +38,54 @@ impl RecordDesc {
 pub struct Record {
     desc: Py<RecordDesc>,
     values: Box<[Py<PyAny>]>,
+    /// Whether a value may take part in a reference cycle (then the record must be tracked by
+    /// the garbage collector once it is handed out).
+    cyclic: bool,
 }
 
 impl Record {
-    /// A new record. Like CPython does for tuples of atomic values, a record none of whose
-    /// values can ever take part in a reference cycle is taken off the garbage collector's
-    /// list: it is immutable, so it can never join a cycle later either.
+    /// A new record, not yet tracked by the garbage collector: see [`Record::track_result`].
     pub fn create(
         py: Python<'_>,
         desc: Py<RecordDesc>,
         values: Box<[Py<PyAny>]>,
     ) -> PyResult<Py<Self>> {
-        let track = values.iter().any(|v| may_join_cycle(v.as_ptr()));
-        let record = Py::new(py, Self { desc, values })?;
-        let ptr = record.as_ptr();
-        // SAFETY: `record` is a live GC object we own. Its state is set explicitly both ways
-        // because an object recycled from PyO3's freelist comes back untracked.
-        unsafe {
-            let tracked = ffi::PyObject_GC_IsTracked(ptr) != 0;
-            if track && !tracked {
-                ffi::PyObject_GC_Track(ptr.cast());
-            } else if !track && tracked {
-                ffi::PyObject_GC_UnTrack(ptr.cast());
-            }
-        }
+        let cyclic = values.iter().any(|v| may_join_cycle(v.as_ptr()));
+        let record = Py::new(
+            py,
+            Self {
+                desc,
+                values,
+                cyclic,
+            },
+        )?;
+        // SAFETY: `record` is a live GC object we own; untracking is always allowed.
+        unsafe { ffi::PyObject_GC_UnTrack(record.as_ptr().cast()) };
         Ok(record)
     }
 
+    /// Hands a finished result's rows to the garbage collector.
+    ///
+    /// Rows are built untracked, together with their array lists: nothing outside the
+    /// operation can reach them before it completes, and a collector that walked the growing
+    /// result over and over would cost more than decoding it. Like CPython does for tuples,
+    /// records none of whose values can ever take part in a cycle stay untracked: they are
+    /// immutable, so they cannot join one later either.
+    pub fn track_result(rows: &Bound<'_, PyList>) {
+        for row in rows.iter() {
+            let Ok(record) = row.cast::<Record>() else {
+                continue;
+            };
+            let record = record.get();
+            if !record.cyclic {
+                continue;
+            }
+            for v in &*record.values {
+                track_lists(v.as_ptr());
+            }
+            track(row.as_ptr());
+        }
+    }
     fn position(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
         if let Ok(name) = key.cast::<PyString>() {
             let index = self.desc.get().index.bind(py);
@@ -86,14 +107,41 @@ impl Record {
     }
 }
 
-/// Whether the garbage collector might ever see `obj` in a cycle: CPython's
-/// `_PyObject_GC_MAY_BE_TRACKED`, plus untracked heap objects other than dicts (a dict gets
-/// tracked again when a container is stored in it).
+/// Whether `obj` might ever be part of a reference cycle: CPython's
+/// `_PyObject_GC_MAY_BE_TRACKED`, counting lists (our arrays, tracked when the result
+/// completes) and dicts (tracked again when a container is stored in them) even while
+/// untracked.
 fn may_join_cycle(obj: *mut ffi::PyObject) -> bool {
     // SAFETY: `obj` is a live object; these only read its type and GC header.
     unsafe {
         ffi::PyType_IS_GC(ffi::Py_TYPE(obj)) != 0
-            && (ffi::PyObject_GC_IsTracked(obj) != 0 || ffi::PyDict_Check(obj) != 0)
+            && (ffi::PyObject_GC_IsTracked(obj) != 0
+                || ffi::PyList_Check(obj) != 0
+                || ffi::PyDict_Check(obj) != 0)
+    }
+}
+
+/// Tracks a GC object unless it already is (tracking twice is a fatal error).
+fn track(obj: *mut ffi::PyObject) {
+    // SAFETY: `obj` is a live GC object.
+    unsafe {
+        if ffi::PyObject_GC_IsTracked(obj) == 0 {
+            ffi::PyObject_GC_Track(obj.cast());
+        }
+    }
+}
+
+/// Tracks an array list built untracked by the decoder, and the lists nested in it.
+fn track_lists(obj: *mut ffi::PyObject) {
+    // SAFETY: `obj` is a live object; a list's items are live while the list is.
+    unsafe {
+        if ffi::PyList_CheckExact(obj) == 0 || ffi::PyObject_GC_IsTracked(obj) != 0 {
+            return;
+        }
+        for i in 0..ffi::PyList_GET_SIZE(obj) {
+            track_lists(ffi::PyList_GET_ITEM(obj, i));
+        }
+        ffi::PyObject_GC_Track(obj.cast());
     }
 }
 

@@ -228,6 +228,7 @@ impl Session {
                     OpKind::Startup | OpKind::Many => py.None(),
                     OpKind::Simple => op.tag.into_pyobject(py)?.into_any().unbind(),
                     OpKind::Query { rows, .. } => {
+                        Record::track_result(rows.bind(py));
                         (rows, op.tag).into_pyobject(py)?.into_any().unbind()
                     }
                     OpKind::Prepare {
