@@ -26,12 +26,22 @@ _NOTIFICATION = 4
 _SEND = 5
 
 
-class Protocol(asyncio.Protocol):
-    """One connection's byte stream. Operations complete in the order they were sent."""
+# Size of the receive buffer the transport reads into (asyncio's own read size).
+_RECV_BUFFER_SIZE = 256 * 1024
+
+
+class Protocol(asyncio.BufferedProtocol):
+    """One connection's byte stream. Operations complete in the order they were sent.
+
+    A BufferedProtocol: the transport reads into one buffer kept for the connection's
+    lifetime, instead of allocating (and for asyncio's 256 KiB reads, mapping and unmapping)
+    a new bytes object per read.
+    """
 
     def __init__(self, session: _pgoxide.Session, loop: asyncio.AbstractEventLoop) -> None:
         self.session = session
         self.loop = loop
+        self._recv_buffer = memoryview(bytearray(_RECV_BUFFER_SIZE))
         self.transport: asyncio.Transport | None = None
         self._waiters: collections.deque[asyncio.Future[Any]] = collections.deque()
         self._idle_waiter: asyncio.Future[None] | None = None
@@ -93,7 +103,13 @@ class Protocol(asyncio.Protocol):
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._recv_buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(self._recv_buffer[:nbytes])
+
+    def data_received(self, data: bytes | memoryview) -> None:
         try:
             items = self.session.feed(data)
         except Exception as exc:

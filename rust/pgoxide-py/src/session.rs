@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use pgoxide_proto::backend::{self, Column, DataRow, ErrorFields};
 use pgoxide_proto::session::{self as core, ChannelBindingMode, Event, Request, StartupConfig};
 use pgoxide_proto::{frontend, Error};
+use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyIterator, PyList, PyTuple};
@@ -314,9 +315,22 @@ impl Session {
         Ok(PyBytes::new(py, &bytes))
     }
 
-    /// Processes received bytes. Returns `None`, or a list of `(kind, payload)` items.
-    fn feed<'py>(&mut self, py: Python<'py>, data: &[u8]) -> PyResult<Option<Bound<'py, PyList>>> {
-        self.core.feed(data);
+    /// Processes received bytes (any bytes-like object, e.g. a slice of the protocol's
+    /// receive buffer). Returns `None`, or a list of `(kind, payload)` items.
+    fn feed<'py>(
+        &mut self,
+        py: Python<'py>,
+        data: PyBuffer<u8>,
+    ) -> PyResult<Option<Bound<'py, PyList>>> {
+        if !data.is_c_contiguous() {
+            return Err(PyValueError::new_err("feed() needs a contiguous buffer"));
+        }
+        // SAFETY: a C-contiguous buffer of `len_bytes` bytes, kept alive (and, with the GIL held,
+        // unchanged) by `data` while it is copied into the session's buffer.
+        let bytes =
+            unsafe { std::slice::from_raw_parts(data.buf_ptr().cast::<u8>(), data.len_bytes()) };
+        self.core.feed(bytes);
+        drop(data);
         let mut out: Option<Bound<'py, PyList>> = None;
         loop {
             // Authentication may run PBKDF2 (milliseconds): let other threads run meanwhile.
