@@ -245,3 +245,46 @@ async def test_auth_failure_is_not_retried_on_next_host(pg_cluster, pg_roles):
             password="wrong",
             dbname="postgres",
         )
+
+
+async def _silent_server() -> asyncio.AbstractServer:
+    """Accepts TCP connections and never answers: a host that hangs during startup."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    return await asyncio.start_server(hold, "127.0.0.1", 0)
+
+
+async def test_connect_timeout_moves_to_the_next_host(pg_cluster, pg_roles):
+    silent = await _silent_server()
+    silent_port = silent.sockets[0].getsockname()[1]
+    try:
+        conn = await pgoxide.connect(
+            host=["127.0.0.1", "127.0.0.1"],
+            port=[silent_port, pg_cluster.port],
+            user=pg_roles.trust,
+            dbname="postgres",
+            sslmode="disable",
+            connect_timeout=1,
+        )
+        assert await conn.fetchval("SELECT 1") == 1
+        await conn.close()
+    finally:
+        silent.close()
+
+
+async def test_overall_timeout(pg_roles):
+    silent = await _silent_server()
+    try:
+        with pytest.raises(asyncio.TimeoutError):
+            await pgoxide.connect(
+                host="127.0.0.1",
+                port=silent.sockets[0].getsockname()[1],
+                user=pg_roles.trust,
+                sslmode="disable",
+                timeout=0.5,
+            )
+    finally:
+        silent.close()
