@@ -140,7 +140,8 @@ async def test_utf8_with_a_latin1_database(dsn, pg_cluster, pg_roles):
             "CREATE DATABASE pgx_latin1 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C'"
             " TEMPLATE template0"
         )
-    async with await pgoxide.connect(pg_cluster.dsn(user=pg_roles.trust, database="pgx_latin1")) as conn:
+    latin1 = pg_cluster.dsn(user=pg_roles.trust, database="pgx_latin1")
+    async with await pgoxide.connect(latin1) as conn:
         assert conn.get_settings().client_encoding == "UTF8"
         assert await conn.fetchval("SHOW server_encoding") == "LATIN1"
         assert await conn.fetchval("SELECT $1::text || 'ü'", "é") == "éü"

@@ -762,13 +762,7 @@ impl Request {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn msg(tag: u8, body: &[u8]) -> Vec<u8> {
-        let mut v = vec![tag];
-        v.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
-        v.extend_from_slice(body);
-        v
-    }
+    use crate::testing::msg;
 
     fn auth(code: i32, extra: &[u8]) -> Vec<u8> {
         let mut body = code.to_be_bytes().to_vec();

@@ -27,6 +27,58 @@ pub const NUMERIC: Oid = 1700;
 pub const UUID: Oid = 2950;
 pub const JSONB: Oid = 3802;
 
+/// The builtin types with a binary codec, by wire format. Several types share one format:
+/// `Text` covers text, varchar, bpchar, name, json and unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Builtin {
+    Bool,
+    Int2,
+    Int4,
+    Int8,
+    Oid,
+    Float4,
+    Float8,
+    Numeric,
+    Text,
+    /// `"char"`: one byte.
+    Char,
+    Bytea,
+    Date,
+    Time,
+    TimeTz,
+    Timestamp,
+    TimestampTz,
+    Interval,
+    Uuid,
+    Jsonb,
+}
+
+/// The binary format of a builtin scalar type, `None` for every other type (arrays included).
+pub fn builtin(oid: Oid) -> Option<Builtin> {
+    Some(match oid {
+        BOOL => Builtin::Bool,
+        INT2 => Builtin::Int2,
+        INT4 => Builtin::Int4,
+        INT8 => Builtin::Int8,
+        OID => Builtin::Oid,
+        FLOAT4 => Builtin::Float4,
+        FLOAT8 => Builtin::Float8,
+        NUMERIC => Builtin::Numeric,
+        TEXT | VARCHAR | BPCHAR | NAME | JSON | UNKNOWN => Builtin::Text,
+        CHAR => Builtin::Char,
+        BYTEA => Builtin::Bytea,
+        DATE => Builtin::Date,
+        TIME => Builtin::Time,
+        TIMETZ => Builtin::TimeTz,
+        TIMESTAMP => Builtin::Timestamp,
+        TIMESTAMPTZ => Builtin::TimestampTz,
+        INTERVAL => Builtin::Interval,
+        UUID => Builtin::Uuid,
+        JSONB => Builtin::Jsonb,
+        _ => return None,
+    })
+}
+
 /// `(array type, element type)` for the builtin arrays we encode and decode.
 pub const ARRAYS: &[(Oid, Oid)] = &[
     (1000, BOOL),
@@ -130,6 +182,14 @@ const ARRAY_NAMES: &[(Oid, &str)] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_array_element_has_a_binary_format() {
+        for (_, e) in ARRAYS {
+            assert!(builtin(*e).is_some(), "{e}");
+        }
+        assert_eq!(builtin(1007), None);
+    }
 
     #[test]
     fn arrays_map_both_ways() {

@@ -1,142 +1,92 @@
 //! Column decoders: binary wire values straight to Python objects.
 //!
-//! A statement builds one [`Decoder`] per result column when it is prepared; every row then
+//! A statement picks one [`Codec`] per result column when it is prepared; every row then
 //! runs a `match` per value with no Python-level call, except for types whose Python
 //! constructor is the only exact path (`Decimal`).
 
 use pgoxide_proto::codec::{self, array, datetime as dt, numeric};
-use pgoxide_proto::types::{self, Oid};
+use pgoxide_proto::types::{Builtin, Oid};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDate, PyDateTime, PyDelta, PyString, PyTime, PyTzInfo};
 
+use crate::codec::Codec;
 use crate::errors::data_error;
 use crate::pycache;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decoder {
-    Bool,
-    Int2,
-    Int4,
-    Int8,
-    Oid,
-    Float4,
-    Float8,
-    Numeric,
-    /// UTF-8 text: text-like types, json, and every column received in text format.
-    Text,
-    Bytea,
-    Date,
-    Time,
-    TimeTz,
-    Timestamp,
-    TimestampTz,
-    Interval,
-    Uuid,
-    Jsonb,
-    Array(Box<Decoder>, Oid),
-}
-
-impl Decoder {
-    /// The binary decoder for a type, `None` when the column must be received as text.
-    pub fn for_type(oid: Oid) -> Option<Self> {
-        Some(match oid {
-            types::BOOL => Self::Bool,
-            types::INT2 => Self::Int2,
-            types::INT4 => Self::Int4,
-            types::INT8 => Self::Int8,
-            types::OID => Self::Oid,
-            types::FLOAT4 => Self::Float4,
-            types::FLOAT8 => Self::Float8,
-            types::NUMERIC => Self::Numeric,
-            types::TEXT
-            | types::VARCHAR
-            | types::BPCHAR
-            | types::NAME
-            | types::CHAR
-            | types::JSON
-            | types::UNKNOWN => Self::Text,
-            types::BYTEA => Self::Bytea,
-            types::DATE => Self::Date,
-            types::TIME => Self::Time,
-            types::TIMETZ => Self::TimeTz,
-            types::TIMESTAMP => Self::Timestamp,
-            types::TIMESTAMPTZ => Self::TimestampTz,
-            types::INTERVAL => Self::Interval,
-            types::UUID => Self::Uuid,
-            types::JSONB => Self::Jsonb,
-            other => {
-                let elem = types::array_element(other)?;
-                Self::Array(Box::new(Self::for_type(elem)?), elem)
-            }
-        })
-    }
-
+impl Codec {
     /// Decodes one non-NULL value.
     #[inline]
     pub fn decode<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
         let core = |e: pgoxide_proto::Error| data_error(py, e.to_string());
         Ok(match self {
-            Self::Text => text(py, data)?,
-            Self::Int4 => codec::decode_i32(data)
-                .map_err(core)?
-                .into_pyobject(py)?
-                .into_any(),
-            Self::Int8 => codec::decode_i64(data)
-                .map_err(core)?
-                .into_pyobject(py)?
-                .into_any(),
-            Self::Int2 => codec::decode_i16(data)
-                .map_err(core)?
-                .into_pyobject(py)?
-                .into_any(),
-            Self::Oid => codec::decode_u32(data)
-                .map_err(core)?
-                .into_pyobject(py)?
-                .into_any(),
-            Self::Bool => pyo3::types::PyBool::new(py, codec::decode_bool(data).map_err(core)?)
-                .to_owned()
-                .into_any(),
-            Self::Float8 => codec::decode_f64(data)
-                .map_err(core)?
-                .into_pyobject(py)?
-                .into_any(),
-            Self::Float4 => f64::from(codec::decode_f32(data).map_err(core)?)
-                .into_pyobject(py)?
-                .into_any(),
-            Self::Numeric => decimal(py, data)?,
-            Self::Bytea => PyBytes::new(py, data).into_any(),
-            Self::Date => {
-                let days = codec::decode_i32(data).map_err(core)?;
-                date(py, dt::date_from_pg_days(days))?.into_any()
-            }
-            Self::Timestamp => {
-                let us = codec::decode_i64(data).map_err(core)?;
-                timestamp(py, dt::timestamp_from_pg_usecs(us), None)?.into_any()
-            }
-            Self::TimestampTz => {
-                let us = codec::decode_i64(data).map_err(core)?;
-                let utc = PyTzInfo::utc(py)?;
-                timestamp(py, dt::timestamp_from_pg_usecs(us), Some(&utc))?.into_any()
-            }
-            Self::Time => {
-                let t =
-                    dt::time_from_usecs(codec::decode_i64(data).map_err(core)?).map_err(core)?;
-                PyTime::new(py, t.hour, t.minute, t.second, t.microsecond, None)?.into_any()
-            }
-            Self::TimeTz => {
-                let (t, offset) = dt::decode_timetz(data).map_err(core)?;
-                let tz = if offset == 0 {
-                    PyTzInfo::utc(py)?.to_owned()
-                } else {
-                    PyTzInfo::fixed_offset(py, PyDelta::new(py, 0, offset, 0, true)?)?
-                };
-                PyTime::new(py, t.hour, t.minute, t.second, t.microsecond, Some(&tz))?.into_any()
-            }
-            Self::Interval => interval(py, dt::decode_interval(data).map_err(core)?)?.into_any(),
-            Self::Uuid => uuid(py, codec::fixed::<16>(data, "uuid").map_err(core)?)?,
-            Self::Jsonb => text(py, codec::decode_jsonb(data).map_err(core)?)?,
             Self::Array(elem, elem_oid) => decode_array(py, elem, *elem_oid, data)?,
+            Self::Scalar(b) => match b {
+                Builtin::Text | Builtin::Char => text(py, data)?,
+                Builtin::Int4 => codec::decode_i32(data)
+                    .map_err(core)?
+                    .into_pyobject(py)?
+                    .into_any(),
+                Builtin::Int8 => codec::decode_i64(data)
+                    .map_err(core)?
+                    .into_pyobject(py)?
+                    .into_any(),
+                Builtin::Int2 => codec::decode_i16(data)
+                    .map_err(core)?
+                    .into_pyobject(py)?
+                    .into_any(),
+                Builtin::Oid => codec::decode_u32(data)
+                    .map_err(core)?
+                    .into_pyobject(py)?
+                    .into_any(),
+                Builtin::Bool => {
+                    pyo3::types::PyBool::new(py, codec::decode_bool(data).map_err(core)?)
+                        .to_owned()
+                        .into_any()
+                }
+                Builtin::Float8 => codec::decode_f64(data)
+                    .map_err(core)?
+                    .into_pyobject(py)?
+                    .into_any(),
+                Builtin::Float4 => f64::from(codec::decode_f32(data).map_err(core)?)
+                    .into_pyobject(py)?
+                    .into_any(),
+                Builtin::Numeric => decimal(py, data)?,
+                Builtin::Bytea => PyBytes::new(py, data).into_any(),
+                Builtin::Date => {
+                    let days = codec::decode_i32(data).map_err(core)?;
+                    date(py, dt::date_from_pg_days(days))?.into_any()
+                }
+                Builtin::Timestamp => {
+                    let us = codec::decode_i64(data).map_err(core)?;
+                    timestamp(py, dt::timestamp_from_pg_usecs(us), None)?.into_any()
+                }
+                Builtin::TimestampTz => {
+                    let us = codec::decode_i64(data).map_err(core)?;
+                    let utc = PyTzInfo::utc(py)?;
+                    timestamp(py, dt::timestamp_from_pg_usecs(us), Some(&utc))?.into_any()
+                }
+                Builtin::Time => {
+                    let t = dt::time_from_usecs(codec::decode_i64(data).map_err(core)?)
+                        .map_err(core)?;
+                    PyTime::new(py, t.hour, t.minute, t.second, t.microsecond, None)?.into_any()
+                }
+                Builtin::TimeTz => {
+                    let (t, offset) = dt::decode_timetz(data).map_err(core)?;
+                    let tz = if offset == 0 {
+                        PyTzInfo::utc(py)?.to_owned()
+                    } else {
+                        PyTzInfo::fixed_offset(py, PyDelta::new(py, 0, offset, 0, true)?)?
+                    };
+                    PyTime::new(py, t.hour, t.minute, t.second, t.microsecond, Some(&tz))?
+                        .into_any()
+                }
+                Builtin::Interval => {
+                    interval(py, dt::decode_interval(data).map_err(core)?)?.into_any()
+                }
+                Builtin::Uuid => uuid(py, codec::fixed::<16>(data, "uuid").map_err(core)?)?,
+                Builtin::Jsonb => text(py, codec::decode_jsonb(data).map_err(core)?)?,
+            },
         })
     }
 }
@@ -285,7 +235,7 @@ fn decimal<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
 
 fn decode_array<'py>(
     py: Python<'py>,
-    elem: &Decoder,
+    elem: &Codec,
     elem_oid: Oid,
     data: &[u8],
 ) -> PyResult<Bound<'py, PyAny>> {
@@ -313,7 +263,7 @@ fn decode_array<'py>(
 /// Builds the nested lists of one dimension level.
 fn build_level<'py>(
     py: Python<'py>,
-    elem: &Decoder,
+    elem: &Codec,
     dims: &[(i32, i32)],
     cursor: &mut pgoxide_proto::backend::Cursor<'_>,
 ) -> PyResult<Bound<'py, PyAny>> {

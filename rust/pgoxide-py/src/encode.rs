@@ -4,228 +4,167 @@
 //! value of the wrong Python type is caught here, before anything is sent.
 
 use pgoxide_proto::codec::{array, datetime as dt, numeric, JSONB_VERSION};
-use pgoxide_proto::types::{self, Oid};
+use pgoxide_proto::types::{Builtin, Oid};
 use pyo3::prelude::*;
 use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyDate, PyDateAccess, PyDateTime, PyDelta, PyDeltaAccess,
     PyFloat, PyInt, PyList, PyString, PyTime, PyTimeAccess, PyTuple, PyTzInfo, PyTzInfoAccess,
 };
 
+use crate::codec::Codec;
 use crate::pycache;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Encoder {
-    Bool,
-    Int2,
-    Int4,
-    Int8,
-    Oid,
-    Float4,
-    Float8,
-    Numeric,
-    Text,
-    Char,
-    Bytea,
-    Date,
-    Time,
-    TimeTz,
-    Timestamp,
-    TimestampTz,
-    Interval,
-    Uuid,
-    Jsonb,
-    Array(Box<Encoder>, Oid),
-    /// A type without a binary encoder: a `str` sent in text format for the server to parse.
-    TextFallback,
-}
 
 /// Why a value could not be encoded; the caller adds which parameter it was.
 pub type EncodeResult = Result<(), String>;
 
-impl Encoder {
-    pub fn for_type(oid: Oid) -> Self {
-        match oid {
-            types::BOOL => Self::Bool,
-            types::INT2 => Self::Int2,
-            types::INT4 => Self::Int4,
-            types::INT8 => Self::Int8,
-            types::OID => Self::Oid,
-            types::FLOAT4 => Self::Float4,
-            types::FLOAT8 => Self::Float8,
-            types::NUMERIC => Self::Numeric,
-            types::TEXT
-            | types::VARCHAR
-            | types::BPCHAR
-            | types::NAME
-            | types::JSON
-            | types::UNKNOWN => Self::Text,
-            types::CHAR => Self::Char,
-            types::BYTEA => Self::Bytea,
-            types::DATE => Self::Date,
-            types::TIME => Self::Time,
-            types::TIMETZ => Self::TimeTz,
-            types::TIMESTAMP => Self::Timestamp,
-            types::TIMESTAMPTZ => Self::TimestampTz,
-            types::INTERVAL => Self::Interval,
-            types::UUID => Self::Uuid,
-            types::JSONB => Self::Jsonb,
-            other => match types::array_element(other).map(|e| (Self::for_type(e), e)) {
-                Some((elem, e)) if elem != Self::TextFallback => Self::Array(Box::new(elem), e),
-                _ => Self::TextFallback,
-            },
-        }
-    }
-
-    /// Wire format code: binary, or text for the fallback.
-    pub fn format(&self) -> i16 {
-        i16::from(*self != Self::TextFallback)
-    }
-
+impl Codec {
     /// Encodes a non-None value.
     pub fn encode(&self, v: &Bound<'_, PyAny>, buf: &mut Vec<u8>) -> EncodeResult {
         match self {
-            Self::Bool => {
-                let b = v.cast::<PyBool>().map_err(|_| expected("bool", v))?;
-                buf.push(u8::from(b.is_true()));
-            }
-            Self::Int2 => buf.extend_from_slice(&int::<i16>(v, "int2")?.to_be_bytes()),
-            Self::Int4 => buf.extend_from_slice(&int::<i32>(v, "int4")?.to_be_bytes()),
-            Self::Int8 => buf.extend_from_slice(&int::<i64>(v, "int8")?.to_be_bytes()),
-            Self::Oid => buf.extend_from_slice(&int::<u32>(v, "oid")?.to_be_bytes()),
-            Self::Float8 => buf.extend_from_slice(&float(v)?.to_be_bytes()),
-            Self::Float4 => {
-                let f = float(v)?;
-                let narrow = f as f32;
-                if narrow.is_infinite() && f.is_finite() {
-                    return Err("value out of float4 range".into());
-                }
-                buf.extend_from_slice(&narrow.to_be_bytes());
-            }
-            Self::Numeric => {
-                let ok = v
-                    .is_instance(pycache::decimal(v.py()).map_err(|e| e.to_string())?)
-                    .unwrap_or(false)
-                    || (v.is_instance_of::<PyInt>() && !v.is_instance_of::<PyBool>())
-                    || v.is_instance_of::<PyFloat>();
-                if !ok {
-                    return Err(expected("Decimal, int or float", v));
-                }
-                let text = v.str().map_err(|e| e.to_string())?;
-                numeric::encode_from_text(&text.to_cow().map_err(|e| e.to_string())?, buf)
-                    .map_err(|e| e.to_string())?;
-            }
-            Self::Text | Self::TextFallback => buf.extend_from_slice(str_bytes(v)?),
-            Self::Char => {
-                let b = str_bytes(v)?;
-                if b.len() > 1 {
-                    return Err("\"char\" holds a single byte".into());
-                }
-                buf.extend_from_slice(b);
-            }
-            Self::Jsonb => {
-                let b = str_bytes(v)?;
-                buf.push(JSONB_VERSION);
-                buf.extend_from_slice(b);
-            }
-            Self::Bytea => {
-                if let Ok(b) = v.cast::<PyBytes>() {
-                    buf.extend_from_slice(b.as_bytes());
-                } else if let Ok(b) = v.cast::<PyByteArray>() {
-                    buf.extend_from_slice(&b.to_vec());
-                } else if let Ok(b) = pyo3::buffer::PyBuffer::<u8>::get(v) {
-                    buf.extend_from_slice(&b.to_vec(v.py()).map_err(|e| e.to_string())?);
-                } else {
-                    return Err(expected("bytes, bytearray or memoryview", v));
-                }
-            }
-            Self::Date => {
-                if v.is_instance_of::<PyDateTime>() {
-                    return Err(expected("datetime.date (not datetime.datetime)", v));
-                }
-                let d = v
-                    .cast::<PyDate>()
-                    .map_err(|_| expected("datetime.date", v))?;
-                let days = dt::pg_days_from_date(date_of(d));
-                buf.extend_from_slice(&(days as i32).to_be_bytes());
-            }
-            Self::Time | Self::TimeTz => {
-                let t = v
-                    .cast::<PyTime>()
-                    .map_err(|_| expected("datetime.time", v))?;
-                let usecs = dt::usecs_from_time(time_of(t));
-                buf.extend_from_slice(&usecs.to_be_bytes());
-                if *self == Self::TimeTz {
-                    // A naive time is taken as UTC, as asyncpg does.
-                    let offset = match t.get_tzinfo() {
-                        Some(_) => offset_seconds(v)?,
-                        None => 0,
-                    };
-                    buf.extend_from_slice(&(-offset).to_be_bytes());
-                }
-            }
-            Self::Timestamp => {
-                let ts = v
-                    .cast::<PyDateTime>()
-                    .map_err(|_| expected("datetime.datetime", v))?;
-                if ts.get_tzinfo().is_some() {
-                    return Err("timestamp without time zone needs a naive datetime; use timestamptz for aware ones".into());
-                }
-                let us = dt::pg_usecs_from_timestamp(date_of(ts), time_of(ts));
-                buf.extend_from_slice(&us.to_be_bytes());
-            }
-            Self::TimestampTz => {
-                let ts = v
-                    .cast::<PyDateTime>()
-                    .map_err(|_| expected("datetime.datetime", v))?;
-                let us = if ts.get_tzinfo().is_some() {
-                    let local = dt::pg_usecs_from_timestamp(date_of(ts), time_of(ts));
-                    local - i64::from(offset_seconds(v)?) * dt::USECS_PER_SEC
-                } else {
-                    // A naive datetime is local time, as in asyncpg (`astimezone`).
-                    let utc = PyTzInfo::utc(v.py()).map_err(|e| e.to_string())?;
-                    let aware = v
-                        .call_method1("astimezone", (utc,))
-                        .map_err(|e| e.to_string())?;
-                    let aware = aware.cast::<PyDateTime>().map_err(|e| e.to_string())?;
-                    dt::pg_usecs_from_timestamp(date_of(aware), time_of(aware))
-                };
-                buf.extend_from_slice(&us.to_be_bytes());
-            }
-            Self::Interval => {
-                let d = v
-                    .cast::<PyDelta>()
-                    .map_err(|_| expected("datetime.timedelta", v))?;
-                let micros = i64::from(d.get_seconds()) * dt::USECS_PER_SEC
-                    + i64::from(d.get_microseconds());
-                dt::encode_interval(
-                    buf,
-                    dt::Interval {
-                        microseconds: micros,
-                        days: d.get_days(),
-                        months: 0,
-                    },
-                );
-            }
-            Self::Uuid => {
-                let py = v.py();
-                let uuid_type = pycache::uuid_type(py).map_err(|e| e.to_string())?;
-                let value = if v.is_instance(uuid_type).unwrap_or(false) {
-                    v.clone()
-                } else if v.is_instance_of::<PyString>() {
-                    uuid_type
-                        .call1((v,))
-                        .map_err(|e| format!("invalid UUID: {e}"))?
-                        .into_any()
-                } else {
-                    return Err(expected("uuid.UUID or str", v));
-                };
-                let n: u128 = value
-                    .getattr("int")
-                    .and_then(|i| i.extract())
-                    .map_err(|e| e.to_string())?;
-                buf.extend_from_slice(&n.to_be_bytes());
-            }
             Self::Array(elem, elem_oid) => encode_array(elem, *elem_oid, v, buf)?,
+            Self::Scalar(b) => match b {
+                Builtin::Bool => {
+                    let b = v.cast::<PyBool>().map_err(|_| expected("bool", v))?;
+                    buf.push(u8::from(b.is_true()));
+                }
+                Builtin::Int2 => buf.extend_from_slice(&int::<i16>(v, "int2")?.to_be_bytes()),
+                Builtin::Int4 => buf.extend_from_slice(&int::<i32>(v, "int4")?.to_be_bytes()),
+                Builtin::Int8 => buf.extend_from_slice(&int::<i64>(v, "int8")?.to_be_bytes()),
+                Builtin::Oid => buf.extend_from_slice(&int::<u32>(v, "oid")?.to_be_bytes()),
+                Builtin::Float8 => buf.extend_from_slice(&float(v)?.to_be_bytes()),
+                Builtin::Float4 => {
+                    let f = float(v)?;
+                    let narrow = f as f32;
+                    if narrow.is_infinite() && f.is_finite() {
+                        return Err("value out of float4 range".into());
+                    }
+                    buf.extend_from_slice(&narrow.to_be_bytes());
+                }
+                Builtin::Numeric => {
+                    let ok = v
+                        .is_instance(pycache::decimal(v.py()).map_err(|e| e.to_string())?)
+                        .unwrap_or(false)
+                        || (v.is_instance_of::<PyInt>() && !v.is_instance_of::<PyBool>())
+                        || v.is_instance_of::<PyFloat>();
+                    if !ok {
+                        return Err(expected("Decimal, int or float", v));
+                    }
+                    let text = v.str().map_err(|e| e.to_string())?;
+                    numeric::encode_from_text(&text.to_cow().map_err(|e| e.to_string())?, buf)
+                        .map_err(|e| e.to_string())?;
+                }
+                Builtin::Text => buf.extend_from_slice(str_bytes(v)?),
+                Builtin::Char => {
+                    let b = str_bytes(v)?;
+                    if b.len() > 1 {
+                        return Err("\"char\" holds a single byte".into());
+                    }
+                    buf.extend_from_slice(b);
+                }
+                Builtin::Jsonb => {
+                    let b = str_bytes(v)?;
+                    buf.push(JSONB_VERSION);
+                    buf.extend_from_slice(b);
+                }
+                Builtin::Bytea => {
+                    if let Ok(b) = v.cast::<PyBytes>() {
+                        buf.extend_from_slice(b.as_bytes());
+                    } else if let Ok(b) = v.cast::<PyByteArray>() {
+                        buf.extend_from_slice(&b.to_vec());
+                    } else if let Ok(b) = pyo3::buffer::PyBuffer::<u8>::get(v) {
+                        buf.extend_from_slice(&b.to_vec(v.py()).map_err(|e| e.to_string())?);
+                    } else {
+                        return Err(expected("bytes, bytearray or memoryview", v));
+                    }
+                }
+                Builtin::Date => {
+                    if v.is_instance_of::<PyDateTime>() {
+                        return Err(expected("datetime.date (not datetime.datetime)", v));
+                    }
+                    let d = v
+                        .cast::<PyDate>()
+                        .map_err(|_| expected("datetime.date", v))?;
+                    let days = dt::pg_days_from_date(date_of(d));
+                    buf.extend_from_slice(&(days as i32).to_be_bytes());
+                }
+                Builtin::Time | Builtin::TimeTz => {
+                    let t = v
+                        .cast::<PyTime>()
+                        .map_err(|_| expected("datetime.time", v))?;
+                    let usecs = dt::usecs_from_time(time_of(t));
+                    buf.extend_from_slice(&usecs.to_be_bytes());
+                    if *b == Builtin::TimeTz {
+                        // A naive time is taken as UTC, as asyncpg does.
+                        let offset = match t.get_tzinfo() {
+                            Some(_) => offset_seconds(v)?,
+                            None => 0,
+                        };
+                        buf.extend_from_slice(&(-offset).to_be_bytes());
+                    }
+                }
+                Builtin::Timestamp => {
+                    let ts = v
+                        .cast::<PyDateTime>()
+                        .map_err(|_| expected("datetime.datetime", v))?;
+                    if ts.get_tzinfo().is_some() {
+                        return Err("timestamp without time zone needs a naive datetime; use timestamptz for aware ones".into());
+                    }
+                    let us = dt::pg_usecs_from_timestamp(date_of(ts), time_of(ts));
+                    buf.extend_from_slice(&us.to_be_bytes());
+                }
+                Builtin::TimestampTz => {
+                    let ts = v
+                        .cast::<PyDateTime>()
+                        .map_err(|_| expected("datetime.datetime", v))?;
+                    let us = if ts.get_tzinfo().is_some() {
+                        let local = dt::pg_usecs_from_timestamp(date_of(ts), time_of(ts));
+                        local - i64::from(offset_seconds(v)?) * dt::USECS_PER_SEC
+                    } else {
+                        // A naive datetime is local time, as in asyncpg (`astimezone`).
+                        let utc = PyTzInfo::utc(v.py()).map_err(|e| e.to_string())?;
+                        let aware = v
+                            .call_method1("astimezone", (utc,))
+                            .map_err(|e| e.to_string())?;
+                        let aware = aware.cast::<PyDateTime>().map_err(|e| e.to_string())?;
+                        dt::pg_usecs_from_timestamp(date_of(aware), time_of(aware))
+                    };
+                    buf.extend_from_slice(&us.to_be_bytes());
+                }
+                Builtin::Interval => {
+                    let d = v
+                        .cast::<PyDelta>()
+                        .map_err(|_| expected("datetime.timedelta", v))?;
+                    let micros = i64::from(d.get_seconds()) * dt::USECS_PER_SEC
+                        + i64::from(d.get_microseconds());
+                    dt::encode_interval(
+                        buf,
+                        dt::Interval {
+                            microseconds: micros,
+                            days: d.get_days(),
+                            months: 0,
+                        },
+                    );
+                }
+                Builtin::Uuid => {
+                    let py = v.py();
+                    let uuid_type = pycache::uuid_type(py).map_err(|e| e.to_string())?;
+                    let value = if v.is_instance(uuid_type).unwrap_or(false) {
+                        v.clone()
+                    } else if v.is_instance_of::<PyString>() {
+                        uuid_type
+                            .call1((v,))
+                            .map_err(|e| format!("invalid UUID: {e}"))?
+                            .into_any()
+                    } else {
+                        return Err(expected("uuid.UUID or str", v));
+                    };
+                    let n: u128 = value
+                        .getattr("int")
+                        .and_then(|i| i.extract())
+                        .map_err(|e| e.to_string())?;
+                    buf.extend_from_slice(&n.to_be_bytes());
+                }
+            },
         }
         Ok(())
     }
@@ -296,7 +235,7 @@ fn is_sequence(v: &Bound<'_, PyAny>) -> bool {
 
 /// Encodes a (possibly nested) list or tuple as an array with lower bounds 1.
 fn encode_array(
-    elem: &Encoder,
+    elem: &Codec,
     elem_oid: Oid,
     v: &Bound<'_, PyAny>,
     buf: &mut Vec<u8>,
@@ -347,7 +286,7 @@ fn encode_array(
 }
 
 fn encode_level(
-    elem: &Encoder,
+    elem: &Codec,
     v: &Bound<'_, PyAny>,
     dims: &[(i32, i32)],
     buf: &mut Vec<u8>,

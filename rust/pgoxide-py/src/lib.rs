@@ -1,6 +1,7 @@
 //! `pgoxide._pgoxide`: the thin PyO3 binding over `pgoxide-proto`. It converts arguments and
 //! results and maps errors; the protocol lives in the core crate.
 
+mod codec;
 mod decode;
 mod encode;
 mod errors;

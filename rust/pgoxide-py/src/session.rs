@@ -103,15 +103,15 @@ enum RowError {
 
 fn decode_row(py: Python<'_>, stmt: &Statement, body: &[u8]) -> Result<Py<Record>, RowError> {
     let mut row = DataRow::parse(body).map_err(RowError::Protocol)?;
-    if row.len() != stmt.decoders.len() {
+    if row.len() != stmt.column_codecs.len() {
         return Err(RowError::Protocol(Error::Protocol(format!(
             "DataRow has {} columns, the statement describes {}",
             row.len(),
-            stmt.decoders.len()
+            stmt.column_codecs.len()
         ))));
     }
     let mut values = Vec::with_capacity(row.len());
-    for (i, decoder) in stmt.decoders.iter().enumerate() {
+    for (i, decoder) in stmt.column_codecs.iter().enumerate() {
         match row.next_field().map_err(RowError::Protocol)? {
             None => values.push(py.None()),
             Some(data) => match decoder.decode(py, data) {
@@ -153,13 +153,17 @@ fn encode_bind(
             .map_err(|_| interface_error(py, "query arguments must be a sequence".into()))?
             .collect::<PyResult<_>>()?
     };
-    if items.len() != stmt.encoders.len() {
+    if items.len() != stmt.param_codecs.len() {
         return Err(interface_error(
             py,
             format!(
                 "the server expects {} argument{} for this query, {} {} passed",
-                stmt.encoders.len(),
-                if stmt.encoders.len() == 1 { "" } else { "s" },
+                stmt.param_codecs.len(),
+                if stmt.param_codecs.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                },
                 items.len(),
                 if items.len() == 1 { "was" } else { "were" }
             ),
@@ -168,7 +172,7 @@ fn encode_bind(
     let mut bind = req
         .bind("", &stmt.name, &stmt.param_formats, items.len())
         .map_err(|e| to_pyerr(py, &e))?;
-    for (i, (value, encoder)) in items.iter().zip(&stmt.encoders).enumerate() {
+    for (i, (value, encoder)) in items.iter().zip(&stmt.param_codecs).enumerate() {
         if value.is_none() {
             bind.null();
             continue;

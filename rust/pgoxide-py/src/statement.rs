@@ -5,8 +5,7 @@ use pgoxide_proto::types;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 
-use crate::decode::Decoder;
-use crate::encode::Encoder;
+use crate::codec::Codec;
 use crate::record::RecordDesc;
 
 #[pyclass(frozen, module = "pgoxide._pgoxide")]
@@ -17,10 +16,10 @@ pub struct Statement {
     #[pyo3(get)]
     pub query: String,
     pub param_oids: Vec<u32>,
-    pub encoders: Vec<Encoder>,
+    pub param_codecs: Vec<Codec>,
     pub param_formats: Vec<i16>,
     pub columns: Vec<Column>,
-    pub decoders: Vec<Decoder>,
+    pub column_codecs: Vec<Codec>,
     pub result_formats: Vec<i16>,
     pub desc: Py<RecordDesc>,
 }
@@ -41,23 +40,25 @@ impl Statement {
         param_oids: Vec<u32>,
         columns: Vec<Column>,
     ) -> PyResult<Self> {
-        let encoders: Vec<Encoder> = param_oids.iter().map(|&o| Encoder::for_type(o)).collect();
-        let param_formats = compact(encoders.iter().map(Encoder::format).collect());
-        let decoders: Vec<(Decoder, i16)> = columns
+        let (param_codecs, param_formats): (Vec<Codec>, Vec<i16>) = param_oids
             .iter()
-            .map(|c| Decoder::for_type(c.type_oid).map_or((Decoder::Text, 0), |d| (d, 1)))
-            .collect();
-        let result_formats = compact(decoders.iter().map(|(_, f)| *f).collect());
+            .map(|&oid| Codec::with_format(oid))
+            .unzip();
+        let (column_codecs, result_formats): (Vec<Codec>, Vec<i16>) = columns
+            .iter()
+            .map(|c| Codec::with_format(c.type_oid))
+            .unzip();
+        let (param_formats, result_formats) = (compact(param_formats), compact(result_formats));
         let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
         Ok(Self {
             name,
             query,
             param_oids,
-            encoders,
+            param_codecs,
             param_formats,
             desc: RecordDesc::new(py, &names)?,
             columns,
-            decoders: decoders.into_iter().map(|(d, _)| d).collect(),
+            column_codecs,
             result_formats,
         })
     }
