@@ -216,11 +216,7 @@ class Connection:
         try:
             if self._abandoned is not None:
                 await self._drain()
-            stmt = self._cache.get(query)
-            if stmt is None:
-                stmt = await self._prepare(query, timeout)
-            else:
-                self._cache.move_to_end(query)
+            stmt = self._cached(query) or await self._prepare(query, timeout)
             fut = self._protocol.send(self._session.bind_execute(stmt, args, limit))
             if timeout is None and self._command_timeout is None:
                 try:

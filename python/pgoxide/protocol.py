@@ -70,10 +70,6 @@ class Protocol(asyncio.BufferedProtocol):
             self.transport.write(data)  # type: ignore[union-attr]
 
     @property
-    def pending(self) -> int:
-        return len(self._waiters)
-
-    @property
     def is_closed(self) -> bool:
         return self.closed_error is not None
 
