@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod backend;
+pub mod catalog;
 pub mod codec;
 pub mod error;
 pub mod framing;
