@@ -4,8 +4,16 @@
 //! it is tested once, without an interpreter.
 
 pub mod array;
+pub mod bits;
+pub mod composite;
 pub mod datetime;
+pub mod geometry;
+pub mod hstore;
+pub mod misc;
+pub mod nested;
+pub mod network;
 pub mod numeric;
+pub mod range;
 
 use crate::error::{Error, Result};
 
