@@ -4,7 +4,7 @@
 //! runs a `match` per value with no Python-level call, except for types whose Python
 //! constructor is the only exact path (`Decimal`).
 
-use pgoxide_proto::codec::{self, array, datetime as dt, numeric};
+use pgoxide_proto::codec::{self, array, datetime as dt, misc, numeric};
 use pgoxide_proto::types::{Builtin, Oid};
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -13,82 +13,184 @@ use pyo3::types::{PyBytes, PyDate, PyDateTime, PyDelta, PyString, PyTime, PyTzIn
 use crate::codec::Codec;
 use crate::errors::data_error;
 use crate::pycache;
+use crate::registry::{ExchangeFormat, UserCodec};
+use crate::{containers, scalars};
 
 impl Codec {
     /// Decodes one non-NULL value.
     #[inline]
     pub fn decode<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
-        let core = |e: pgoxide_proto::Error| data_error(py, e.to_string());
-        Ok(match self {
-            Self::Array(elem, elem_oid) => decode_array(py, elem, *elem_oid, data)?,
-            Self::Scalar(b) => match b {
-                Builtin::Text | Builtin::Char => text(py, data)?,
-                Builtin::Int4 => codec::decode_i32(data)
-                    .map_err(core)?
-                    .into_pyobject(py)?
-                    .into_any(),
-                Builtin::Int8 => codec::decode_i64(data)
-                    .map_err(core)?
-                    .into_pyobject(py)?
-                    .into_any(),
-                Builtin::Int2 => codec::decode_i16(data)
-                    .map_err(core)?
-                    .into_pyobject(py)?
-                    .into_any(),
-                Builtin::Oid => codec::decode_u32(data)
-                    .map_err(core)?
-                    .into_pyobject(py)?
-                    .into_any(),
-                Builtin::Bool => {
-                    pyo3::types::PyBool::new(py, codec::decode_bool(data).map_err(core)?)
-                        .to_owned()
-                        .into_any()
-                }
-                Builtin::Float8 => codec::decode_f64(data)
-                    .map_err(core)?
-                    .into_pyobject(py)?
-                    .into_any(),
-                Builtin::Float4 => f64::from(codec::decode_f32(data).map_err(core)?)
-                    .into_pyobject(py)?
-                    .into_any(),
-                Builtin::Numeric => decimal(py, data)?,
-                Builtin::Bytea => PyBytes::new(py, data).into_any(),
-                Builtin::Date => {
-                    let days = codec::decode_i32(data).map_err(core)?;
-                    date(py, dt::date_from_pg_days(days))?.into_any()
-                }
-                Builtin::Timestamp => {
-                    let us = codec::decode_i64(data).map_err(core)?;
-                    timestamp(py, dt::timestamp_from_pg_usecs(us), None)?.into_any()
-                }
-                Builtin::TimestampTz => {
-                    let us = codec::decode_i64(data).map_err(core)?;
-                    let utc = PyTzInfo::utc(py)?;
-                    timestamp(py, dt::timestamp_from_pg_usecs(us), Some(&utc))?.into_any()
-                }
-                Builtin::Time => {
-                    let t = dt::time_from_usecs(codec::decode_i64(data).map_err(core)?)
-                        .map_err(core)?;
-                    PyTime::new(py, t.hour, t.minute, t.second, t.microsecond, None)?.into_any()
-                }
-                Builtin::TimeTz => {
-                    let (t, offset) = dt::decode_timetz(data).map_err(core)?;
-                    let tz = if offset == 0 {
-                        PyTzInfo::utc(py)?.to_owned()
-                    } else {
-                        PyTzInfo::fixed_offset(py, PyDelta::new(py, 0, offset, 0, true)?)?
-                    };
-                    PyTime::new(py, t.hour, t.minute, t.second, t.microsecond, Some(&tz))?
-                        .into_any()
-                }
-                Builtin::Interval => {
-                    interval(py, dt::decode_interval(data).map_err(core)?)?.into_any()
-                }
-                Builtin::Uuid => uuid(py, codec::fixed::<16>(data, "uuid").map_err(core)?)?,
-                Builtin::Jsonb => text(py, codec::decode_jsonb(data).map_err(core)?)?,
-            },
-        })
+        match self {
+            Codec::Scalar(b) => decode_builtin(py, *b, data),
+            Codec::Text => text(py, data),
+            Codec::Array(elem, elem_oid) => decode_array(py, elem, *elem_oid, data),
+            Codec::User(user, inner) => decode_user(py, user, inner, data),
+            Codec::Composite(c) => containers::decode_composite(py, c, data),
+            Codec::Record(registry) => containers::decode_record(py, registry, data),
+            Codec::Range(sub, _) => containers::decode_range(py, sub, data),
+            Codec::Multirange(range_codec, _) => {
+                containers::decode_multirange(py, range_codec, data)
+            }
+            Codec::Hstore => containers::decode_hstore(py, data),
+        }
     }
+}
+
+fn core_error(py: Python<'_>) -> impl Fn(pgoxide_proto::Error) -> PyErr + Copy + '_ {
+    move |e| data_error(py, e.to_string())
+}
+
+/// Decodes one value of a builtin binary format.
+#[inline]
+fn decode_builtin<'py>(py: Python<'py>, b: Builtin, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    let core = core_error(py);
+    Ok(match b {
+        Builtin::Text | Builtin::Char => text(py, data)?,
+        Builtin::Int4 => codec::decode_i32(data)
+            .map_err(core)?
+            .into_pyobject(py)?
+            .into_any(),
+        Builtin::Int8 => codec::decode_i64(data)
+            .map_err(core)?
+            .into_pyobject(py)?
+            .into_any(),
+        Builtin::Int2 => codec::decode_i16(data)
+            .map_err(core)?
+            .into_pyobject(py)?
+            .into_any(),
+        Builtin::Oid => codec::decode_u32(data)
+            .map_err(core)?
+            .into_pyobject(py)?
+            .into_any(),
+        Builtin::Xid8 => u64::from_be_bytes(codec::fixed(data, "xid8").map_err(core)?)
+            .into_pyobject(py)?
+            .into_any(),
+        Builtin::Bool => pyo3::types::PyBool::new(py, codec::decode_bool(data).map_err(core)?)
+            .to_owned()
+            .into_any(),
+        Builtin::Float8 => codec::decode_f64(data)
+            .map_err(core)?
+            .into_pyobject(py)?
+            .into_any(),
+        Builtin::Float4 => f64::from(codec::decode_f32(data).map_err(core)?)
+            .into_pyobject(py)?
+            .into_any(),
+        Builtin::Numeric => decimal(py, data)?,
+        Builtin::Bytea => PyBytes::new(py, data).into_any(),
+        Builtin::Date => {
+            let days = codec::decode_i32(data).map_err(core)?;
+            date(py, dt::date_from_pg_days(days))?.into_any()
+        }
+        Builtin::Timestamp => {
+            let us = codec::decode_i64(data).map_err(core)?;
+            timestamp(py, dt::timestamp_from_pg_usecs(us), None)?.into_any()
+        }
+        Builtin::TimestampTz => {
+            let us = codec::decode_i64(data).map_err(core)?;
+            let utc = PyTzInfo::utc(py)?;
+            timestamp(py, dt::timestamp_from_pg_usecs(us), Some(&utc))?.into_any()
+        }
+        Builtin::Time => {
+            let t = dt::time_from_usecs(codec::decode_i64(data).map_err(core)?).map_err(core)?;
+            PyTime::new(py, t.hour, t.minute, t.second, t.microsecond, None)?.into_any()
+        }
+        Builtin::TimeTz => {
+            let (t, offset) = dt::decode_timetz(data).map_err(core)?;
+            let tz = if offset == 0 {
+                PyTzInfo::utc(py)?.to_owned()
+            } else {
+                PyTzInfo::fixed_offset(py, PyDelta::new(py, 0, offset, 0, true)?)?
+            };
+            PyTime::new(py, t.hour, t.minute, t.second, t.microsecond, Some(&tz))?.into_any()
+        }
+        Builtin::Interval => interval(py, dt::decode_interval(data).map_err(core)?)?,
+        Builtin::Uuid => uuid(py, codec::fixed::<16>(data, "uuid").map_err(core)?)?,
+        Builtin::Json => json(py, data)?,
+        Builtin::Jsonb => json(py, codec::decode_jsonb(data).map_err(core)?)?,
+        Builtin::Jsonpath => text(py, misc::decode_jsonpath(data).map_err(core)?)?,
+        Builtin::Inet
+        | Builtin::Cidr
+        | Builtin::MacAddr
+        | Builtin::MacAddr8
+        | Builtin::Bits
+        | Builtin::Point
+        | Builtin::Line
+        | Builtin::Lseg
+        | Builtin::Box
+        | Builtin::Path
+        | Builtin::Polygon
+        | Builtin::Circle
+        | Builtin::Tid
+        | Builtin::PgLsn
+        | Builtin::Snapshot => scalars::decode(py, b, data)?,
+    })
+}
+
+/// JSON text to Python objects (dict, list, str, int, float, bool, None), parsed in Rust.
+fn json<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    let parser = jiter::PythonParse {
+        cache_mode: jiter::StringCacheMode::Keys,
+        ..Default::default()
+    };
+    parser
+        .python_parse(py, data)
+        .map_err(|e| data_error(py, format!("invalid JSON value: {}", e.description(data))))
+}
+
+/// A value handed to a user codec's decoder in its exchange format.
+fn decode_user<'py>(
+    py: Python<'py>,
+    user: &UserCodec,
+    inner: &Codec,
+    data: &[u8],
+) -> PyResult<Bound<'py, PyAny>> {
+    let exchanged = match user.format {
+        ExchangeFormat::Text => match inner {
+            // Text-like types travel in binary (so they also nest in arrays): strip the
+            // version byte where the binary form has one.
+            Codec::Scalar(Builtin::Jsonb | Builtin::Jsonpath) => {
+                text(py, codec::decode_jsonb(data).map_err(core_error(py))?)?
+            }
+            _ => text(py, data)?,
+        },
+        ExchangeFormat::Binary => PyBytes::new(py, data).into_any(),
+        ExchangeFormat::Tuple => tuple_form(py, inner, data)?,
+    };
+    user.decoder.bind(py).call1((exchanged,))
+}
+
+/// asyncpg's `tuple` exchange format of the types that have one.
+fn tuple_form<'py>(py: Python<'py>, inner: &Codec, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    let core = core_error(py);
+    Ok(match inner {
+        Codec::Scalar(Builtin::Date) => (codec::decode_i32(data).map_err(core)?,)
+            .into_pyobject(py)?
+            .into_any(),
+        Codec::Scalar(Builtin::Timestamp | Builtin::TimestampTz | Builtin::Time) => {
+            (codec::decode_i64(data).map_err(core)?,)
+                .into_pyobject(py)?
+                .into_any()
+        }
+        Codec::Scalar(Builtin::TimeTz) => {
+            let raw: [u8; 12] = codec::fixed(data, "timetz").map_err(core)?;
+            let usecs = i64::from_be_bytes(raw[..8].try_into().expect("8 bytes"));
+            // The zone as sent: seconds west of UTC, as asyncpg passes it.
+            let west = i32::from_be_bytes(raw[8..].try_into().expect("4 bytes"));
+            (usecs, west).into_pyobject(py)?.into_any()
+        }
+        Codec::Scalar(Builtin::Interval) => {
+            let iv = dt::decode_interval(data).map_err(core)?;
+            (iv.months, iv.days, iv.microseconds)
+                .into_pyobject(py)?
+                .into_any()
+        }
+        _ => {
+            return Err(data_error(
+                py,
+                "format='tuple' is not supported for this type".into(),
+            ))
+        }
+    })
 }
 
 /// UTF-8 bytes to `str`, validated once by CPython's decoder.
@@ -167,15 +269,15 @@ fn timestamp<'py>(
     }
 }
 
-/// `timedelta` of an interval. Months have no fixed length; like asyncpg, a year counts 365
-/// days and a month 30 (lossy: the exact type comes with the complete type system).
-fn interval(py: Python<'_>, iv: dt::Interval) -> PyResult<Bound<'_, PyDelta>> {
-    let years = iv.months / 12;
-    let months = iv.months % 12;
-    let days = i64::from(iv.days) + i64::from(months) * 30 + i64::from(years) * 365;
+/// An interval: a `timedelta` when it has no months (exact), else a `pgoxide.types.Interval`,
+/// since a month has no fixed length.
+fn interval(py: Python<'_>, iv: dt::Interval) -> PyResult<Bound<'_, PyAny>> {
+    if iv.months != 0 {
+        return pycache::interval_type(py)?.call1((iv.months, iv.days, iv.microseconds));
+    }
     let secs = iv.microseconds.div_euclid(dt::USECS_PER_SEC);
     let micros = iv.microseconds.rem_euclid(dt::USECS_PER_SEC);
-    let days = days + secs.div_euclid(86_400);
+    let days = i64::from(iv.days) + secs.div_euclid(86_400);
     let secs = secs.rem_euclid(86_400);
     let days = i32::try_from(days)
         .ok()
@@ -186,7 +288,7 @@ fn interval(py: Python<'_>, iv: dt::Interval) -> PyResult<Bound<'_, PyDelta>> {
                 "interval value is out of the range of Python's timedelta".into(),
             )
         })?;
-    PyDelta::new(py, days, secs as i32, micros as i32, false)
+    Ok(PyDelta::new(py, days, secs as i32, micros as i32, false)?.into_any())
 }
 
 /// A `uuid.UUID` built by setting its slots directly, skipping `__init__`'s parsing.
@@ -257,7 +359,16 @@ fn decode_array<'py>(
     if !cursor.is_empty() {
         return Err(data_error(py, "invalid array value: trailing bytes".into()));
     }
-    Ok(list)
+    if header.dims.iter().all(|&(_, lower)| lower == 1) {
+        return Ok(list);
+    }
+    // Lower bounds other than 1 are kept: a list subclass that carries them. It is built by
+    // Python and so tracked by the collector already; its nested lists must be too.
+    crate::record::track_lists(list.as_ptr());
+    let bounds: Vec<i32> = header.dims.iter().map(|&(_, lower)| lower).collect();
+    let kwargs = pyo3::types::PyDict::new(py);
+    kwargs.set_item("lower_bounds", pyo3::types::PyTuple::new(py, bounds)?)?;
+    pycache::array_type(py)?.call((list,), Some(&kwargs))
 }
 
 /// Builds the nested lists of one dimension level.

@@ -2,11 +2,14 @@
 //! results and maps errors; the protocol lives in the core crate.
 
 mod codec;
+mod containers;
 mod decode;
 mod encode;
 mod errors;
 mod pycache;
 mod record;
+mod registry;
+mod scalars;
 mod session;
 mod statement;
 
@@ -21,7 +24,7 @@ mod _pgoxide {
     #[pymodule_export]
     use super::session::Session;
     #[pymodule_export]
-    use super::statement::Statement;
+    use super::statement::{Described, Statement};
 
     /// A CancelRequest packet for the backend `pid` with its secret `key`.
     #[pyfunction]

@@ -10,6 +10,11 @@ static UUID_INT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static UUID_IS_SAFE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static SAFE_UUID_UNKNOWN: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static EXCEPTIONS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+static INTERVAL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static ARRAY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static JSON_DUMPS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static TYPES: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+static IPADDRESS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
 pub fn decimal(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
     DECIMAL.import(py, "decimal", "Decimal")
@@ -54,4 +59,38 @@ pub fn exception<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyType
         })?
         .bind(py);
     Ok(module.getattr(name)?.cast_into()?)
+}
+
+/// `pgoxide.types.Interval`: intervals with months.
+pub fn interval_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    INTERVAL.import(py, "pgoxide.types", "Interval")
+}
+
+/// `pgoxide.types.Array`: arrays whose lower bounds are not all 1.
+pub fn array_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    ARRAY.import(py, "pgoxide.types", "Array")
+}
+
+/// `json.dumps`, for json parameters given as Python objects.
+pub fn json_dumps(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    JSON_DUMPS.import(py, "json", "dumps")
+}
+
+/// A class of `pgoxide.types` (Range, Point, BitString, Lsn, ...).
+pub fn types_attr<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+    TYPES
+        .get_or_try_init(py, || -> PyResult<_> {
+            Ok(py.import("pgoxide.types")?.unbind())
+        })?
+        .bind(py)
+        .getattr(name)
+}
+
+/// The `ipaddress` module.
+pub fn ipaddress(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
+    IPADDRESS
+        .get_or_try_init(py, || -> PyResult<_> {
+            Ok(py.import("ipaddress")?.unbind())
+        })
+        .map(|m| m.bind(py))
 }

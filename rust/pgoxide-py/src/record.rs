@@ -8,7 +8,7 @@ use pyo3::exceptions::{PyIndexError, PyKeyError, PyTypeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::pyclass::{PyTraverseError, PyVisit};
-use pyo3::types::{PyDict, PyList, PySlice, PyString, PyTuple};
+use pyo3::types::{PyDict, PyList, PySlice, PyString, PyTuple, PyType};
 
 /// Column names of a result and their positions, shared by all its rows.
 #[pyclass(frozen, module = "pgoxide._pgoxide")]
@@ -34,7 +34,7 @@ impl RecordDesc {
     }
 }
 
-#[pyclass(frozen, module = "pgoxide", name = "Record", freelist = 256)]
+#[pyclass(frozen, subclass, module = "pgoxide", name = "Record", freelist = 256)]
 pub struct Record {
     desc: Py<RecordDesc>,
     values: Box<[Py<PyAny>]>,
@@ -70,22 +70,36 @@ impl Record {
     /// operation can reach them before it completes, and a collector that walked the growing
     /// result over and over would cost more than decoding it. Like CPython does for tuples,
     /// records none of whose values can ever take part in a cycle stay untracked: they are
-    /// immutable, so they cannot join one later either.
+    /// immutable, so they cannot join one later either. Instances of a `record_class` were
+    /// built by Python and are tracked already; their values still need the pass.
     pub fn track_result(rows: &Bound<'_, PyList>) {
         for row in rows.iter() {
             let Ok(record) = row.cast::<Record>() else {
                 continue;
             };
+            let exact = row.is_exact_instance_of::<Record>();
             let record = record.get();
-            if !record.cyclic {
+            if exact && !record.cyclic {
                 continue;
             }
             for v in &*record.values {
                 track_lists(v.as_ptr());
             }
-            track(row.as_ptr());
+            if exact {
+                track(row.as_ptr());
+            }
         }
     }
+
+    /// A row as an instance of a user's `record_class` (a subclass of `Record`).
+    pub fn create_of_class<'py>(
+        cls: &Bound<'py, PyType>,
+        desc: Py<RecordDesc>,
+        values: Vec<Py<PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        cls.call_method1(pyo3::intern!(cls.py(), "__new__"), (cls, desc, values))
+    }
+
     fn position(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
         if let Ok(name) = key.cast::<PyString>() {
             let index = self.desc.get().index.bind(py);
@@ -131,22 +145,45 @@ fn track(obj: *mut ffi::PyObject) {
     }
 }
 
-/// Tracks an array list built untracked by the decoder, and the lists nested in it.
-fn track_lists(obj: *mut ffi::PyObject) {
-    // SAFETY: `obj` is a live object; a list's items are live while the list is.
+/// Tracks what the decoder built untracked inside a value: array lists and the records of
+/// composite values (those that may take part in a cycle), however deeply nested.
+pub(crate) fn track_lists(obj: *mut ffi::PyObject) {
+    // SAFETY: `obj` is a live object; a list's items and a record's values are live while it is.
     unsafe {
-        if ffi::PyList_CheckExact(obj) == 0 || ffi::PyObject_GC_IsTracked(obj) != 0 {
+        if ffi::PyObject_GC_IsTracked(obj) != 0 {
             return;
         }
-        for i in 0..ffi::PyList_GET_SIZE(obj) {
-            track_lists(ffi::PyList_GET_ITEM(obj, i));
+        if ffi::PyList_CheckExact(obj) != 0 {
+            for i in 0..ffi::PyList_GET_SIZE(obj) {
+                track_lists(ffi::PyList_GET_ITEM(obj, i));
+            }
+            ffi::PyObject_GC_Track(obj.cast());
+        } else if let Ok(record) =
+            Bound::from_borrowed_ptr(Python::assume_attached(), obj).cast::<Record>()
+        {
+            let record = record.get();
+            if record.cyclic {
+                for v in &*record.values {
+                    track_lists(v.as_ptr());
+                }
+                ffi::PyObject_GC_Track(obj.cast());
+            }
         }
-        ffi::PyObject_GC_Track(obj.cast());
     }
 }
 
 #[pymethods]
 impl Record {
+    /// Builds a record of a `record_class`; the driver calls this, users need not.
+    #[new]
+    fn __new__(desc: Py<RecordDesc>, values: Vec<Py<PyAny>>) -> Self {
+        Self {
+            desc,
+            values: values.into_boxed_slice(),
+            cyclic: true,
+        }
+    }
+
     /// Lets the garbage collector see the values (a list value may be part of a cycle).
     #[allow(clippy::needless_pass_by_value)] // PyO3 passes the visitor by value.
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {

@@ -6,18 +6,21 @@
 //! notification, notice or bytes to send. Nothing is called back per row or per message.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use pgoxide_proto::backend::{self, Column, DataRow, ErrorFields};
 use pgoxide_proto::session::{self as core, ChannelBindingMode, Event, Request, StartupConfig};
+use pgoxide_proto::types::{self, Oid};
 use pgoxide_proto::{frontend, Error};
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyIterator, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyIterator, PyList, PyTuple, PyType};
 
 use crate::errors::{data_error, interface_error, to_pyerr};
 use crate::record::Record;
-use crate::statement::Statement;
+use crate::registry::{ExchangeFormat, Registry, TypeInfo, TypeKind, UserCodec};
+use crate::statement::{Described, Statement};
 
 /// Kinds of items returned by `feed`.
 const DONE: u8 = 0;
@@ -43,6 +46,7 @@ enum OpKind {
     Query {
         stmt: Py<Statement>,
         rows: Py<PyList>,
+        record_class: Option<Py<PyType>>,
     },
     Many,
 }
@@ -76,6 +80,8 @@ impl Op {
 pub struct Session {
     core: core::Session,
     ops: VecDeque<Op>,
+    /// Non-builtin types and user codecs; copied on write so statements can keep a snapshot.
+    registry: Arc<Registry>,
     /// Statements to close with the next request.
     pending_close: Vec<String>,
 }
@@ -101,7 +107,12 @@ enum RowError {
     Value(PyErr),
 }
 
-fn decode_row(py: Python<'_>, stmt: &Statement, body: &[u8]) -> Result<Py<Record>, RowError> {
+fn decode_row(
+    py: Python<'_>,
+    stmt: &Statement,
+    record_class: Option<&Py<PyType>>,
+    body: &[u8],
+) -> Result<Py<PyAny>, RowError> {
     let mut row = DataRow::parse(body).map_err(RowError::Protocol)?;
     if row.len() != stmt.column_codecs.len() {
         return Err(RowError::Protocol(Error::Protocol(format!(
@@ -111,17 +122,22 @@ fn decode_row(py: Python<'_>, stmt: &Statement, body: &[u8]) -> Result<Py<Record
         ))));
     }
     let mut values = Vec::with_capacity(row.len());
-    for (i, decoder) in stmt.column_codecs.iter().enumerate() {
+    for (i, codec) in stmt.column_codecs.iter().enumerate() {
         match row.next_field().map_err(RowError::Protocol)? {
             None => values.push(py.None()),
-            Some(data) => match decoder.decode(py, data) {
+            Some(data) => match codec.decode(py, data) {
                 Ok(v) => values.push(v.unbind()),
                 Err(e) => return Err(RowError::Value(column_error(py, stmt, i, &e))),
             },
         }
     }
     row.finish().map_err(RowError::Protocol)?;
-    Record::create(py, stmt.desc.clone_ref(py), values.into_boxed_slice()).map_err(RowError::Value)
+    let desc = stmt.desc.clone_ref(py);
+    match record_class {
+        None => Record::create(py, desc, values.into_boxed_slice()).map(Py::into_any),
+        Some(cls) => Record::create_of_class(cls.bind(py), desc, values).map(Bound::unbind),
+    }
+    .map_err(RowError::Value)
 }
 
 fn column_error(py: Python<'_>, stmt: &Statement, i: usize, e: &PyErr) -> PyErr {
@@ -223,8 +239,13 @@ impl Session {
         Ok(PyBytes::new(py, &bytes))
     }
 
-    /// Completes the front operation with its result or error.
-    fn complete(py: Python<'_>, op: Op, out: &Bound<'_, PyList>) -> PyResult<()> {
+    /// Completes an operation with its result or error.
+    fn complete(
+        py: Python<'_>,
+        op: Op,
+        registry: &Arc<Registry>,
+        out: &Bound<'_, PyList>,
+    ) -> PyResult<()> {
         match op.error {
             Some(OpError::Server(fields)) => out.append((SERVER_ERROR, fields)),
             Some(OpError::Client(err)) => out.append((CLIENT_ERROR, err.into_value(py))),
@@ -242,14 +263,20 @@ impl Session {
                         params,
                         columns,
                     } => {
-                        let stmt = Statement::new(
-                            py,
+                        let described = Described {
                             name,
                             query,
-                            params.unwrap_or_default(),
-                            columns.unwrap_or_default(),
-                        )?;
-                        Py::new(py, stmt)?.into_any()
+                            param_oids: params.unwrap_or_default(),
+                            columns: columns.unwrap_or_default(),
+                        };
+                        match Statement::build(py, &described, registry, false)? {
+                            Ok(stmt) => Py::new(py, stmt)?.into_any(),
+                            // Types to introspect before the statement can be built.
+                            Err(unknown) => (Py::new(py, described)?, unknown)
+                                .into_pyobject(py)?
+                                .into_any()
+                                .unbind(),
+                        }
                     }
                 };
                 out.append((DONE, result))
@@ -307,6 +334,7 @@ impl Session {
                 channel_binding,
             }),
             ops: VecDeque::new(),
+            registry: Arc::new(Registry::default()),
             pending_close: Vec::new(),
         })
     }
@@ -354,13 +382,18 @@ impl Session {
                     let Some(op) = self.ops.front_mut() else {
                         continue;
                     };
-                    let OpKind::Query { stmt, rows } = &op.kind else {
+                    let OpKind::Query {
+                        stmt,
+                        rows,
+                        record_class,
+                    } = &op.kind
+                    else {
                         continue;
                     };
                     if op.error.is_some() {
                         continue;
                     }
-                    match decode_row(py, stmt.get(), body) {
+                    match decode_row(py, stmt.get(), record_class.as_ref(), body) {
                         Ok(record) => rows.bind(py).append(record)?,
                         Err(RowError::Value(e)) => op.set_error(OpError::Client(e)),
                         Err(RowError::Protocol(e)) => return Err(self.violation(py, &e)),
@@ -381,7 +414,7 @@ impl Session {
                         let e = Error::Protocol("ReadyForQuery without a pending operation".into());
                         return Err(self.violation(py, &e));
                     };
-                    Self::complete(py, op, Self::out(py, &mut out))?;
+                    Self::complete(py, op, &self.registry, Self::out(py, &mut out))?;
                 }
                 Event::Error(fields) => {
                     let fatal = is_fatal(&fields);
@@ -398,7 +431,7 @@ impl Session {
                         Some(_) if fatal || startup => {
                             let mut op = self.ops.pop_front().expect("front exists");
                             op.set_error(OpError::Server(dict));
-                            Self::complete(py, op, Self::out(py, &mut out))?;
+                            Self::complete(py, op, &self.registry, Self::out(py, &mut out))?;
                         }
                         Some(op) => op.set_error(OpError::Server(dict)),
                         None => Self::out(py, &mut out).append((SERVER_ERROR, dict))?,
@@ -510,14 +543,16 @@ impl Session {
         )
     }
 
-    /// Bind + Execute + Sync; completes with `(rows, command_tag)`. `limit` 0 means all rows.
-    #[pyo3(signature = (stmt, args, limit=0))]
+    /// Bind + Execute + Sync; completes with `(rows, command_tag)`. `limit` 0 means all rows;
+    /// rows are `record_class` instances when one is given.
+    #[pyo3(signature = (stmt, args, limit=0, record_class=None))]
     fn bind_execute<'py>(
         &mut self,
         py: Python<'py>,
         stmt: Bound<'py, Statement>,
         args: &Bound<'py, PyAny>,
         limit: i32,
+        record_class: Option<Py<PyType>>,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let mut req = self.new_request()?;
         encode_bind(py, &mut req, stmt.get(), args)?;
@@ -530,6 +565,7 @@ impl Session {
             OpKind::Query {
                 stmt: stmt.unbind(),
                 rows,
+                record_class,
             },
         )
     }
@@ -612,6 +648,136 @@ impl Session {
         req.sync();
         let bytes = self.core.submit(&mut req).map_err(|e| to_pyerr(py, &e))?;
         Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// Builds a statement described earlier, once its unknown types were introspected; types
+    /// still unknown travel as text.
+    fn build_statement(
+        &self,
+        py: Python<'_>,
+        described: &Bound<'_, Described>,
+    ) -> PyResult<Statement> {
+        Ok(Statement::build(py, described.get(), &self.registry, true)?
+            .expect("unknown types allowed"))
+    }
+
+    /// Records introspected types (rows of `pgoxide.introspection.TYPES_QUERY`).
+    #[allow(clippy::type_complexity)]
+    fn add_types(
+        &mut self,
+        rows: Vec<(
+            Oid,
+            String,
+            String,
+            String,
+            Oid,
+            Oid,
+            Oid,
+            Oid,
+            Vec<String>,
+            Vec<Oid>,
+        )>,
+    ) {
+        Arc::make_mut(&mut self.registry).add_types(rows);
+    }
+
+    /// Whether the registry knows a non-builtin type.
+    fn knows_type(&self, oid: Oid) -> bool {
+        self.registry.types.contains_key(&oid)
+    }
+
+    /// `(schema, name, kind)` of a type, from the builtin catalogue or the registry; kind is
+    /// asyncpg's: scalar, array, composite, range, multirange, domain, enum.
+    fn type_info(&self, oid: Oid) -> Option<(String, String, &'static str)> {
+        if let Some(t) = pgoxide_proto::catalog::lookup(oid) {
+            let kind = match (t.element, t.kind) {
+                (e, _) if e != 0 => "array",
+                (_, b'c') => "composite",
+                (_, b'r') => "range",
+                (_, b'm') => "multirange",
+                _ => "scalar",
+            };
+            return Some(("pg_catalog".to_owned(), t.name.to_owned(), kind));
+        }
+        let info = self.registry.types.get(&oid)?;
+        let kind = match info.kind {
+            TypeKind::Enum => "enum",
+            TypeKind::Domain { .. } => "domain",
+            TypeKind::Composite { .. } => "composite",
+            TypeKind::Range { .. } => "range",
+            TypeKind::Multirange { .. } => "multirange",
+            TypeKind::Array { .. } => "array",
+            TypeKind::Base => "scalar",
+        };
+        Some((info.schema.clone(), info.name.clone(), kind))
+    }
+
+    /// Registers a user codec for `oid` (asyncpg's `set_type_codec`).
+    fn set_user_codec(
+        &mut self,
+        oid: Oid,
+        encoder: Py<PyAny>,
+        decoder: Py<PyAny>,
+        format: &str,
+    ) -> PyResult<()> {
+        let format = match format {
+            "text" => ExchangeFormat::Text,
+            "binary" => ExchangeFormat::Binary,
+            "tuple" => ExchangeFormat::Tuple,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "format must be 'text', 'binary' or 'tuple', not {other:?}"
+                )))
+            }
+        };
+        let registry = Arc::make_mut(&mut self.registry);
+        registry.builtin_formats.remove(&oid);
+        registry.user_codecs.insert(
+            oid,
+            Arc::new(UserCodec {
+                encoder,
+                decoder,
+                format,
+            }),
+        );
+        Ok(())
+    }
+
+    /// Makes `oid` travel in the binary format of the builtin type `builtin_name`
+    /// (asyncpg's `set_builtin_type_codec`).
+    fn set_builtin_format(&mut self, oid: Oid, builtin_name: &str) -> PyResult<()> {
+        let format = match builtin_name {
+            "hstore" | "pg_contrib.hstore" => None,
+            name => Some(
+                types::builtin_by_name(name.trim_start_matches("pg_catalog."))
+                    .ok_or_else(|| {
+                        PyValueError::new_err(format!("{builtin_name:?} is not a builtin codec"))
+                    })?
+                    .1,
+            ),
+        };
+        let registry = Arc::make_mut(&mut self.registry);
+        registry.user_codecs.remove(&oid);
+        if let Some(b) = format {
+            registry.builtin_formats.insert(oid, b);
+        } else {
+            registry.builtin_formats.remove(&oid);
+            let info = registry.types.entry(oid).or_insert_with(|| TypeInfo {
+                schema: String::new(),
+                name: "hstore".to_owned(),
+                kind: TypeKind::Base,
+            });
+            "hstore".clone_into(&mut info.name);
+            info.kind = TypeKind::Base;
+        }
+        Ok(())
+    }
+
+    /// Removes a user or builtin codec set for `oid` (asyncpg's `reset_type_codec`).
+    fn reset_codec(&mut self, oid: Oid) {
+        let registry = Arc::make_mut(&mut self.registry);
+        registry.user_codecs.remove(&oid);
+        registry.builtin_formats.remove(&oid);
     }
 
     /// Closes a prepared statement with the next request (no round trip of its own).

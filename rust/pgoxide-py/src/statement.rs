@@ -1,12 +1,15 @@
 //! A prepared statement with its per-statement codec tables, built once when it is described.
 
+use std::sync::Arc;
+
 use pgoxide_proto::backend::Column;
-use pgoxide_proto::types;
+use pgoxide_proto::types::{self, Oid};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 
-use crate::codec::Codec;
+use crate::codec::{Codec, Resolver};
 use crate::record::RecordDesc;
+use crate::registry::Registry;
 
 #[pyclass(frozen, module = "pgoxide._pgoxide")]
 pub struct Statement {
@@ -33,39 +36,58 @@ fn compact(mut formats: Vec<i16>) -> Vec<i16> {
 }
 
 impl Statement {
-    pub fn new(
+    /// Chooses the codecs for a described statement. `Err` carries the type OIDs that must be
+    /// introspected first; with `unknown_as_text` they travel as text instead.
+    pub fn build(
         py: Python<'_>,
-        name: String,
-        query: String,
-        param_oids: Vec<u32>,
-        columns: Vec<Column>,
-    ) -> PyResult<Self> {
-        let (param_codecs, param_formats): (Vec<Codec>, Vec<i16>) = param_oids
+        described: &Described,
+        registry: &Arc<Registry>,
+        unknown_as_text: bool,
+    ) -> PyResult<Result<Self, Vec<Oid>>> {
+        let mut resolver = Resolver::new(registry);
+        let param_codecs = described
+            .param_oids
             .iter()
-            .map(|&oid| Codec::with_format(oid))
-            .unzip();
-        let (column_codecs, result_formats): (Vec<Codec>, Vec<i16>) = columns
+            .map(|&oid| resolver.codec(py, oid))
+            .collect::<PyResult<Vec<_>>>()?;
+        let column_codecs = described
+            .columns
             .iter()
-            .map(|c| Codec::with_format(c.type_oid))
-            .unzip();
-        let (param_formats, result_formats) = (compact(param_formats), compact(result_formats));
-        let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
-        Ok(Self {
-            name,
-            query,
-            param_oids,
+            .map(|c| resolver.codec(py, c.type_oid))
+            .collect::<PyResult<Vec<_>>>()?;
+        if !resolver.unknown.is_empty() && !unknown_as_text {
+            return Ok(Err(resolver.unknown));
+        }
+        let param_formats = compact(param_codecs.iter().map(Codec::format).collect());
+        let result_formats = compact(column_codecs.iter().map(Codec::format).collect());
+        let names: Vec<String> = described.columns.iter().map(|c| c.name.clone()).collect();
+        Ok(Ok(Self {
+            name: described.name.clone(),
+            query: described.query.clone(),
+            param_oids: described.param_oids.clone(),
             param_codecs,
             param_formats,
-            desc: RecordDesc::new(py, &names)?,
-            columns,
+            columns: described.columns.clone(),
             column_codecs,
             result_formats,
-        })
+            desc: RecordDesc::new(py, &names)?,
+        }))
     }
 
     pub fn type_name(oid: u32) -> String {
-        types::name(oid).map_or_else(|| format!("type with OID {oid}"), str::to_owned)
+        types::name(oid).unwrap_or_else(|| format!("type with OID {oid}"))
     }
+}
+
+/// What the server said about a statement (Parse + Describe), before codecs are chosen.
+#[pyclass(frozen, module = "pgoxide._pgoxide")]
+pub struct Described {
+    #[pyo3(get)]
+    pub name: String,
+    #[pyo3(get)]
+    pub query: String,
+    pub param_oids: Vec<Oid>,
+    pub columns: Vec<Column>,
 }
 
 #[pymethods]
