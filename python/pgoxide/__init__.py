@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from . import exceptions
+from . import exceptions, types
 from ._pgoxide import Record
-from .connection import Connection, ConnectionSettings, ServerVersion, connect
+from .connection import Connection, ConnectionSettings
+from .establish import connect
 from .exceptions import *  # noqa: F403  (asyncpg exposes its exceptions at the top level)
+from .prepared_stmt import PreparedStatement
 from .transaction import Transaction
+from .types import *  # noqa: F403  (and its value types)
 
 __version__ = "0.1.0"
 
 __all__ = (
     "Connection",
     "ConnectionSettings",
+    "PreparedStatement",
     "Record",
-    "ServerVersion",
     "Transaction",
     "connect",
     "exceptions",
+    "types",
     *exceptions.__all__,
+    *types.__all__,
 )

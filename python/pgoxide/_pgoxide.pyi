@@ -1,10 +1,13 @@
 """Type stubs of the compiled core, ``pgoxide._pgoxide`` (rust/pgoxide-py)."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, final, overload
+
+from typing_extensions import disjoint_base
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
+    "Described",
     "Record",
     "RecordDesc",
     "Session",
@@ -25,10 +28,12 @@ def ssl_request() -> bytes:
 class RecordDesc:
     """Column names of a result and their positions, shared by all its rows."""
 
-@final
+@disjoint_base
 class Record:
-    """An immutable row, indexable by position, column name and slice."""
+    """An immutable row, indexable by position, column name and slice. Subclasses can be
+    given as ``record_class``."""
 
+    def __new__(cls, desc: RecordDesc, values: list[Any]) -> Record: ...
     def __len__(self) -> int: ...
     @overload
     def __getitem__(self, key: int | str, /) -> Any: ...
@@ -57,6 +62,15 @@ class Statement:
         """``(name, type_oid, table_oid, column_number, type_modifier)`` per column."""
 
 @final
+class Described:
+    """A statement the server described, waiting for its types to be introspected."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def query(self) -> str: ...
+
+@final
 class Session:
     """The protocol state machine and the FIFO of operations awaiting results.
 
@@ -80,8 +94,27 @@ class Session:
     def startup(self) -> bytes: ...
     def feed(self, data: bytes | bytearray | memoryview) -> list[tuple[int, Any]] | None: ...
     def simple_query(self, sql: str) -> bytes: ...
-    def prepare(self, name: str, query: str) -> bytes: ...
-    def bind_execute(self, stmt: Statement, args: tuple[Any, ...], limit: int = 0) -> bytes: ...
+    def prepare(self, name: str, query: str) -> bytes:
+        """Completes with a Statement, or ``(Described, unknown_type_oids)``."""
+    def bind_execute(
+        self,
+        stmt: Statement,
+        args: Sequence[Any],
+        limit: int = 0,
+        record_class: type[Record] | None = None,
+    ) -> bytes: ...
+    def build_statement(self, described: Described) -> Statement: ...
+    def add_types(
+        self,
+        rows: list[tuple[int, str, str, str, int, int, int, int, list[str], list[int]]],
+    ) -> None: ...
+    def knows_type(self, oid: int) -> bool: ...
+    def type_info(self, oid: int) -> tuple[str, str, str] | None: ...
+    def set_user_codec(
+        self, oid: int, encoder: Callable[[Any], Any], decoder: Callable[[Any], Any], format: str
+    ) -> None: ...
+    def set_builtin_format(self, oid: int, builtin_name: str) -> None: ...
+    def reset_codec(self, oid: int) -> None: ...
     def executemany(
         self, stmt: Statement, rows: Iterator[Any], max_bytes: int, first: bool
     ) -> tuple[bytes, bool]: ...

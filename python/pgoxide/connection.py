@@ -1,4 +1,5 @@
-"""Connections: establishing them and the query API (asyncpg's names and behaviour)."""
+"""Connections: the query API (asyncpg's names and behaviour), the statement cache and type
+codecs."""
 
 from __future__ import annotations
 
@@ -7,41 +8,58 @@ import collections
 import inspect
 import itertools
 import re
-import ssl as ssl_module
-from collections.abc import Awaitable, Iterable, Sequence
-from typing import Any, Callable, NamedTuple, Union
+from collections.abc import Awaitable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Union
 
-from . import _pgoxide, conninfo, tls
+from . import _pgoxide, conninfo, introspection
 from .exceptions import (
-    ClientConfigurationError,
     ConnectionDoesNotExistError,
+    DataError,
     InterfaceError,
+    InvalidCachedStatementError,
+    InvalidSQLStatementNameError,
     PostgresError,
     PostgresLogMessage,
 )
-from .protocol import Protocol, TLSNegotiation
+from .prepared_stmt import PreparedStatement
+from .protocol import Protocol
 from .transaction import Transaction
+from .types import ServerVersion, Type
 
 Record = _pgoxide.Record
 
-# SQLSTATE cannot_connect_now: the server is starting up or shutting down; try the next host.
-_CANNOT_CONNECT_NOW = "57P03"
 # executemany sends its batch in chunks of about this size, awaiting the socket in between.
 _BATCH_CHUNK = 256 * 1024
+
+
+def _is_stale(error: PostgresError) -> bool:
+    """Whether a server error means a cached statement went stale: its plan must change
+    result type, the server no longer has it (DISCARD ALL, a pooler switching server
+    connections), or a type it was prepared with was dropped."""
+    return isinstance(error, (InvalidCachedStatementError, InvalidSQLStatementNameError)) or (
+        error.sqlstate == "XX000"
+        and (error.message or "").startswith("cache lookup failed for type")
+    )
+
+
+# asyncpg's short names for set_builtin_type_codec.
+_BUILTIN_ALIASES = {"int": "int4", "integer": "int4", "bigint": "int8", "smallint": "int2"}
+
+
+def _stale_in_transaction(cause: PostgresError) -> InvalidCachedStatementError:
+    """The error for a stale cached statement inside a transaction, where no retry is safe."""
+    error = InvalidCachedStatementError(
+        "a cached prepared statement became invalid inside a transaction "
+        f"({cause.message}): the schema or search_path changed since it was prepared. "
+        "It has been dropped from the cache; roll back and retry the transaction."
+    )
+    error.sqlstate = cause.sqlstate
+    return error
+
 
 NotificationCallback = Callable[["Connection", int, str, str], Union[Awaitable[None], None]]
 LogCallback = Callable[["Connection", PostgresLogMessage], Union[Awaitable[None], None]]
 TerminationCallback = Callable[["Connection"], Union[Awaitable[None], None]]
-
-
-class ServerVersion(NamedTuple):
-    """The server's version, as asyncpg reports it."""
-
-    major: int
-    minor: int
-    micro: int
-    releaselevel: str
-    serial: int
 
 
 _VERSION_RE = re.compile(r"(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:(devel|alpha|beta|rc)(\d*))?")
@@ -97,7 +115,10 @@ class Connection:
         max_cached_statement_lifetime: float,
         max_cacheable_statement_size: int,
         command_timeout: float | None,
+        record_class: type[Record] | None = None,
     ) -> None:
+        self._check_record_class(record_class)
+        self._record_class = record_class
         self._protocol = protocol
         self._session = protocol.session
         self._loop = protocol.loop
@@ -132,37 +153,44 @@ class Connection:
         Without arguments the simple protocol is used, so ``query`` may hold several
         statements; with arguments it is one statement with ``$n`` parameters.
         """
+        if args:
+            _, tag = await self._execute(query, args, 0, timeout, None)
+            return tag or ""
         self._enter()
         try:
             if self._abandoned is not None:
                 await self._drain()
-            if not args:
-                return await self._wait(
-                    self._protocol.send(self._session.simple_query(query)), timeout
-                )  # type: ignore[no-any-return]
-            stmt = self._cached(query) or await self._prepare(query, timeout)
-            _, tag = await self._wait(
-                self._protocol.send(self._session.bind_execute(stmt, args)), timeout
-            )
-            return tag or ""
+            return await self._request(self._session.simple_query(query), timeout)  # type: ignore[no-any-return]
         finally:
             self._busy = False
 
-    async def fetch(self, query: str, *args: Any, timeout: float | None = None) -> list[Record]:
+    async def fetch(
+        self,
+        query: str,
+        *args: Any,
+        timeout: float | None = None,
+        record_class: type[Record] | None = None,
+    ) -> list[Record]:
         """Runs ``query`` and returns all its rows."""
-        rows, _ = await self._execute(query, args, 0, timeout)
+        rows, _ = await self._execute(query, args, 0, timeout, record_class)
         return rows  # type: ignore[no-any-return]
 
-    async def fetchrow(self, query: str, *args: Any, timeout: float | None = None) -> Record | None:
+    async def fetchrow(
+        self,
+        query: str,
+        *args: Any,
+        timeout: float | None = None,
+        record_class: type[Record] | None = None,
+    ) -> Record | None:
         """Runs ``query`` and returns its first row, or None."""
-        rows, _ = await self._execute(query, args, 1, timeout)
+        rows, _ = await self._execute(query, args, 1, timeout, record_class)
         return rows[0] if rows else None
 
     async def fetchval(
         self, query: str, *args: Any, column: int | str = 0, timeout: float | None = None
     ) -> Any:
         """Runs ``query`` and returns one value of its first row, or None without rows."""
-        rows, _ = await self._execute(query, args, 1, timeout)
+        rows, _ = await self._execute(query, args, 1, timeout, None)
         return rows[0][column] if rows else None
 
     async def executemany(
@@ -180,23 +208,45 @@ class Connection:
             if self._abandoned is not None:
                 await self._drain()
             stmt = self._cached(command) or await self._prepare(command, timeout)
-            rows = iter(args)
-            data, more = self._session.executemany(stmt, rows, _BATCH_CHUNK, True)
-            fut = self._protocol.send(data)
-            try:
-                while more:
-                    await self._protocol.writable()
-                    data, more = self._session.executemany(stmt, rows, _BATCH_CHUNK, False)
-                    self._protocol.write(data)
-            except BaseException:
-                # Never leave a half-sent batch: end it so the server rolls it back.
-                if more and not self._protocol.is_closed:
-                    self._protocol.write(self._session.abort_batch())
-                self._abandon(fut)
-                raise
-            await self._wait(fut, timeout)
+            await self._execute_batch(stmt, iter(args), timeout)
         finally:
             self._busy = False
+
+    async def _execute_batch(
+        self, stmt: _pgoxide.Statement, rows: Iterator[Sequence[Any]], timeout: float | None
+    ) -> None:
+        data, more = self._session.executemany(stmt, rows, _BATCH_CHUNK, True)
+        fut = self._protocol.send(data)
+        try:
+            while more:
+                await self._protocol.writable()
+                data, more = self._session.executemany(stmt, rows, _BATCH_CHUNK, False)
+                self._protocol.write(data)
+        except BaseException:
+            # Never leave a half-sent batch: end it so the server rolls it back.
+            if more and not self._protocol.is_closed:
+                self._protocol.write(self._session.abort_batch())
+            self._abandon(fut)
+            raise
+        await self._wait(fut, timeout)
+
+    async def prepare(
+        self,
+        query: str,
+        *,
+        timeout: float | None = None,
+        record_class: type[Record] | None = None,
+    ) -> PreparedStatement:
+        """Prepares ``query`` on the server and returns a :class:`PreparedStatement`."""
+        self._check_record_class(record_class)
+        self._enter()
+        try:
+            if self._abandoned is not None:
+                await self._drain()
+            stmt = await self._prepare(query, timeout, cache=False)
+        finally:
+            self._busy = False
+        return PreparedStatement(self, query, stmt, record_class)
 
     def transaction(
         self, *, isolation: str | None = None, readonly: bool = False, deferrable: bool = False
@@ -209,26 +259,60 @@ class Connection:
         return self._session.transaction_status != "I"
 
     async def _execute(
-        self, query: str, args: tuple[Any, ...], limit: int, timeout: float | None
+        self,
+        query: str,
+        args: Sequence[Any],
+        limit: int,
+        timeout: float | None,
+        record_class: type[Record] | None,
     ) -> tuple[list[Record], str | None]:
-        # The hot path of fetch*: kept flat (no helper coroutines without a timeout).
         self._enter()
         try:
             if self._abandoned is not None:
                 await self._drain()
-            stmt = self._cached(query) or await self._prepare(query, timeout)
-            fut = self._protocol.send(self._session.bind_execute(stmt, args, limit))
-            if timeout is None and self._command_timeout is None:
-                try:
-                    return await fut  # type: ignore[no-any-return]
-                except asyncio.CancelledError:
-                    self._abandon(fut)
-                    raise
-            return await self._wait(fut, timeout)  # type: ignore[no-any-return]
+            return await self._run(query, args, limit, timeout, record_class)
         finally:
             self._busy = False
 
-    # -- statement cache --------------------------------------------------------------------
+    async def _run(
+        self,
+        query: str,
+        args: Sequence[Any],
+        limit: int,
+        timeout: float | None,
+        record_class: type[Record] | None,
+    ) -> tuple[list[Record], str | None]:
+        """Binds and executes ``query`` through the statement cache.
+
+        A cached statement can go stale when the schema changes: its parameter types may no
+        longer fit the arguments (then it is prepared again before anything is sent), or the
+        server may report its plan invalid or the statement gone (then, outside a transaction,
+        it is prepared again and the query retried once; inside one, the error says so).
+        """
+        if record_class is None:
+            record_class = self._record_class
+        else:
+            self._check_record_class(record_class)
+        stmt = self._cached(query)
+        if stmt is not None:
+            try:
+                data = self._session.bind_execute(stmt, args, limit, record_class)
+            except DataError:
+                self._evict(query)
+            else:
+                try:
+                    return await self._request(data, timeout)  # type: ignore[no-any-return]
+                except PostgresError as e:
+                    if not _is_stale(e):
+                        raise
+                    self._evict(query)
+                    if self.is_in_transaction():
+                        raise _stale_in_transaction(e) from e
+        stmt = await self._prepare(query, timeout)
+        data = self._session.bind_execute(stmt, args, limit, record_class)
+        return await self._request(data, timeout)  # type: ignore[no-any-return]
+
+    # -- statement cache and types ------------------------------------------------------------
 
     def _cached(self, query: str) -> _pgoxide.Statement | None:
         stmt = self._cache.get(query)
@@ -236,21 +320,37 @@ class Connection:
             self._cache.move_to_end(query)
         return stmt
 
-    async def _prepare(self, query: str, timeout: float | None) -> _pgoxide.Statement:
-        cacheable = self._cache_size > 0 and len(query) <= self._max_cacheable
-        name = f"__pgoxide_{next(self._names)}__" if cacheable else ""
-        stmt: _pgoxide.Statement = await self._wait(
-            self._protocol.send(self._session.prepare(name, query)), timeout
-        )
-        if cacheable:
-            self._cache[query] = stmt
+    async def _prepare(
+        self, query: str, timeout: float | None, *, cache: bool = True
+    ) -> _pgoxide.Statement:
+        """Prepares (and describes) ``query``, introspecting types the connection has not seen.
+
+        With ``cache``, the statement enters the LRU cache when the cache is on; without it
+        (``prepare()``), it is named and owned by its PreparedStatement.
+        """
+        named = self._cache_size > 0 and (not cache or len(query) <= self._max_cacheable)
+        name = f"__pgoxide_{next(self._names)}__" if named else ""
+        result = await self._request(self._session.prepare(name, query), timeout)
+        if isinstance(result, tuple):
+            described, unknown = result
+            await self._introspect(unknown, timeout)
+            result = self._session.build_statement(described)
+        if cache and named:
+            self._cache[query] = result
             if self._cache_lifetime:
                 self._expiry[query] = self._loop.call_later(
-                    self._cache_lifetime, self._expire, query, stmt
+                    self._cache_lifetime, self._expire, query, result
                 )
             while len(self._cache) > self._cache_size:
                 self._evict(next(iter(self._cache)))
-        return stmt
+        return result  # type: ignore[no-any-return]
+
+    async def _introspect(self, oids: Sequence[int], timeout: float | None) -> None:
+        """Looks up non-builtin types (and what they depend on) with one query."""
+        version = self.get_server_version()
+        query = introspection.types_query(version.major * 10000)
+        rows, _ = await self._run(query, (list(oids),), 0, timeout, None)
+        self._session.add_types([tuple(r) for r in rows])
 
     def _expire(self, query: str, stmt: _pgoxide.Statement) -> None:
         if self._cache.get(query) is stmt:
@@ -264,6 +364,77 @@ class Connection:
         # The Close rides with the next request instead of costing a round trip.
         self._session.close_statement(stmt.name)
 
+    def _clear_statement_cache(self) -> None:
+        while self._cache:
+            self._evict(next(iter(self._cache)))
+
+    def _check_record_class(self, record_class: type[Record] | None) -> None:
+        if record_class is not None and not (
+            isinstance(record_class, type) and issubclass(record_class, Record)
+        ):
+            raise InterfaceError(
+                f"record_class is expected to be a subclass of pgoxide.Record, got {record_class!r}"
+            )
+
+    async def set_type_codec(
+        self,
+        typename: str,
+        *,
+        schema: str = "public",
+        encoder: Callable[[Any], Any],
+        decoder: Callable[[Any], Any],
+        format: str = "text",
+    ) -> None:
+        """Uses ``encoder``/``decoder`` for a type, as asyncpg: ``format`` ``'text'`` exchanges
+        ``str``, ``'binary'`` ``bytes``, ``'tuple'`` a tuple (composites, date/time types,
+        interval). For json or jsonb, ``'text'`` plugs in another JSON library (e.g. orjson)."""
+        if format not in ("text", "binary", "tuple"):
+            raise ValueError(f"format must be 'text', 'binary' or 'tuple', not {format!r}")
+        oid = await self._type_oid(typename, schema)
+        self._session.set_user_codec(oid, encoder, decoder, format)
+        self._clear_statement_cache()
+
+    async def reset_type_codec(self, typename: str, *, schema: str = "public") -> None:
+        """Goes back to the driver's own codec for a type."""
+        oid = await self._type_oid(typename, schema)
+        self._session.reset_codec(oid)
+        self._clear_statement_cache()
+
+    async def set_builtin_type_codec(
+        self, typename: str, *, schema: str = "public", codec_name: str, format: str | None = None
+    ) -> None:
+        """Makes a type travel like a builtin one (e.g. an extension type that is
+        wire-compatible with ``int4``), or use the ``pg_contrib.hstore`` codec."""
+        if format not in (None, "binary"):
+            raise ValueError("builtin codecs use the binary format")
+        oid = await self._type_oid(typename, schema)
+        self._session.set_builtin_format(oid, _BUILTIN_ALIASES.get(codec_name, codec_name))
+        self._clear_statement_cache()
+
+    async def _type_oid(self, typename: str, schema: str) -> int:
+        self._enter()
+        try:
+            if self._abandoned is not None:
+                await self._drain()
+            rows, _ = await self._run(
+                introspection.TYPE_BY_NAME_QUERY, (typename, schema), 0, None, None
+            )
+            if not rows:
+                raise ValueError(f"unknown type: {schema}.{typename}")
+            oid: int = rows[0][0]
+            if oid >= introspection.FIRST_UNPINNED_OID and not self._session.knows_type(oid):
+                await self._introspect([oid], None)
+            return oid
+        finally:
+            self._busy = False
+
+    def _type(self, oid: int) -> Type:
+        info = self._session.type_info(oid)
+        if info is None:
+            return Type(oid, f"oid {oid}", "scalar", "")
+        schema, name, kind = info
+        return Type(oid, name, kind, schema)
+
     # -- operation plumbing -----------------------------------------------------------------
 
     def _enter(self) -> None:
@@ -272,6 +443,10 @@ class Connection:
         if self._busy:
             raise InterfaceError("cannot perform operation: another operation is in progress")
         self._busy = True
+
+    async def _request(self, data: bytes, timeout: float | None) -> Any:
+        """Sends one request and waits for its operation."""
+        return await self._wait(self._protocol.send(data), timeout)
 
     async def _wait(self, fut: asyncio.Future[Any], timeout: float | None) -> Any:
         if timeout is None:
@@ -443,162 +618,3 @@ class Connection:
 
 def _quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-async def connect(
-    dsn: str | None = None,
-    *,
-    timeout: float | None = 60.0,
-    statement_cache_size: int = 100,
-    max_cached_statement_lifetime: float = 300.0,
-    max_cacheable_statement_size: int = 15 * 1024,
-    command_timeout: float | None = None,
-    ssl: ssl_module.SSLContext | str | bool | None = None,
-    password: str | Callable[[], str | Awaitable[str]] | None = None,
-    **kwargs: Any,
-) -> Connection:
-    """Opens a connection, with libpq's connection-string grammar and defaults.
-
-    ``dsn`` is a ``postgresql://`` URI or a ``key=value`` string; keyword arguments are libpq
-    keywords (``host``, ``port``, ``dbname``/``database``, ``user``, ``sslmode``,
-    ``application_name``, ``connect_timeout``, ``max_message_size``, ...) or asyncpg's
-    options (``server_settings``, ``ssl``, ``statement_cache_size``, ``command_timeout``, ...).
-    An unknown keyword is an error. ``timeout`` bounds the whole attempt; ``connect_timeout``
-    bounds each host.
-    """
-    if callable(password):
-        result = password()
-        password = await result if inspect.isawaitable(result) else result
-    ssl_context: ssl_module.SSLContext | None = None
-    if isinstance(ssl, ssl_module.SSLContext):
-        ssl_context = ssl
-    elif ssl is True:
-        ssl_context = ssl_module.create_default_context()
-    elif ssl is False:
-        kwargs["sslmode"] = "disable"
-    elif isinstance(ssl, str):
-        kwargs["sslmode"] = ssl
-    elif ssl is not None:
-        raise TypeError(f"ssl must be an SSLContext, a bool or an sslmode string, not {ssl!r}")
-    params = conninfo.resolve(dsn, password=password, **kwargs)
-    encoding = params.startup.get("client_encoding", "UTF8")
-    if encoding.upper().replace("-", "") not in ("UTF8", "UNICODE"):
-        raise ClientConfigurationError(
-            f"client_encoding {encoding!r} is not supported: pgoxide always uses UTF8"
-        )
-    options = dict(
-        statement_cache_size=statement_cache_size,
-        max_cached_statement_lifetime=max_cached_statement_lifetime,
-        max_cacheable_statement_size=max_cacheable_statement_size,
-        command_timeout=command_timeout,
-    )
-    attempt = _connect_any(params, ssl_context, options)
-    if timeout is None:
-        return await attempt
-    return await asyncio.wait_for(attempt, timeout)
-
-
-async def _connect_any(
-    params: conninfo.ConnectParams,
-    ssl_context: ssl_module.SSLContext | None,
-    options: dict[str, Any],
-) -> Connection:
-    """Tries each host in order; an authentication failure is not retried on other hosts."""
-    failures: list[tuple[conninfo.Target, BaseException]] = []
-    for target in params.targets:
-        try:
-            attempt = _connect_target(target, params, ssl_context, options)
-            if params.connect_timeout:
-                return await asyncio.wait_for(attempt, params.connect_timeout)
-            return await attempt
-        except (OSError, asyncio.TimeoutError) as exc:
-            failures.append((target, exc))
-        except PostgresError as exc:
-            if exc.sqlstate != _CANNOT_CONNECT_NOW:
-                raise
-            failures.append((target, exc))
-    if len(failures) == 1:
-        raise failures[0][1]
-    detail = "; ".join(f"{_describe(t)}: {e or type(e).__name__}" for t, e in failures)
-    raise OSError(f"could not connect to any host: {detail}")
-
-
-def _describe(target: conninfo.Target) -> str:
-    if target.is_unix:
-        return target.socket_path
-    return f"{target.host}:{target.port}"
-
-
-async def _connect_target(
-    target: conninfo.Target,
-    params: conninfo.ConnectParams,
-    ssl_context: ssl_module.SSLContext | None,
-    options: dict[str, Any],
-) -> Connection:
-    loop = asyncio.get_running_loop()
-    if target.is_unix:
-        # sslmode does not apply to Unix sockets (libpq).
-        transport, _ = await loop.create_unix_connection(asyncio.Protocol, target.socket_path)
-        use_tls = False
-    else:
-        if ssl_context is not None:
-            context, mandatory = ssl_context, True
-        else:
-            context, mandatory = tls.client_context(params.settings)
-        transport, use_tls = await _open_tcp(loop, target, context, mandatory)
-    try:
-        password = target.password.encode() if target.password is not None else None
-        # Every text value is decoded as UTF-8, whatever the database's encoding.
-        startup = {**params.startup, "client_encoding": "UTF8"}
-        session = _pgoxide.Session(
-            params.user,
-            params.database,
-            list(startup.items()),
-            password,
-            params.max_message_size,
-            use_tls,
-            None,
-            params.settings.get("channel_binding", "prefer"),
-        )
-        protocol = Protocol(session, loop)
-        transport.set_protocol(protocol)
-        protocol.connection_made(transport)
-        await protocol.send(session.startup())
-    except BaseException:
-        transport.abort()
-        raise
-    return Connection(protocol, params, target, **options)
-
-
-async def _open_tcp(
-    loop: asyncio.AbstractEventLoop,
-    target: conninfo.Target,
-    context: ssl_module.SSLContext | None,
-    mandatory: bool,
-) -> tuple[asyncio.Transport, bool]:
-    """Connects and, when TLS is wanted, negotiates it with SSLRequest on the same socket."""
-    address = target.hostaddr or target.host
-    if context is None:
-        transport, _ = await loop.create_connection(asyncio.Protocol, address, target.port)
-        return transport, False
-    transport, negotiation = await loop.create_connection(
-        lambda: TLSNegotiation(loop), address, target.port
-    )
-    try:
-        transport.write(_pgoxide.ssl_request())
-        answer = await negotiation.answer
-        if answer == b"S":
-            tls_transport = await loop.start_tls(
-                transport, negotiation, context, server_hostname=target.host
-            )
-            assert tls_transport is not None
-            return tls_transport, True
-        if answer == b"N":
-            if mandatory:
-                raise ConnectionError("server does not support SSL, but SSL was required")
-            return transport, False
-        # An 'E' answer comes from a pre-7.4 server or an attacker; it is never shown.
-        raise ConnectionError("server responded to SSLRequest with an unexpected answer")
-    except BaseException:
-        transport.abort()
-        raise

@@ -1,0 +1,128 @@
+"""Prepared statements: ``Connection.prepare()``, as asyncpg's."""
+
+from __future__ import annotations
+
+import json
+import weakref
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from . import _pgoxide
+from .types import Attribute, Type
+
+if TYPE_CHECKING:
+    from .connection import Connection, Record
+
+
+class PreparedStatement:
+    """A statement prepared on the server, executed with different arguments.
+
+    It owns its server-side statement, which is closed (with the connection's next request)
+    once the object is garbage-collected. With ``statement_cache_size=0`` (poolers in
+    transaction mode) the statement is unnamed and is prepared again when needed.
+    """
+
+    __slots__ = ("__weakref__", "_conn", "_query", "_record_class", "_statusmsg", "_stmt")
+
+    def __init__(
+        self,
+        conn: Connection,
+        query: str,
+        stmt: _pgoxide.Statement,
+        record_class: type[Record] | None,
+    ) -> None:
+        self._conn = conn
+        self._query = query
+        self._stmt = stmt
+        self._record_class = record_class
+        self._statusmsg: str | None = None
+        if stmt.name:
+            weakref.finalize(self, conn._session.close_statement, stmt.name)
+
+    def get_query(self) -> str:
+        """The text of the statement."""
+        return self._query
+
+    def get_statusmsg(self) -> str | None:
+        """The command tag of the last execution, e.g. ``'SELECT 3'``."""
+        return self._statusmsg
+
+    def get_parameters(self) -> tuple[Type, ...]:
+        """The types of the statement's parameters."""
+        return tuple(self._conn._type(oid) for oid in self._stmt.param_types)
+
+    def get_attributes(self) -> tuple[Attribute, ...]:
+        """The name and type of each result column."""
+        return tuple(Attribute(name, self._conn._type(oid)) for name, oid, *_ in self._stmt.columns)
+
+    async def fetch(self, *args: Any, timeout: float | None = None) -> list[Record]:
+        """Executes the statement and returns all rows."""
+        return await self._execute(args, 0, timeout)
+
+    async def fetchrow(self, *args: Any, timeout: float | None = None) -> Record | None:
+        """Executes the statement and returns the first row, or None."""
+        rows = await self._execute(args, 1, timeout)
+        return rows[0] if rows else None
+
+    async def fetchval(
+        self, *args: Any, column: int | str = 0, timeout: float | None = None
+    ) -> Any:
+        """Executes the statement and returns one value of the first row, or None."""
+        rows = await self._execute(args, 1, timeout)
+        return rows[0][column] if rows else None
+
+    async def executemany(
+        self, args: Iterable[Sequence[Any]], *, timeout: float | None = None
+    ) -> None:
+        """Executes the statement once per argument tuple, pipelined and atomic."""
+        conn = self._conn
+        conn._enter()
+        try:
+            if conn._abandoned is not None:
+                await conn._drain()
+            await conn._execute_batch(await self._statement(timeout), iter(args), timeout)
+        finally:
+            conn._busy = False
+
+    async def explain(self, *args: Any, analyze: bool = False) -> Any:
+        """The server's plan for the statement with ``args``, as decoded JSON. With
+        ``analyze`` the statement is run, inside a transaction that is rolled back."""
+        query = f"EXPLAIN (FORMAT JSON, VERBOSE{', ANALYZE' if analyze else ''}) {self._query}"
+        if not analyze:
+            return _plan(await self._conn.fetchval(query, *args))
+        transaction = self._conn.transaction()
+        await transaction.start()
+        try:
+            return _plan(await self._conn.fetchval(query, *args))
+        finally:
+            await transaction.rollback()
+
+    async def _statement(self, timeout: float | None) -> _pgoxide.Statement:
+        # An unnamed statement is replaced by the connection's next Parse: prepare it again.
+        if not self._stmt.name:
+            self._stmt = await self._conn._prepare(self._query, timeout, cache=False)
+        return self._stmt
+
+    async def _execute(
+        self, args: Sequence[Any], limit: int, timeout: float | None
+    ) -> list[Record]:
+        conn = self._conn
+        conn._enter()
+        try:
+            if conn._abandoned is not None:
+                await conn._drain()
+            stmt = await self._statement(timeout)
+            record_class = self._record_class or conn._record_class
+            data = conn._session.bind_execute(stmt, args, limit, record_class)
+            rows, self._statusmsg = await conn._request(data, timeout)
+            return rows  # type: ignore[no-any-return]
+        finally:
+            conn._busy = False
+
+    def __repr__(self) -> str:
+        return f"<pgoxide.PreparedStatement {self._query!r}>"
+
+
+def _plan(value: Any) -> Any:
+    # json columns decode to Python objects already; a user text codec may return str.
+    return json.loads(value) if isinstance(value, str) else value
