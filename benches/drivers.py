@@ -3,9 +3,10 @@
 Each adapter calls its driver the way that driver's documentation recommends for speed, and
 nothing more: asyncpg and pgoxide ``fetch``/``fetchval``/``executemany``; psycopg 3 an
 ``AsyncConnection`` with a ``binary=True`` cursor, the default tuple rows, ``%b`` parameters and
-``cursor.executemany`` (pipelined by psycopg itself); psqlpy ``fetch(...).result(as_tuple=True)``,
-``fetch_val`` and ``execute_many``.  The timed paths call the driver directly; helpers used only
-around the timing (``execute``, ``scalar``) may be slower.
+``cursor.executemany`` (pipelined by psycopg itself); psqlpy ``fetch(...).result(as_tuple=True)``
+(with a list of parameters when there are any), ``fetch_val`` and ``execute_many``.  The timed
+paths call the driver directly; helpers used only around the timing (``execute``, ``scalar``)
+may be slower.
 """
 
 from __future__ import annotations
@@ -96,6 +97,14 @@ class Driver(abc.ABC):
         """Run ``sql`` and return all its rows as Python objects (timed)."""
 
     @abc.abstractmethod
+    async def fetch_repeated(
+        self, sql: str, args: Sequence[Any], n: int
+    ) -> tuple[int, Sequence[Any]]:
+        """Run ``sql`` with ``args`` ``n`` times, each fetch awaited before the next, every row
+        materialised as Python objects; return the total row count and the last result
+        (timed)."""
+
+    @abc.abstractmethod
     async def sequential(self, sql: str, n: int) -> Any:
         """Run ``sql`` with parameter ``i`` for i in range(n), each awaited before the next,
         and return the last value (timed)."""
@@ -123,6 +132,17 @@ class _AsyncpgApi(Driver):
 
     async def fetch_all(self, sql: str) -> Sequence[Any]:
         return await self.conn.fetch(sql)  # type: ignore[no-any-return]
+
+    async def fetch_repeated(
+        self, sql: str, args: Sequence[Any], n: int
+    ) -> tuple[int, Sequence[Any]]:
+        fetch = self.conn.fetch
+        total = 0
+        rows: Sequence[Any] = []
+        for _ in range(n):
+            rows = await fetch(sql, *args)
+            total += len(rows)
+        return total, rows
 
     async def sequential(self, sql: str, n: int) -> Any:
         fetchval = self.conn.fetchval
@@ -204,6 +224,21 @@ class Psycopg(Driver):
         await cur.execute(sql)
         return await cur.fetchall()  # type: ignore[no-any-return]
 
+    async def fetch_repeated(
+        self, sql: str, args: Sequence[Any], n: int
+    ) -> tuple[int, Sequence[Any]]:
+        cur = self.cur
+        execute = cur.execute
+        fetchall = cur.fetchall
+        params = tuple(args) or None
+        total = 0
+        rows: Sequence[Any] = []
+        for _ in range(n):
+            await execute(sql, params)
+            rows = await fetchall()
+            total += len(rows)
+        return total, rows
+
     async def sequential(self, sql: str, n: int) -> Any:
         cur = self.cur
         execute = cur.execute
@@ -253,6 +288,18 @@ class Psqlpy(Driver):
     async def fetch_all(self, sql: str) -> Sequence[Any]:
         result = await self.conn.fetch(sql)
         return result.result(as_tuple=True)  # type: ignore[no-any-return]
+
+    async def fetch_repeated(
+        self, sql: str, args: Sequence[Any], n: int
+    ) -> tuple[int, Sequence[Any]]:
+        fetch = self.conn.fetch
+        params = list(args) or None
+        total = 0
+        rows: Sequence[Any] = []
+        for _ in range(n):
+            rows = (await fetch(sql, params)).result(as_tuple=True)
+            total += len(rows)
+        return total, rows
 
     async def sequential(self, sql: str, n: int) -> Any:
         fetch_val = self.conn.fetch_val

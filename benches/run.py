@@ -1,7 +1,8 @@
 """Run the benchmark: the same workloads on pgoxide, asyncpg, psycopg 3 and psqlpy.
 
     python benches/run.py [--loop asyncio|uvloop|both] [--repeat N] [--drivers a,b]
-                          [--workloads w1,w2] [--dsn URI] [--json PATH]
+                          [--suite all|foundation|types | --workloads w1,w2] [--dsn URI]
+                          [--json PATH]
 
 Without ``--dsn`` (or ``PGOXIDE_DSN``) a throwaway cluster is started with
 ``pgoxide.cluster.Cluster``.  Each cell of the printed tables is the median of ``--repeat``
@@ -25,7 +26,7 @@ from typing import Any, TypeVar
 
 from drivers import DRIVERS, REQUIRED, Driver, Target, load_drivers
 from timing import Measurement, measure
-from workloads import FetchWorkload, Workload, build_workloads
+from workloads import SUITES, FetchWorkload, RepeatedFetchWorkload, Workload, build_workloads
 
 T = TypeVar("T")
 
@@ -55,10 +56,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=",".join(DRIVERS),
         help=f"comma-separated subset of {','.join(DRIVERS)} (default: all)",
     )
-    p.add_argument(
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
+        "--suite",
+        choices=tuple(SUITES),
+        default="all",
+        help="a named group of workloads: "
+        + "; ".join(f"{k}: {','.join(v)}" for k, v in SUITES.items())
+        + " (default: all)",
+    )
+    which.add_argument(
         "--workloads",
-        default=",".join(workload_names),
-        help=f"comma-separated subset of {','.join(workload_names)} (default: all)",
+        help=f"comma-separated subset of {','.join(workload_names)} (instead of --suite)",
     )
     p.add_argument(
         "--dsn",
@@ -82,7 +91,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     args = p.parse_args(argv)
     args.drivers = _names(p, "--drivers", args.drivers, list(DRIVERS))
-    args.workloads = _names(p, "--workloads", args.workloads, workload_names)
+    if args.workloads is None:
+        args.workloads = [n for n in workload_names if n in SUITES[args.suite]]
+    else:
+        args.workloads = _names(p, "--workloads", args.workloads, workload_names)
     if args.repeat < 1:
         p.error("--repeat must be at least 1")
     if args.scale <= 0:
@@ -146,6 +158,22 @@ async def _admin(target: Target, statements: Sequence[str]) -> dict[str, str]:
         await conn.close()
 
 
+async def _references(target: Target, workloads: Sequence[Workload]) -> None:
+    """Give each workload the rows of its reference query (after every setup: the tables
+    created there can change catalogue results)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(target.uri())
+    try:
+        for w in workloads:
+            query = w.reference_query()
+            if query is not None:
+                sql, args = query
+                w.set_reference([tuple(r) for r in await conn.fetch(sql, *args)])
+    finally:
+        await conn.close()
+
+
 async def _bench_loop(
     loop_kind: str,
     target: Target,
@@ -179,6 +207,12 @@ def _fmt_rate(rate: float) -> str:
     return f"{rate / 1e3:.1f}k"
 
 
+def _fmt_count(m: Measurement) -> str:
+    if m.repetitions == 1:
+        return f"{m.count:,}"
+    return f"{m.count // m.repetitions:,}x{m.repetitions:,}"
+
+
 def format_table(
     loop_kind: str, results: list[Measurement], driver_names: list[str], repeat: int
 ) -> str:
@@ -192,7 +226,7 @@ def format_table(
     rows: list[list[str]] = []
     for w in workloads:
         first = next(m for m in results if m.workload == w)
-        row = [w, f"{first.count:,}", first.unit]
+        row = [w, _fmt_count(first), first.unit]
         for n in driver_names:
             m = by_key[(w, n)]
             row.append(f"{_fmt_rate(m.rate)} ±{m.spread * 100:.0f}%" if m.ok else "error")
@@ -212,7 +246,8 @@ def format_table(
 
     title = (
         f"loop: {loop_kind}  (rate = median of {repeat} timed runs, in items/s; "
-        "±: (slowest - fastest) / median; ratio > 1: faster than asyncpg)"
+        "±: (slowest - fastest) / median; ratio > 1: faster than asyncpg; "
+        "count RxN: R rows per fetch, N fetches per timed run)"
     )
     body = [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
     return "\n".join([title, *body])
@@ -222,7 +257,7 @@ def type_notes(workloads: list[Workload], results: list[Measurement]) -> list[st
     """Columns that drivers return as different Python types (per loop they agree)."""
     notes: list[str] = []
     for w in workloads:
-        if not isinstance(w, FetchWorkload):
+        if not isinstance(w, (FetchWorkload, RepeatedFetchWorkload)):
             continue
         types: dict[str, tuple[str, ...]] = {}
         for m in results:
@@ -270,6 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup = [sql for w in workloads for sql in w.setup_sql()]
         _progress(f"setting up tables on {target.host}:{target.port} ...")
         facts = run_in_loop("asyncio", lambda: _admin(target, setup))
+        run_in_loop("asyncio", lambda: _references(target, workloads))
 
         header = [
             "pgoxide benchmark",
@@ -316,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             with contextlib.suppress(Exception):
                 run_in_loop("asyncio", lambda: _admin(target, teardown))
 
-    notes = [f"workloads: {w.name}: {w.description}" for w in workloads]
+    notes = [f"workloads: {w.name}: {w.details()}" for w in workloads]
     notes += [f"how {d.name} is called: {d.usage}" for d in drivers]
     notes += [f"result types differ: {n}" for n in type_notes(workloads, results)]
     notes += [f"error: {m.loop}/{m.workload}/{m.driver}: {m.error}" for m in results if m.error]
@@ -339,7 +375,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "scale": args.scale,
             "gc_in_clock": not args.no_gc,
             "workloads": {
-                w.name: {"description": w.description, "unit": w.unit, "count": w.count}
+                w.name: {
+                    "description": w.details(),
+                    "unit": w.unit,
+                    "count": w.count,
+                    "repetitions": w.repetitions,
+                }
                 for w in workloads
             },
             "usage": {d.name: d.usage for d in drivers},

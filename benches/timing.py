@@ -32,6 +32,8 @@ class Measurement:
     driver: str
     unit: str
     count: int
+    #: Operations per timed run that make up ``count`` (e.g. fetches of a small result).
+    repetitions: int = 1
     seconds: list[float] = field(default_factory=list)
     result_types: tuple[str, ...] | None = None
     #: Why the driver could not run the workload (then ``seconds`` may be short or empty).
@@ -64,6 +66,7 @@ class Measurement:
             "driver": self.driver,
             "unit": self.unit,
             "count": self.count,
+            "repetitions": self.repetitions,
             "seconds": self.seconds,
             "median_seconds": self.median if self.ok else None,
             "rate_per_second": self.rate if self.ok else None,
@@ -108,7 +111,14 @@ async def measure(
 
     A driver that raises is reported with its error and left out of the later rounds."""
     results = {
-        d.name: Measurement(loop, workload.name, d.name, workload.unit, workload.count)
+        d.name: Measurement(
+            loop,
+            workload.name,
+            d.name,
+            workload.unit,
+            workload.count,
+            repetitions=workload.repetitions,
+        )
         for d in drivers
     }
     active = list(drivers)

@@ -2,21 +2,25 @@
 
 Every driver runs the same SQL (only the parameter markers differ) over the same rows.  The
 tables are created once per benchmark run by :func:`setup_sql` and dropped by
-:func:`teardown_sql`; their names start with ``pgoxide_bench_``.
+:func:`teardown_sql`; their names start with ``pgoxide_bench_``.  :data:`SUITES` groups the
+workloads for ``--suite``.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from drivers import Driver
 
 __all__ = [
+    "SUITES",
     "ExecuteManyWorkload",
     "FetchWorkload",
+    "RepeatedFetchWorkload",
     "SequentialWorkload",
     "Workload",
     "WorkloadError",
@@ -32,12 +36,18 @@ class WorkloadError(Exception):
 
 @dataclass
 class Workload(abc.ABC):
-    """One measured operation; ``count`` items (rows or queries) per timed run."""
+    """One measured operation; ``count`` items (rows or queries) per timed run, over
+    ``repetitions`` operations (1 unless the workload repeats a small one)."""
 
     name: str
     description: str
     unit: str
     count: int
+    repetitions: int = 1
+
+    def details(self) -> str:
+        """The description shown in the notes (may depend on what setup found)."""
+        return self.description
 
     def setup_sql(self) -> list[str]:
         """Statements creating what the workload reads or writes (run once, untimed)."""
@@ -46,6 +56,15 @@ class Workload(abc.ABC):
     def teardown_sql(self) -> list[str]:
         """Statements removing what :meth:`setup_sql` created."""
         return []
+
+    def reference_query(self) -> tuple[str, tuple[Any, ...]] | None:
+        """A query (``$n`` markers) and its arguments, run once after every setup (untimed,
+        through asyncpg), whose rows :meth:`set_reference` receives; None if not needed."""
+        return None
+
+    def set_reference(self, rows: list[tuple[Any, ...]]) -> None:
+        """Take the rows of :meth:`reference_query` (e.g. to learn the expected result)."""
+        return None
 
     async def prepare(self, driver: Driver) -> Any:
         """Untimed work before each run; its result is passed to :meth:`run`."""
@@ -82,15 +101,7 @@ class FetchWorkload(Workload):
         return [name for name, _, _ in self.columns]
 
     def setup_sql(self) -> list[str]:
-        ddl = ", ".join(f"{name} {type_}" for name, type_, _ in self.columns)
-        exprs = ", ".join(expr for _, _, expr in self.columns)
-        return [
-            f"DROP TABLE IF EXISTS {self.table}",
-            f"CREATE TABLE {self.table} ({ddl})",
-            f"INSERT INTO {self.table} SELECT {exprs} FROM generate_series(1, {self.count}) AS i",
-            # Set hint bits and statistics now, so no timed scan does that work.
-            f"VACUUM (FREEZE, ANALYZE) {self.table}",
-        ]
+        return _table_sql(self.table, self.columns, self.count)
 
     def teardown_sql(self) -> list[str]:
         return [f"DROP TABLE IF EXISTS {self.table}"]
@@ -104,6 +115,89 @@ class FetchWorkload(Workload):
 
     def result_types(self, result: Any) -> tuple[str, ...] | None:
         return tuple(type(v).__name__ for v in result[0]) if result else None
+
+
+def _table_sql(table: str, columns: tuple[tuple[str, str, str], ...], rows: int) -> list[str]:
+    """Create ``table`` with ``rows`` rows, column values computed from the series value ``i``."""
+    ddl = ", ".join(f"{name} {type_}" for name, type_, _ in columns)
+    exprs = ", ".join(expr for _, _, expr in columns)
+    return [
+        f"DROP TABLE IF EXISTS {table}",
+        f"CREATE TABLE {table} ({ddl})",
+        f"INSERT INTO {table} SELECT {exprs} FROM generate_series(1, {rows}) AS i",
+        # Set hint bits and statistics now, so no timed scan does that work.
+        f"VACUUM (FREEZE, ANALYZE) {table}",
+    ]
+
+
+@dataclass
+class RepeatedFetchWorkload(Workload):
+    """A small result fetched ``repetitions`` times per timed run, each fetch awaited before the
+    next; ``count`` is rows per fetch times ``repetitions``.
+
+    The rows are checked against ``expected`` (sorted ``key`` of each row), which is either
+    given or, with ``reference``, read from the server after setup (then ``count`` follows).
+    """
+
+    #: The query; ``{0}``, ``{1}``, ... stand for the driver's parameter markers.
+    template: str = ""
+    args: tuple[Any, ...] = ()
+    #: The table to create ("": none) and, as for :class:`FetchWorkload`, its columns; without
+    #: a table only the names and SQL types are used (for the result-type notes).
+    table: str = ""
+    columns: tuple[tuple[str, str, str], ...] = ()
+    #: One row as a comparable tuple, the same for every driver's row objects.
+    key: Callable[[Sequence[Any]], tuple[Any, ...]] = tuple
+    expected: list[tuple[Any, ...]] = field(default_factory=list)
+    #: A query (``$n`` markers, run with ``args``) returning the expected keys.
+    reference: str = ""
+
+    @property
+    def column_names(self) -> list[str]:
+        return [name for name, _, _ in self.columns]
+
+    @property
+    def rows_per_fetch(self) -> int:
+        return self.count // self.repetitions
+
+    def details(self) -> str:
+        return (
+            f"{self.description}; {self.rows_per_fetch:,} rows per fetch, fetched "
+            f"{self.repetitions:,} times per timed run (each awaited before the next); "
+            "the rate is rows/s over all fetches"
+        )
+
+    def setup_sql(self) -> list[str]:
+        if not self.table:
+            return []
+        return _table_sql(self.table, self.columns, self.rows_per_fetch)
+
+    def teardown_sql(self) -> list[str]:
+        return [f"DROP TABLE IF EXISTS {self.table}"] if self.table else []
+
+    def reference_query(self) -> tuple[str, tuple[Any, ...]] | None:
+        return (self.reference, self.args) if self.reference else None
+
+    def set_reference(self, rows: list[tuple[Any, ...]]) -> None:
+        self.expected = sorted(tuple(r) for r in rows)
+        self.count = len(self.expected) * self.repetitions
+
+    async def prepare(self, driver: Driver) -> Any:
+        return self.template.format(*driver.placeholders(len(self.args)))
+
+    async def run(self, driver: Driver, arg: Any) -> Any:
+        return await driver.fetch_repeated(arg, self.args, self.repetitions)
+
+    async def verify(self, driver: Driver, result: Any) -> None:
+        total, last = result
+        if total != self.count:
+            raise WorkloadError(f"{driver.name}: {total} rows in all, expected {self.count}")
+        if sorted(self.key(r) for r in last) != self.expected:
+            raise WorkloadError(f"{driver.name}: the rows differ from the expected ones")
+
+    def result_types(self, result: Any) -> tuple[str, ...] | None:
+        _, last = result
+        return tuple(type(v).__name__ for v in last[0]) if last else None
 
 
 @dataclass
@@ -186,13 +280,68 @@ _INTS: tuple[tuple[str, str, str], ...] = (
 _TEXT: tuple[tuple[str, str, str], ...] = (("t", "text", "md5(i::text)"),)
 
 
+#: int4[] of 100 elements: row i holds i * 1000 + 1 .. i * 1000 + 100.
+_INTARRAY: tuple[tuple[str, str, str], ...] = (
+    ("a", "int4[]", "ARRAY(SELECT i * 1000 + j FROM generate_series(1, 100) AS j)"),
+)
+#: 1,024 bytes that look random (64 MD5 digests, so TOAST would not compress them anyway).
+_BYTEA: tuple[tuple[str, str, str], ...] = (
+    (
+        "b",
+        "bytea",
+        "(SELECT decode(string_agg(md5(i || ':' || k), '' ORDER BY k), 'hex') "
+        "FROM generate_series(1, 64) AS k)",
+    ),
+)
+_PG_TYPE_SQL = (
+    "select typname, typnamespace, typowner, typlen, typbyval, typcategory, typispreferred, "
+    "typisdefined, typdelim, typrelid, typelem, typarray from pg_type "
+    "where typtypmod = {0} and typisdefined = {1}"
+)
+#: Name and SQL type of each pg_type column (no table is created).
+_PG_TYPE: tuple[tuple[str, str, str], ...] = tuple(
+    (name, type_, "")
+    for name, type_ in (
+        ("typname", "name"),
+        ("typnamespace", "oid"),
+        ("typowner", "oid"),
+        ("typlen", "int2"),
+        ("typbyval", "bool"),
+        ("typcategory", '"char"'),
+        ("typispreferred", "bool"),
+        ("typisdefined", "bool"),
+        ("typdelim", '"char"'),
+        ("typrelid", "oid"),
+        ("typelem", "oid"),
+        ("typarray", "oid"),
+    )
+)
+
+
 def _insert_row(i: int) -> tuple[int, str, float]:
     return (i, f"row number {i}", i * 0.5)
 
 
+def _intarray_key(row: Sequence[Any]) -> tuple[Any, ...]:
+    return tuple(row[0])
+
+
+def _bytea_value(i: int) -> bytes:
+    return b"".join(hashlib.md5(f"{i}:{k}".encode()).digest() for k in range(1, 65))
+
+
+def _bytea_key(row: Sequence[Any]) -> tuple[Any, ...]:
+    return (bytes(row[0]),)
+
+
+def _pg_type_key(row: Sequence[Any]) -> tuple[Any, ...]:
+    # Name, namespace and length identify the row; "char" columns differ in type by driver.
+    return (row[0], row[1], row[3])
+
+
 def build_workloads(scale: float = 1.0) -> list[Workload]:
-    """All workloads, in report order; ``scale`` multiplies every count (1.0 is the
-    published configuration)."""
+    """All workloads, in report order; ``scale`` multiplies every count (for the repeated
+    fetches, the number of fetches; 1.0 is the published configuration)."""
 
     def n(count: int) -> int:
         return max(1, round(count * scale))
@@ -239,4 +388,59 @@ def build_workloads(scale: float = 1.0) -> list[Workload]:
             ddl="a int4, b text, c float8",
             make_row=_insert_row,
         ),
+        RepeatedFetchWorkload(
+            name="intarray",
+            description="SELECT * of 100 rows of one int4[] column of 100 elements",
+            unit="rows",
+            count=100 * n(1_000),
+            repetitions=n(1_000),
+            template=f"SELECT * FROM {_PREFIX}intarray",
+            table=_PREFIX + "intarray",
+            columns=_INTARRAY,
+            key=_intarray_key,
+            expected=sorted(tuple(range(i * 1000 + 1, i * 1000 + 101)) for i in range(1, 101)),
+        ),
+        RepeatedFetchWorkload(
+            name="pgtype",
+            description="the pg_type catalogue query: select typname, ... , typarray from "
+            "pg_type where typtypmod = $1 and typisdefined = $2, with -1 and true",
+            unit="rows",
+            count=0,  # rows per fetch x repetitions, once the server has told the rows
+            repetitions=n(100),
+            template=_PG_TYPE_SQL,
+            args=(-1, True),
+            columns=_PG_TYPE,
+            key=_pg_type_key,
+            reference="SELECT typname, typnamespace, typlen FROM pg_type "
+            "WHERE typtypmod = $1 AND typisdefined = $2",
+        ),
+        RepeatedFetchWorkload(
+            name="bytea",
+            description="SELECT * of 100 rows of one bytea column of 1,024 bytes",
+            unit="rows",
+            count=100 * n(1_000),
+            repetitions=n(1_000),
+            template=f"SELECT * FROM {_PREFIX}bytea",
+            table=_PREFIX + "bytea",
+            columns=_BYTEA,
+            key=_bytea_key,
+            expected=sorted((_bytea_value(i),) for i in range(1, 101)),
+        ),
     ]
+
+
+#: Named groups of workloads for ``--suite`` (report order is always build order).
+SUITES: dict[str, tuple[str, ...]] = {
+    "all": (
+        "wide",
+        "ints",
+        "text",
+        "queries",
+        "executemany",
+        "intarray",
+        "pgtype",
+        "bytea",
+    ),
+    "foundation": ("wide", "ints", "text", "queries", "executemany"),
+    "types": ("wide", "intarray", "pgtype", "bytea"),
+}
