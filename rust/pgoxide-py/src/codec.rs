@@ -45,21 +45,43 @@ impl Codec {
         i16::from(self.binary())
     }
 
+    /// Whether values travel in binary. A user codec exchanging text does too when the type's
+    /// binary form is its text (enums, text-like types, json): then it also works inside
+    /// arrays and composites, which are always binary.
     fn binary(&self) -> bool {
-        match self {
-            Codec::Text => false,
-            Codec::User(user, _) => user.format != ExchangeFormat::Text,
-            _ => true,
-        }
-    }
-
-    /// Whether values can sit inside a binary container (array, range, composite). A user
-    /// text codec can when the type's binary form is its text (enums, text-like, json).
-    fn nests_in_binary(&self) -> bool {
         match self {
             Codec::Text => false,
             Codec::User(user, inner) => user.format != ExchangeFormat::Text || inner.text_like(),
             _ => true,
+        }
+    }
+
+    /// Whether values can sit inside a binary container (array, range, composite).
+    fn nests_in_binary(&self) -> bool {
+        self.binary()
+    }
+
+    /// Whether a value is itself a sequence (a tuple or list), so that inside an array only
+    /// lists mark a further dimension.
+    pub fn sequence_valued(&self) -> bool {
+        match self {
+            Codec::Composite(_) | Codec::Record(_) | Codec::Range(..) => true,
+            Codec::Scalar(b) => matches!(
+                b,
+                Builtin::Point
+                    | Builtin::Line
+                    | Builtin::Lseg
+                    | Builtin::Box
+                    | Builtin::Path
+                    | Builtin::Polygon
+                    | Builtin::Circle
+                    | Builtin::Tid
+                    | Builtin::Snapshot
+            ),
+            Codec::User(user, inner) => {
+                user.format == ExchangeFormat::Tuple || inner.sequence_valued()
+            }
+            _ => false,
         }
     }
 

@@ -397,9 +397,18 @@ fn encode_array(
         return Err(expected("list or tuple", v));
     }
     // Dimensions come from the first element at each depth; the rest must match.
+    // Below the top level, a tuple is an element (not a dimension) when elements are
+    // sequences themselves (composites, points, ...).
+    let is_dimension = |x: &Bound<'_, PyAny>, top: bool| {
+        if top || !elem.sequence_valued() {
+            is_sequence(x)
+        } else {
+            x.is_instance_of::<PyList>()
+        }
+    };
     let mut dims = Vec::new();
     let mut probe = v.clone();
-    while is_sequence(&probe) {
+    while is_dimension(&probe, dims.is_empty()) {
         let n = probe.len().map_err(|e| e.to_string())?;
         dims.push((
             i32::try_from(n).map_err(|_| "array too large".to_owned())?,
@@ -474,7 +483,12 @@ fn encode_level(
             *has_nulls = true;
             buf.extend_from_slice(&(-1i32).to_be_bytes());
         } else {
-            if is_sequence(&item) {
+            let deeper = if elem.sequence_valued() {
+                item.is_instance_of::<PyList>()
+            } else {
+                is_sequence(&item)
+            };
+            if deeper {
                 return Err("multi-dimensional arrays must be rectangular lists".into());
             }
             let at = buf.len();

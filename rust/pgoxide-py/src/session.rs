@@ -147,7 +147,7 @@ fn column_error(py: Python<'_>, stmt: &Statement, i: usize, e: &PyErr) -> PyErr 
         format!(
             "cannot decode column {:?} ({}): {}",
             col.name,
-            Statement::type_name(col.type_oid),
+            stmt.column_type_names[i],
             e.value(py)
         ),
     )
@@ -213,7 +213,7 @@ fn argument_error(stmt: &Statement, i: usize, value: &Bound<'_, PyAny>, why: &st
     format!(
         "invalid input for query argument ${} of type {}: {shown} ({why})",
         i + 1,
-        Statement::type_name(stmt.param_oids[i])
+        stmt.param_type_names[i]
     )
 }
 

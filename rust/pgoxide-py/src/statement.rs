@@ -9,7 +9,7 @@ use pyo3::types::{PyList, PyTuple};
 
 use crate::codec::{Codec, Resolver};
 use crate::record::RecordDesc;
-use crate::registry::Registry;
+use crate::registry::{Registry, TypeInfo, TypeKind};
 
 #[pyclass(frozen, module = "pgoxide._pgoxide")]
 pub struct Statement {
@@ -21,9 +21,12 @@ pub struct Statement {
     pub param_oids: Vec<u32>,
     pub param_codecs: Vec<Codec>,
     pub param_formats: Vec<i16>,
+    /// Readable type names for messages (`int4`, `tx.mood[]`).
+    pub param_type_names: Vec<String>,
     pub columns: Vec<Column>,
     pub column_codecs: Vec<Codec>,
     pub result_formats: Vec<i16>,
+    pub column_type_names: Vec<String>,
     pub desc: Py<RecordDesc>,
 }
 
@@ -61,7 +64,14 @@ impl Statement {
         let param_formats = compact(param_codecs.iter().map(Codec::format).collect());
         let result_formats = compact(column_codecs.iter().map(Codec::format).collect());
         let names: Vec<String> = described.columns.iter().map(|c| c.name.clone()).collect();
+        let name_of = |oid: Oid| type_name(registry, oid);
         Ok(Ok(Self {
+            param_type_names: described.param_oids.iter().map(|&o| name_of(o)).collect(),
+            column_type_names: described
+                .columns
+                .iter()
+                .map(|c| name_of(c.type_oid))
+                .collect(),
             name: described.name.clone(),
             query: described.query.clone(),
             param_oids: described.param_oids.clone(),
@@ -73,9 +83,21 @@ impl Statement {
             desc: RecordDesc::new(py, &names)?,
         }))
     }
+}
 
-    pub fn type_name(oid: u32) -> String {
-        types::name(oid).unwrap_or_else(|| format!("type with OID {oid}"))
+/// A readable name for a type: the builtin's, or `schema.name` of an introspected one (with
+/// `[]` for arrays).
+pub fn type_name(registry: &Registry, oid: Oid) -> String {
+    if let Some(name) = types::name(oid) {
+        return name;
+    }
+    match registry.types.get(&oid) {
+        Some(TypeInfo {
+            kind: TypeKind::Array { element },
+            ..
+        }) => format!("{}[]", type_name(registry, *element)),
+        Some(info) => format!("{}.{}", info.schema, info.name),
+        None => format!("type with OID {oid}"),
     }
 }
 

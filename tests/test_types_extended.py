@@ -1,0 +1,431 @@
+"""The complete type system: every type round-trips in binary with NULL, non-builtin types are
+introspected once, and user codecs, record_class and the value types behave as documented."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+from collections.abc import AsyncIterator, Iterator
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pgoxide
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pgoxide import exceptions
+from pgoxide.types import (
+    Array,
+    BitString,
+    Box,
+    Circle,
+    Interval,
+    Line,
+    LineSegment,
+    Lsn,
+    Path,
+    Point,
+    Polygon,
+    Range,
+)
+
+SCHEMA = """
+DROP SCHEMA IF EXISTS tx CASCADE;
+CREATE SCHEMA tx;
+CREATE EXTENSION IF NOT EXISTS hstore;
+CREATE TYPE tx.mood AS ENUM ('sad', 'ok', 'happy');
+CREATE DOMAIN tx.posint AS int CHECK (VALUE > 0);
+CREATE DOMAIN tx.moods AS tx.mood[];
+CREATE TYPE tx.point3 AS (x float8, y float8, z float8);
+CREATE TYPE tx.tagged AS (label text, at timestamptz, pos tx.point3, moods tx.mood[], n numeric);
+CREATE TYPE tx.floatrange AS RANGE (subtype = float8);
+"""
+
+
+@pytest.fixture
+async def conn(dsn) -> AsyncIterator[pgoxide.Connection]:
+    c = await pgoxide.connect(dsn)
+    await c.execute(SCHEMA)
+    try:
+        yield c
+    finally:
+        await c.close()
+
+
+async def _round_trip(conn: pgoxide.Connection, sqltype: str, value: object) -> None:
+    """The value comes back equal, NULL comes back None, and the server's text rendering of
+    our value decodes to the same thing (our binary decoding agrees with the server)."""
+    assert await conn.fetchval(f"SELECT $1::{sqltype}", value) == value, sqltype
+    assert await conn.fetchval(f"SELECT $1::{sqltype}", None) is None
+    text = await conn.fetchval(f"SELECT $1::{sqltype}::text", value)
+    assert await conn.fetchval(f"SELECT $1::text::{sqltype}", text) == value, (sqltype, text)
+
+
+async def test_enums_and_domains(conn):
+    await _round_trip(conn, "tx.mood", "happy")
+    await _round_trip(conn, "tx.mood[]", ["sad", None, "ok"])
+    await _round_trip(conn, "tx.posint", 5)
+    await _round_trip(conn, "tx.moods", ["ok", "happy"])
+    with pytest.raises(exceptions.CheckViolationError):
+        await conn.fetchval("SELECT $1::tx.posint", -1)
+    with pytest.raises(exceptions.InvalidTextRepresentationError):
+        await conn.fetchval("SELECT $1::tx.mood", "angry")
+
+
+async def test_composites(conn):
+    at = datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
+    value = ("label", at, (1.0, 2.0, 3.0), ["ok", None], Decimal("1.50"))
+    got = await conn.fetchval("SELECT $1::tx.tagged", value)
+    assert isinstance(got, pgoxide.Record)
+    assert list(got.keys()) == ["label", "at", "pos", "moods", "n"]
+    assert got["pos"]["z"] == 3.0
+    assert tuple(got) == ("label", at, got["pos"], ["ok", None], Decimal("1.50"))
+    assert tuple(got["pos"]) == (1.0, 2.0, 3.0)
+    # A mapping by attribute name, NULL attributes, and the record itself as input.
+    by_name = {"label": "x", "pos": None, "n": 7}
+    got2 = await conn.fetchval("SELECT $1::tx.tagged", by_name)
+    assert tuple(got2) == ("x", None, None, None, Decimal(7))
+    assert await conn.fetchval("SELECT $1::tx.tagged", got) == got
+    arr = await conn.fetchval("SELECT $1::tx.point3[]", [(1, 2, 3), None, (4, 5, 6)])
+    assert [tuple(p) if p else p for p in arr] == [(1.0, 2.0, 3.0), None, (4.0, 5.0, 6.0)]
+    with pytest.raises(exceptions.DataError, match=r"\$1 of type tx.point3: .* has 3 attributes, got 2"):
+        await conn.fetchval("SELECT $1::tx.point3", (1, 2))
+    with pytest.raises(exceptions.DataError, match='tx.point3 has no attribute "w"'):
+        await conn.fetchval("SELECT $1::tx.point3", {"w": 1})
+    text = await conn.fetchval("SELECT $1::tx.tagged::text", value)
+    assert await conn.fetchval("SELECT $1::text::tx.tagged", text) == got
+
+
+async def test_anonymous_records(conn):
+    assert await conn.fetchval("SELECT ROW(1, 'a', NULL::int, ARRAY[1.5]::float8[])") == (
+        1,
+        "a",
+        None,
+        [1.5],
+    )
+    assert await conn.fetchval("SELECT ROW(ROW(1, 2), 'x')") == ((1, 2), "x")
+    # A record names its field types only in the data: a type the connection has not seen
+    # yet cannot be decoded there, and the error says what to do.
+    with pytest.raises(exceptions.DataError, match="cast the field to a known type"):
+        await conn.fetchval("SELECT ROW('ok'::tx.mood)")
+    assert await conn.fetchval("SELECT 'ok'::tx.mood") == "ok"  # now introspected
+    assert await conn.fetchval("SELECT ROW('sad'::tx.mood)") == ("sad",)
+
+
+async def test_ranges_and_multiranges(conn):
+    await _round_trip(conn, "int4range", Range(1, 5))
+    await _round_trip(conn, "int8range", Range(None, 10))
+    await _round_trip(conn, "numrange", Range(Decimal("1.5"), Decimal("2.5"), upper_inc=True))
+    await _round_trip(conn, "daterange", Range(date(2020, 1, 1), None))
+    await _round_trip(conn, "tstzrange", Range(datetime(2020, 1, 1, tzinfo=timezone.utc), None))
+    await _round_trip(conn, "tsrange", Range(datetime(2020, 1, 1), datetime(2021, 1, 1)))
+    await _round_trip(conn, "int4range", Range(empty=True))
+    await _round_trip(conn, "tx.floatrange", Range(1.5, 2.5, lower_inc=False, upper_inc=True))
+    # The server canonicalises discrete ranges; the Range keeps what the server sent.
+    assert await conn.fetchval("SELECT $1::int4range", Range(1, 5, upper_inc=True)) == Range(1, 6)
+    assert await conn.fetchval("SELECT $1::int4range", (1, 5)) == Range(1, 5)
+    mr = [Range(1, 3), Range(5, 8)]
+    await _round_trip(conn, "int4multirange", mr)
+    assert await conn.fetchval("SELECT '{}'::int4multirange") == []
+    await _round_trip(conn, "int4range[]", [Range(1, 2), None, Range(empty=True)])
+
+
+async def test_hstore_is_found_by_oid(conn):
+    value = {"a": "1", "b": None, "ü": "x y"}
+    await _round_trip(conn, "hstore", value)
+    await _round_trip(conn, "hstore[]", [value, None, {}])
+    with pytest.raises(exceptions.DataError, match="hstore values must be str or None"):
+        await conn.fetchval("SELECT $1::hstore", {"a": 1})
+
+
+async def test_network_bits_money_and_system_types(conn):
+    await _round_trip(conn, "inet", ipaddress.ip_address("192.168.0.1"))
+    await _round_trip(conn, "inet", ipaddress.ip_interface("10.1.2.3/8"))
+    await _round_trip(conn, "inet", ipaddress.ip_address("::1"))
+    await _round_trip(conn, "cidr", ipaddress.ip_network("10.0.0.0/8"))
+    await _round_trip(conn, "cidr", ipaddress.ip_network("2001:db8::/32"))
+    assert await conn.fetchval("SELECT $1::inet", "10.0.0.1/16") == ipaddress.ip_interface(
+        "10.0.0.1/16"
+    )
+    with pytest.raises(exceptions.DataError, match="not a valid cidr"):
+        await conn.fetchval("SELECT $1::cidr", "10.0.0.1/8")
+    await _round_trip(conn, "macaddr", "08:00:2b:01:02:03")
+    await _round_trip(conn, "macaddr8", "08:00:2b:01:02:03:04:05")
+    await _round_trip(conn, "bit(5)", BitString("10101"))
+    await _round_trip(conn, "varbit", BitString("1" * 70))
+    await _round_trip(conn, "varbit", BitString(""))
+    assert await conn.fetchval("SELECT $1::varbit", "0110") == BitString("0110")
+    await _round_trip(conn, "pg_lsn", Lsn("16/B374D848"))
+    assert await conn.fetchval("SELECT $1::pg_lsn::text", "0/1") == "0/1"
+    await _round_trip(conn, "tid", (5, 7))
+    await _round_trip(conn, "xid8", 2**40)
+    await _round_trip(conn, "jsonpath", '$."a"[*]?(@ > 1)')
+    await _round_trip(conn, "xml", "<a>b</a>")
+    snapshot = await conn.fetchval("SELECT pg_current_snapshot()")
+    assert len(snapshot) == 3 and isinstance(snapshot[2], tuple)
+    await _round_trip(conn, "pg_snapshot", (10, 20, (12, 15)))
+    assert await conn.fetchval("SELECT '12.34'::money") == "$12.34"
+
+
+async def test_geometry(conn):
+    await _round_trip(conn, "point", Point(1.5, -2))
+    await _round_trip(conn, "line", Line(1, -1, 0))
+    await _round_trip(conn, "lseg", LineSegment((0, 0), (1, 1)))
+    await _round_trip(conn, "box", Box((2, 2), (0, 0)))
+    await _round_trip(conn, "path", Path((0, 0), (1, 1), (2, 0), is_closed=True))
+    await _round_trip(conn, "path", Path((0, 0), (1, 1)))
+    await _round_trip(conn, "polygon", Polygon((0, 0), (1, 1), (2, 0)))
+    await _round_trip(conn, "circle", Circle((1, 1), 2))
+    assert await conn.fetchval("SELECT $1::point", (3, 4)) == Point(3, 4)
+
+
+async def test_arrays_of_any_shape(conn):
+    grid = [[[1, None], [3, 4]], [[5, 6], [None, 8]]]
+    await _round_trip(conn, "int8[]", grid)
+    shifted = await conn.fetchval("SELECT '[0:2]={1,2,3}'::int[]")
+    assert isinstance(shifted, Array) and shifted == [1, 2, 3] and shifted.lower_bounds == (0,)
+    await _round_trip(conn, "int4[]", shifted)
+    assert (
+        await conn.fetchval("SELECT $1::int[]::text", Array([[1, 2]], lower_bounds=(-1, 3)))
+        == "[-1:-1][3:4]={{1,2}}"
+    )
+    await _round_trip(conn, "text[]", [["a", "b"], ["c", None]])
+    await _round_trip(conn, "point[]", [Point(1, 2), None])
+    await _round_trip(conn, "inet[]", [ipaddress.ip_address("1.2.3.4")])
+    # A container of a type without a binary codec travels as text.
+    assert await conn.fetchval("SELECT ARRAY['a b'::tsvector]") == "{\"'a' 'b'\"}"
+
+
+async def test_interval_type(conn):
+    value = Interval(months=-13, days=2, microseconds=-1)
+    await _round_trip(conn, "interval", value)
+    assert await conn.fetchval("SELECT $1::interval", Interval(days=1)) == timedelta(days=1)
+
+
+async def test_introspection_once_per_connection_and_never_for_builtins(dsn):
+    async with await pgoxide.connect(dsn) as conn:
+        await conn.execute(SCHEMA)
+        calls = []
+        introspect = conn._introspect
+
+        async def counting(oids, timeout):
+            calls.append(list(oids))
+            await introspect(oids, timeout)
+
+        conn._introspect = counting
+        await conn.fetch(
+            "SELECT 1::int, 'x'::text, now(), ARRAY[1.5]::numeric[], '[1,2)'::int4range, '(1,2)'::point"
+        )
+        assert calls == [], "builtins never trigger introspection"
+        await conn.fetchval("SELECT $1::tx.tagged", ("a", None, (1, 2, 3), ["ok"], 1))
+        assert len(calls) == 1, "one query for the composite and everything it depends on"
+        await conn.fetchval("SELECT $1::tx.mood[], $2::tx.point3", ["ok"], (1, 2, 3))
+        await conn.fetchval("SELECT ROW('sad'::tx.mood)")
+        assert len(calls) == 1, "types already seen are not looked up again"
+
+
+async def test_user_codecs(conn):
+    class Mood(str):
+        pass
+
+    await conn.set_type_codec("mood", schema="tx", encoder=str, decoder=Mood, format="text")
+    got = await conn.fetchval("SELECT 'ok'::tx.mood")
+    assert type(got) is Mood and got == "ok"
+    arr = await conn.fetchval("SELECT ARRAY['ok', 'sad']::tx.mood[]")
+    assert all(type(m) is Mood for m in arr), "a text codec on an enum applies inside arrays"
+
+    await conn.set_type_codec(
+        "interval",
+        schema="pg_catalog",
+        encoder=lambda t: t,
+        decoder=lambda t: ("iv", t),
+        format="tuple",
+    )
+    assert await conn.fetchval("SELECT '1 year 1 day 1 second'::interval") == (
+        "iv",
+        (12, 1, 1_000_000),
+    )
+    assert (
+        await conn.fetchval("SELECT $1::interval::text", (1, 2, 3))
+        == "1 mon 2 days 00:00:00.000003"
+    )
+
+    await conn.set_type_codec(
+        "date", schema="pg_catalog", encoder=lambda t: t, decoder=lambda t: t[0], format="tuple"
+    )
+    # The tuple form reaches infinity, which datetime.date cannot hold.
+    assert await conn.fetchval("SELECT 'infinity'::date") == 2**31 - 1
+
+    await conn.set_type_codec(
+        "int4",
+        schema="pg_catalog",
+        encoder=lambda v: v.to_bytes(4, "big"),
+        decoder=lambda b: ("raw", b),
+        format="binary",
+    )
+    assert await conn.fetchval("SELECT 258::int4") == ("raw", b"\x00\x00\x01\x02")
+    assert await conn.fetchval("SELECT $1::int4::text", 7) == "7"
+    await conn.reset_type_codec("int4", schema="pg_catalog")
+    assert await conn.fetchval("SELECT 258::int4") == 258
+    with pytest.raises(ValueError, match="unknown type"):
+        await conn.set_type_codec("nope", encoder=str, decoder=str)
+
+
+async def test_pluggable_json(conn):
+    loads_calls = []
+
+    def loads(text: str) -> object:
+        loads_calls.append(text)
+        return json.loads(text, parse_float=Decimal)
+
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(
+            name, schema="pg_catalog", encoder=json.dumps, decoder=loads, format="text"
+        )
+    assert await conn.fetchval("SELECT $1::jsonb", {"a": 1.1}) == {"a": Decimal("1.1")}
+    assert await conn.fetchval("SELECT '[1.5]'::json") == [Decimal("1.5")]
+    assert await conn.fetchval("SELECT ARRAY['{\"x\": 2.5}'::jsonb]") == [{"x": Decimal("2.5")}]
+    assert len(loads_calls) == 3
+
+
+async def test_builtin_type_codec(conn):
+    await conn.set_builtin_type_codec("hstore", schema="public", codec_name="pg_contrib.hstore")
+    assert await conn.fetchval("SELECT 'a=>b'::hstore") == {"a": "b"}
+    # An enum's labels are text on the wire: the builtin text codec reads them too.
+    await conn.set_builtin_type_codec("mood", schema="tx", codec_name="text")
+    assert await conn.fetchval("SELECT 'ok'::tx.mood") == "ok"
+    with pytest.raises(ValueError, match="not a builtin codec"):
+        await conn.set_builtin_type_codec("mood", schema="tx", codec_name="no_such_codec")
+
+
+async def test_record_class(dsn):
+    class Row(pgoxide.Record):
+        def __getattr__(self, name: str) -> object:
+            return self[name]
+
+    async with await pgoxide.connect(dsn, record_class=Row) as conn:
+        row = await conn.fetchrow("SELECT 1 AS a, ARRAY[2] AS b")
+        assert type(row) is Row and row.a == 1 and row.b == [2]
+        plain = await conn.fetch("SELECT 1 AS a", record_class=pgoxide.Record)
+        assert type(plain[0]) is pgoxide.Record
+        stmt = await conn.prepare("SELECT 3 AS c")
+        assert (await stmt.fetchrow()).c == 3
+        with pytest.raises(exceptions.InterfaceError, match="subclass of pgoxide.Record"):
+            await conn.fetch("SELECT 1", record_class=dict)
+
+
+# -- hypothesis: random values of the extended types through the server ---------------------
+
+_HYPO = settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@pytest.fixture(scope="module")
+def loop_conn(dsn) -> Iterator[tuple[asyncio.AbstractEventLoop, pgoxide.Connection]]:
+    loop = asyncio.new_event_loop()
+    conn = loop.run_until_complete(pgoxide.connect(dsn))
+    loop.run_until_complete(conn.execute(SCHEMA))
+    yield loop, conn
+    loop.run_until_complete(conn.close())
+    loop.close()
+
+
+def _check(loop_conn, sqltype: str, value: object) -> None:
+    loop, conn = loop_conn
+    loop.run_until_complete(_round_trip(conn, sqltype, value))
+
+
+@_HYPO
+@given(st.ip_addresses())
+def test_hypothesis_inet(loop_conn, v):
+    _check(loop_conn, "inet", v)
+
+
+@_HYPO
+@given(st.integers(0, 2**64 - 1))
+def test_hypothesis_pg_lsn(loop_conn, v):
+    _check(loop_conn, "pg_lsn", Lsn(v))
+    loop, conn = loop_conn
+    assert loop.run_until_complete(conn.fetchval("SELECT $1::pg_lsn::text", Lsn(v))) == str(Lsn(v))
+
+
+@_HYPO
+@given(st.text(alphabet="01", max_size=200))
+def test_hypothesis_varbit(loop_conn, v):
+    _check(loop_conn, "varbit", BitString(v))
+
+
+@_HYPO
+@given(st.integers(-1000, 1000), st.integers(0, 1000), st.booleans(), st.booleans())
+def test_hypothesis_numrange(loop_conn, lo, width, lo_inc, hi_inc):
+    _check(
+        loop_conn,
+        "numrange",
+        Range(Decimal(lo) / 4, Decimal(lo + width) / 4, lower_inc=lo_inc, upper_inc=hi_inc)
+        if width
+        else Range(empty=True),
+    )
+
+
+@_HYPO
+@given(
+    st.dictionaries(
+        st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")),
+        st.none()
+        | st.text(
+            alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
+        ),
+        max_size=8,
+    )
+)
+def test_hypothesis_hstore(loop_conn, v):
+    _check(loop_conn, "hstore", v)
+
+
+@_HYPO
+@given(
+    st.tuples(
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.floats(allow_nan=False, allow_infinity=False),
+    )
+)
+def test_hypothesis_composite(loop_conn, v):
+    loop, conn = loop_conn
+    got = loop.run_until_complete(conn.fetchval("SELECT $1::tx.point3", v))
+    assert tuple(got) == v
+
+
+@_HYPO
+@given(
+    st.integers(-(2**31), 2**31 - 1),
+    st.integers(-(2**31), 2**31 - 1),
+    st.integers(-(2**63), 2**63 - 1),
+)
+def test_hypothesis_interval(loop_conn, months, days, micros):
+    loop, conn = loop_conn
+    value = Interval(months, days, micros)
+    expected = (
+        value.to_timedelta()
+        if months == 0 and abs(days + micros // 86_400_000_000) <= 999_999_999
+        else value
+    )
+    got = loop.run_until_complete(conn.fetchval("SELECT $1::interval", value))
+    assert got == expected
+    text = loop.run_until_complete(conn.fetchval("SELECT $1::interval::text", value))
+    assert text == str(value)
+
+
+@_HYPO
+@given(
+    st.lists(
+        st.lists(st.none() | st.integers(-(2**31), 2**31 - 1), min_size=2, max_size=2),
+        min_size=1,
+        max_size=4,
+    ),
+    st.integers(-5, 5),
+)
+def test_hypothesis_2d_array_with_bounds(loop_conn, grid, lower):
+    _check(loop_conn, "int4[]", Array(grid, lower_bounds=(lower, 1)) if lower != 1 else grid)
