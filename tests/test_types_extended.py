@@ -89,9 +89,9 @@ async def test_composites(conn):
     assert await conn.fetchval("SELECT $1::tx.tagged", got) == got
     arr = await conn.fetchval("SELECT $1::tx.point3[]", [(1, 2, 3), None, (4, 5, 6)])
     assert [tuple(p) if p else p for p in arr] == [(1.0, 2.0, 3.0), None, (4.0, 5.0, 6.0)]
-    with pytest.raises(exceptions.DataError, match=r"\$1 of type tx.point3: .* has 3 attributes, got 2"):
+    with pytest.raises(exceptions.DataError, match=r"\$1 of type tx\.point3: .* got 2"):
         await conn.fetchval("SELECT $1::tx.point3", (1, 2))
-    with pytest.raises(exceptions.DataError, match='tx.point3 has no attribute "w"'):
+    with pytest.raises(exceptions.DataError, match=r'tx\.point3 has no attribute "w"'):
         await conn.fetchval("SELECT $1::tx.point3", {"w": 1})
     text = await conn.fetchval("SELECT $1::tx.tagged::text", value)
     assert await conn.fetchval("SELECT $1::text::tx.tagged", text) == got
@@ -215,7 +215,8 @@ async def test_introspection_once_per_connection_and_never_for_builtins(dsn):
 
         conn._introspect = counting
         await conn.fetch(
-            "SELECT 1::int, 'x'::text, now(), ARRAY[1.5]::numeric[], '[1,2)'::int4range, '(1,2)'::point"
+            "SELECT 1::int, 'x'::text, now(), ARRAY[1.5]::numeric[],"
+            " '[1,2)'::int4range, '(1,2)'::point"
         )
         assert calls == [], "builtins never trigger introspection"
         await conn.fetchval("SELECT $1::tx.tagged", ("a", None, (1, 2, 3), ["ok"], 1))
@@ -311,7 +312,7 @@ async def test_record_class(dsn):
         assert type(plain[0]) is pgoxide.Record
         stmt = await conn.prepare("SELECT 3 AS c")
         assert (await stmt.fetchrow()).c == 3
-        with pytest.raises(exceptions.InterfaceError, match="subclass of pgoxide.Record"):
+        with pytest.raises(exceptions.InterfaceError, match=r"subclass of pgoxide\.Record"):
             await conn.fetch("SELECT 1", record_class=dict)
 
 
