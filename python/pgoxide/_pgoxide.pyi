@@ -103,6 +103,14 @@ class Session:
         limit: int = 0,
         record_class: type[Record] | None = None,
     ) -> bytes: ...
+    def parse_bind_execute(
+        self,
+        stmt: Statement,
+        args: Sequence[Any],
+        limit: int = 0,
+        record_class: type[Record] | None = None,
+    ) -> bytes:
+        """Parse (unnamed) + Bind + Describe portal + Execute + Sync in one request."""
     def build_statement(self, described: Described) -> Statement: ...
     def add_types(
         self,

@@ -42,6 +42,9 @@ def _is_stale(error: PostgresError) -> bool:
     )
 
 
+# With statement_cache_size=0, how many query descriptions are kept client-side.
+_DESCRIPTION_CACHE_SIZE = 100
+
 # asyncpg's short names for set_builtin_type_codec.
 _BUILTIN_ALIASES = {"int": "int4", "integer": "int4", "bigint": "int8", "smallint": "int2"}
 
@@ -284,10 +287,10 @@ class Connection:
     ) -> tuple[list[Record], str | None]:
         """Binds and executes ``query`` through the statement cache.
 
-        A cached statement can go stale when the schema changes: its parameter types may no
-        longer fit the arguments (then it is prepared again before anything is sent), or the
-        server may report its plan invalid or the statement gone (then, outside a transaction,
-        it is prepared again and the query retried once; inside one, the error says so).
+        A cached statement can go stale when the schema changes. If its parameter types no
+        longer fit the arguments, it is prepared again before anything is sent. If the server
+        fails it before it was bound (so it never ran), then outside a transaction it is
+        prepared again and the query retried once; inside one the error says what happened.
         """
         if record_class is None:
             record_class = self._record_class
@@ -296,21 +299,49 @@ class Connection:
         stmt = self._cached(query)
         if stmt is not None:
             try:
-                data = self._session.bind_execute(stmt, args, limit, record_class)
+                # Encoding is synchronous and sends nothing: a DataError here is ours.
+                data = self._encode(stmt, args, limit, record_class)
             except DataError:
                 self._evict(query)
             else:
                 try:
-                    return await self._request(data, timeout)  # type: ignore[no-any-return]
+                    return await self._send_statement(query, stmt, data, timeout)
                 except PostgresError as e:
-                    if not _is_stale(e):
+                    if not getattr(e, "unexecuted", False):
                         raise
                     self._evict(query)
                     if self.is_in_transaction():
-                        raise _stale_in_transaction(e) from e
+                        if _is_stale(e):
+                            raise _stale_in_transaction(e) from e
+                        raise
         stmt = await self._prepare(query, timeout)
-        data = self._session.bind_execute(stmt, args, limit, record_class)
-        return await self._request(data, timeout)  # type: ignore[no-any-return]
+        data = self._encode(stmt, args, limit, record_class)
+        return await self._send_statement(query, stmt, data, timeout)
+
+    def _encode(
+        self,
+        stmt: _pgoxide.Statement,
+        args: Sequence[Any],
+        limit: int,
+        record_class: type[Record] | None,
+    ) -> bytes:
+        if stmt.name:
+            return self._session.bind_execute(stmt, args, limit, record_class)
+        # Unnamed: one request that parses it again from the kept description, so no named
+        # statement is left on the server and a pooler may move us between requests.
+        return self._session.parse_bind_execute(stmt, args, limit, record_class)
+
+    async def _send_statement(
+        self, query: str, stmt: _pgoxide.Statement, data: bytes, timeout: float | None
+    ) -> tuple[list[Record], str | None]:
+        result = await self._request(data, timeout)
+        if len(result) == 3:
+            # The columns had changed: keep the new description for next time.
+            rows, tag, redescribed = result
+            if self._cache.get(query) is stmt:
+                self._cache[query] = redescribed
+            return rows, tag
+        return result  # type: ignore[no-any-return]
 
     # -- statement cache and types ------------------------------------------------------------
 
@@ -325,23 +356,25 @@ class Connection:
     ) -> _pgoxide.Statement:
         """Prepares (and describes) ``query``, introspecting types the connection has not seen.
 
-        With ``cache``, the statement enters the LRU cache when the cache is on; without it
-        (``prepare()``), it is named and owned by its PreparedStatement.
+        With ``statement_cache_size`` above 0 the statement is named and, unless it is a
+        ``prepare()`` or too large, cached. With 0 it is unnamed and only its description is
+        cached (client-side), so later executions take one round trip.
         """
-        named = self._cache_size > 0 and (not cache or len(query) <= self._max_cacheable)
+        cacheable = cache and len(query) <= self._max_cacheable
+        named = self._cache_size > 0 and (cacheable or not cache)
         name = f"__pgoxide_{next(self._names)}__" if named else ""
         result = await self._request(self._session.prepare(name, query), timeout)
         if isinstance(result, tuple):
             described, unknown = result
             await self._introspect(unknown, timeout)
             result = self._session.build_statement(described)
-        if cache and named:
+        if cacheable:
             self._cache[query] = result
             if self._cache_lifetime:
                 self._expiry[query] = self._loop.call_later(
                     self._cache_lifetime, self._expire, query, result
                 )
-            while len(self._cache) > self._cache_size:
+            while len(self._cache) > (self._cache_size or _DESCRIPTION_CACHE_SIZE):
                 self._evict(next(iter(self._cache)))
         return result  # type: ignore[no-any-return]
 
@@ -361,8 +394,9 @@ class Connection:
         timer = self._expiry.pop(query, None)
         if timer is not None:
             timer.cancel()
-        # The Close rides with the next request instead of costing a round trip.
-        self._session.close_statement(stmt.name)
+        if stmt.name:
+            # The Close rides with the next request instead of costing a round trip.
+            self._session.close_statement(stmt.name)
 
     def _clear_statement_cache(self) -> None:
         while self._cache:

@@ -19,7 +19,7 @@ class PreparedStatement:
 
     It owns its server-side statement, which is closed (with the connection's next request)
     once the object is garbage-collected. With ``statement_cache_size=0`` (poolers in
-    transaction mode) the statement is unnamed and is prepared again when needed.
+    transaction mode) it is unnamed: each execution parses it again in the same request.
     """
 
     __slots__ = ("__weakref__", "_conn", "_query", "_record_class", "_statusmsg", "_stmt")
@@ -80,7 +80,7 @@ class PreparedStatement:
         try:
             if conn._abandoned is not None:
                 await conn._drain()
-            await conn._execute_batch(await self._statement(timeout), iter(args), timeout)
+            await conn._execute_batch(self._stmt, iter(args), timeout)
         finally:
             conn._busy = False
 
@@ -97,12 +97,6 @@ class PreparedStatement:
         finally:
             await transaction.rollback()
 
-    async def _statement(self, timeout: float | None) -> _pgoxide.Statement:
-        # An unnamed statement is replaced by the connection's next Parse: prepare it again.
-        if not self._stmt.name:
-            self._stmt = await self._conn._prepare(self._query, timeout, cache=False)
-        return self._stmt
-
     async def _execute(
         self, args: Sequence[Any], limit: int, timeout: float | None
     ) -> list[Record]:
@@ -111,10 +105,16 @@ class PreparedStatement:
         try:
             if conn._abandoned is not None:
                 await conn._drain()
-            stmt = await self._statement(timeout)
             record_class = self._record_class or conn._record_class
-            data = conn._session.bind_execute(stmt, args, limit, record_class)
-            rows, self._statusmsg = await conn._request(data, timeout)
+            if self._stmt.name:
+                data = conn._session.bind_execute(self._stmt, args, limit, record_class)
+                rows, self._statusmsg = await conn._request(data, timeout)
+            else:
+                # Unnamed (poolers): parsed again with each execution, in the same request.
+                data = conn._session.parse_bind_execute(self._stmt, args, limit, record_class)
+                rows, self._statusmsg, *redescribed = await conn._request(data, timeout)
+                if redescribed:
+                    self._stmt = redescribed[0]
             return rows  # type: ignore[no-any-return]
         finally:
             conn._busy = False

@@ -24,6 +24,7 @@ _CLIENT_ERROR = 2
 _NOTICE = 3
 _NOTIFICATION = 4
 _SEND = 5
+_SERVER_ERROR_UNEXECUTED = 6
 
 
 # Size of the receive buffer the transport reads into (asyncio's own read size).
@@ -120,7 +121,12 @@ class Protocol(asyncio.BufferedProtocol):
                     self._dispatch(kind, payload)
 
     def _dispatch(self, kind: int, payload: Any) -> None:
-        if kind == _SERVER_ERROR:
+        if kind == _SERVER_ERROR_UNEXECUTED:
+            # The statement failed before it was bound: it never ran (see Connection._run).
+            error = PostgresError.from_fields(payload)
+            error.unexecuted = True  # type: ignore[attr-defined]
+            self._complete(None, error)
+        elif kind == _SERVER_ERROR:
             error = PostgresError.from_fields(payload)
             if self._waiters:
                 self._complete(None, error)

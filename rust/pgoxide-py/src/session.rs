@@ -29,6 +29,8 @@ const CLIENT_ERROR: u8 = 2;
 const NOTICE: u8 = 3;
 const NOTIFICATION: u8 = 4;
 const SEND: u8 = 5;
+/// A server error that arrived before the statement was bound: it never ran.
+const SERVER_ERROR_UNEXECUTED: u8 = 6;
 
 /// A portal name no client creates: executing it makes the server fail the current implicit
 /// transaction, which is how a half-sent `executemany` batch is rolled back.
@@ -47,6 +49,11 @@ enum OpKind {
         stmt: Py<Statement>,
         rows: Py<PyList>,
         record_class: Option<Py<PyType>>,
+        /// The portal is described in the same request (unnamed statement parsed again from a
+        /// description kept client-side): check its columns before decoding any row.
+        verify: bool,
+        /// The columns had changed and `stmt` was rebuilt from the new description.
+        redescribed: bool,
     },
     Many,
 }
@@ -58,6 +65,9 @@ enum OpError {
 
 struct Op {
     kind: OpKind,
+    /// BindComplete arrived: the statement started executing. An error before that means it
+    /// never ran, so a retry cannot repeat its effects.
+    bound: bool,
     tag: Option<String>,
     error: Option<OpError>,
 }
@@ -66,6 +76,7 @@ impl Op {
     fn new(kind: OpKind) -> Self {
         Self {
             kind,
+            bound: false,
             tag: None,
             error: None,
         }
@@ -247,21 +258,42 @@ impl Session {
         out: &Bound<'_, PyList>,
     ) -> PyResult<()> {
         match op.error {
-            Some(OpError::Server(fields)) => out.append((SERVER_ERROR, fields)),
+            Some(OpError::Server(fields)) => {
+                let unexecuted =
+                    matches!(op.kind, OpKind::Query { .. } | OpKind::Many) && !op.bound;
+                out.append((
+                    if unexecuted {
+                        SERVER_ERROR_UNEXECUTED
+                    } else {
+                        SERVER_ERROR
+                    },
+                    fields,
+                ))
+            }
             Some(OpError::Client(err)) => out.append((CLIENT_ERROR, err.into_value(py))),
             None => {
                 let result: Py<PyAny> = match op.kind {
                     OpKind::Startup | OpKind::Many => py.None(),
                     OpKind::Simple => op.tag.into_pyobject(py)?.into_any().unbind(),
-                    OpKind::Query { rows, .. } => {
+                    OpKind::Query {
+                        rows,
+                        stmt,
+                        redescribed,
+                        ..
+                    } => {
                         Record::track_result(rows.bind(py));
-                        (rows, op.tag).into_pyobject(py)?.into_any().unbind()
+                        if redescribed {
+                            (rows, op.tag, stmt).into_pyobject(py)?.into_any().unbind()
+                        } else {
+                            (rows, op.tag).into_pyobject(py)?.into_any().unbind()
+                        }
                     }
                     OpKind::Prepare {
                         name,
                         query,
                         params,
                         columns,
+                        ..
                     } => {
                         let described = Described {
                             name,
@@ -282,6 +314,54 @@ impl Session {
                 out.append((DONE, result))
             }
         }
+    }
+
+    /// A statement's or portal's columns arrived (RowDescription or NoData).
+    fn on_columns(&mut self, py: Python<'_>, cols: Vec<Column>) -> PyResult<()> {
+        let Some(op) = self.ops.front_mut() else {
+            return Ok(());
+        };
+        match &mut op.kind {
+            OpKind::Prepare { columns, .. } => *columns = Some(cols),
+            OpKind::Query {
+                stmt,
+                verify: true,
+                redescribed,
+                ..
+            } => {
+                let old = stmt.get();
+                let same = old.columns.len() == cols.len()
+                    && old
+                        .columns
+                        .iter()
+                        .zip(&cols)
+                        .all(|(a, b)| a.type_oid == b.type_oid && a.name == b.name);
+                if !same {
+                    // The schema changed since the description we kept: decode with the new
+                    // one if its formats match what the Bind asked for.
+                    let described = Described {
+                        name: String::new(),
+                        query: old.query.clone(),
+                        param_oids: old.param_oids.clone(),
+                        columns: cols,
+                    };
+                    match Statement::build(py, &described, &self.registry, false)? {
+                        Ok(new) if new.result_formats_match(old) => {
+                            *stmt = Py::new(py, new)?;
+                            *redescribed = true;
+                        }
+                        _ => op.set_error(OpError::Client(data_error(
+                            py,
+                            "the result columns of this query changed since it was last described and \
+                             cannot be decoded as requested; it will be described again — run it again"
+                                .into(),
+                        ))),
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     fn out<'a, 'py>(
@@ -386,6 +466,7 @@ impl Session {
                         stmt,
                         rows,
                         record_class,
+                        ..
                     } = &op.kind
                     else {
                         continue;
@@ -451,23 +532,9 @@ impl Session {
                 Event::RowDescription(body) => {
                     let cols =
                         backend::parse_row_description(body).map_err(|e| self.violation(py, &e))?;
-                    if let Some(Op {
-                        kind: OpKind::Prepare { columns, .. },
-                        ..
-                    }) = self.ops.front_mut()
-                    {
-                        *columns = Some(cols);
-                    }
+                    self.on_columns(py, cols)?;
                 }
-                Event::NoData => {
-                    if let Some(Op {
-                        kind: OpKind::Prepare { columns, .. },
-                        ..
-                    }) = self.ops.front_mut()
-                    {
-                        *columns = Some(Vec::new());
-                    }
-                }
+                Event::NoData => self.on_columns(py, Vec::new())?,
                 Event::Notice(fields) => {
                     let dict = fields_dict(py, &fields)?;
                     Self::out(py, &mut out).append((NOTICE, dict))?;
@@ -487,11 +554,15 @@ impl Session {
                     .map_err(|e| to_pyerr(py, &e))?;
                     Self::out(py, &mut out).append((SEND, PyBytes::new(py, &buf)))?;
                 }
+                Event::BindComplete => {
+                    if let Some(op) = self.ops.front_mut() {
+                        op.bound = true;
+                    }
+                }
                 Event::AuthRequested(_)
                 | Event::Authenticated
                 | Event::ParameterStatus { .. }
                 | Event::ParseComplete
-                | Event::BindComplete
                 | Event::CloseComplete
                 | Event::PortalSuspended
                 | Event::CopyOutResponse(_)
@@ -518,7 +589,9 @@ impl Session {
         self.submit(py, req, OpKind::Simple)
     }
 
-    /// Parse + Describe + Sync; completes with a `Statement`.
+    /// Parse + Describe + Sync; completes with a `Statement`, or `(Described,
+    /// unknown_type_oids)` when types must be looked up first. An unnamed statement is only
+    /// described here: executions send their own Parse (see `parse_bind_execute`).
     fn prepare<'py>(
         &mut self,
         py: Python<'py>,
@@ -559,15 +632,46 @@ impl Session {
         req.execute("", limit).map_err(|e| to_pyerr(py, &e))?;
         req.sync();
         let rows = PyList::empty(py).unbind();
-        self.submit(
-            py,
-            req,
-            OpKind::Query {
-                stmt: stmt.unbind(),
-                rows,
-                record_class,
-            },
-        )
+        let kind = OpKind::Query {
+            stmt: stmt.unbind(),
+            rows,
+            record_class,
+            verify: false,
+            redescribed: false,
+        };
+        self.submit(py, req, kind)
+    }
+
+    /// Parse (unnamed, with the parameter types of a description kept client-side) + Bind +
+    /// Describe portal + Execute + Sync: one round trip without a named statement. Completes
+    /// with `(rows, tag)`, or `(rows, tag, statement)` when the columns had changed and the
+    /// statement was rebuilt from the new description.
+    #[pyo3(signature = (stmt, args, limit=0, record_class=None))]
+    fn parse_bind_execute<'py>(
+        &mut self,
+        py: Python<'py>,
+        stmt: Bound<'py, Statement>,
+        args: &Bound<'py, PyAny>,
+        limit: i32,
+        record_class: Option<Py<PyType>>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let st = stmt.get();
+        let mut req = self.new_request()?;
+        req.parse("", &st.query, &st.param_oids)
+            .map_err(|e| to_pyerr(py, &e))?;
+        encode_bind(py, &mut req, st, args)?;
+        req.describe_portal("").map_err(|e| to_pyerr(py, &e))?;
+        req.execute("", limit).map_err(|e| to_pyerr(py, &e))?;
+        req.sync();
+        let rows = PyList::empty(py).unbind();
+        let kind = OpKind::Query {
+            stmt: stmt.unbind(),
+            rows,
+            record_class,
+            verify: true,
+            redescribed: false,
+        };
+        self.submit(py, req, kind)
     }
 
     /// One chunk of a pipelined `executemany`: Bind + Execute per row until `max_bytes`, and the
@@ -585,12 +689,18 @@ impl Session {
         max_bytes: usize,
         first: bool,
     ) -> PyResult<(Bound<'py, PyBytes>, bool)> {
+        let st = stmt.get();
         let mut req = if first {
-            self.new_request()?
+            let mut req = self.new_request()?;
+            if st.name.is_empty() {
+                // The unnamed statement may have been replaced since it was described.
+                req.parse("", &st.query, &st.param_oids)
+                    .map_err(|e| to_pyerr(py, &e))?;
+            }
+            req
         } else {
             Request::new()
         };
-        let st = stmt.get();
         let mut more = true;
         let mut failure = None;
         loop {

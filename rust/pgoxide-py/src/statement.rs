@@ -101,6 +101,21 @@ pub fn type_name(registry: &Registry, oid: Oid) -> String {
     }
 }
 
+impl Statement {
+    /// Whether this statement's columns travel in the same formats as `other`'s (so rows a
+    /// Bind requested for `other` can be decoded with this one's codecs).
+    pub fn result_formats_match(&self, other: &Statement) -> bool {
+        let per_column = |s: &Statement| -> Vec<i16> {
+            match s.result_formats.as_slice() {
+                [one] => vec![*one; s.column_codecs.len()],
+                many => many.to_vec(),
+            }
+        };
+        self.column_codecs.len() == other.column_codecs.len()
+            && per_column(self) == per_column(other)
+    }
+}
+
 /// What the server said about a statement (Parse + Describe), before codecs are chosen.
 #[pyclass(frozen, module = "pgoxide._pgoxide")]
 pub struct Described {
