@@ -9,6 +9,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::pyclass::{PyTraverseError, PyVisit};
 use pyo3::types::{PyDict, PyList, PySlice, PyString, PyTuple, PyType};
+use pyo3::PyTypeInfo;
 
 /// Column names of a result and their positions, shared by all its rows.
 #[pyclass(frozen, module = "pgoxide._pgoxide")]
@@ -73,18 +74,17 @@ impl Record {
     /// immutable, so they cannot join one later either. Instances of a `record_class` were
     /// built by Python and are tracked already; their values still need the pass.
     pub fn track_result(rows: &Bound<'_, PyList>) {
+        let record_type = Record::type_object_raw(rows.py());
         for row in rows.iter() {
             let Ok(record) = row.cast::<Record>() else {
                 continue;
             };
-            let exact = row.is_exact_instance_of::<Record>();
+            let exact = std::ptr::eq(row.get_type_ptr(), record_type);
             let record = record.get();
             if exact && !record.cyclic {
                 continue;
             }
-            for v in &*record.values {
-                track_lists(v.as_ptr());
-            }
+            track_values(&record.values, record_type);
             if exact {
                 track(row.as_ptr());
             }
@@ -146,30 +146,58 @@ fn track(obj: *mut ffi::PyObject) {
 }
 
 /// Tracks what the decoder built untracked inside a value: array lists and the records of
-/// composite values (those that may take part in a cycle), however deeply nested.
+/// composite values (those that may take part in a cycle), however deeply nested. Only exact
+/// lists and records are looked into (a type-pointer comparison per item), so the integers of
+/// an int array cost next to nothing here.
 pub(crate) fn track_lists(obj: *mut ffi::PyObject) {
-    // SAFETY: `obj` is a live object; a list's items and a record's values are live while it is.
+    // SAFETY: the caller holds the GIL (it is decoding).
+    let record_type = Record::type_object_raw(unsafe { Python::assume_attached() });
+    if is_container(obj, record_type) {
+        track_nested(obj, record_type);
+    }
+}
+
+fn track_values(values: &[Py<PyAny>], record_type: *mut ffi::PyTypeObject) {
+    for v in values {
+        if is_container(v.as_ptr(), record_type) {
+            track_nested(v.as_ptr(), record_type);
+        }
+    }
+}
+
+fn track_nested(obj: *mut ffi::PyObject, record_type: *mut ffi::PyTypeObject) {
+    // SAFETY: `obj` is a live list or record; a list's items and a record's values are live
+    // while it is.
     unsafe {
         if ffi::PyObject_GC_IsTracked(obj) != 0 {
             return;
         }
-        if ffi::PyList_CheckExact(obj) != 0 {
+        if std::ptr::eq(ffi::Py_TYPE(obj), std::ptr::addr_of_mut!(ffi::PyList_Type)) {
             for i in 0..ffi::PyList_GET_SIZE(obj) {
-                track_lists(ffi::PyList_GET_ITEM(obj, i));
+                let item = ffi::PyList_GET_ITEM(obj, i);
+                if is_container(item, record_type) {
+                    track_nested(item, record_type);
+                }
             }
             ffi::PyObject_GC_Track(obj.cast());
-        } else if let Ok(record) =
-            Bound::from_borrowed_ptr(Python::assume_attached(), obj).cast::<Record>()
-        {
+        } else {
+            let record = Bound::from_borrowed_ptr(Python::assume_attached(), obj)
+                .cast_into_unchecked::<Record>();
             let record = record.get();
             if record.cyclic {
-                for v in &*record.values {
-                    track_lists(v.as_ptr());
-                }
+                track_values(&record.values, record_type);
                 ffi::PyObject_GC_Track(obj.cast());
             }
         }
     }
+}
+
+/// An exact list or record: the only things the decoder builds untracked.
+#[inline]
+fn is_container(obj: *mut ffi::PyObject, record_type: *mut ffi::PyTypeObject) -> bool {
+    // SAFETY: reads the type pointer of a live object.
+    let ty = unsafe { ffi::Py_TYPE(obj) };
+    std::ptr::eq(ty, std::ptr::addr_of_mut!(ffi::PyList_Type)) || std::ptr::eq(ty, record_type)
 }
 
 #[pymethods]
