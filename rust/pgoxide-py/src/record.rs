@@ -35,7 +35,7 @@ impl RecordDesc {
     }
 }
 
-#[pyclass(frozen, subclass, module = "pgoxide", name = "Record", freelist = 256)]
+#[pyclass(frozen, subclass, module = "pgoxide", name = "Record")]
 pub struct Record {
     desc: Py<RecordDesc>,
     values: Box<[Py<PyAny>]>,
