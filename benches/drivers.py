@@ -71,6 +71,9 @@ class Driver(abc.ABC):
 
     def __init__(self, module: ModuleType) -> None:
         self.module = module
+        #: The server process serving this connection, to read its CPU time (set by the
+        #: runner after connecting).
+        self.backend_pid: int | None = None
 
     def version(self) -> str:
         """The installed version of the driver's distribution."""

@@ -19,6 +19,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -184,6 +185,7 @@ async def _bench_loop(
 ) -> list[Measurement]:
     for d in drivers:
         await d.connect(target)
+        d.backend_pid = int(await d.scalar("SELECT pg_backend_pid()"))
     try:
         out: list[Measurement] = []
         for w in workloads:
@@ -248,6 +250,48 @@ def format_table(
         f"loop: {loop_kind}  (rate = median of {repeat} timed runs, in items/s; "
         "±: (slowest - fastest) / median; ratio > 1: faster than asyncpg; "
         "count RxN: R rows per fetch, N fetches per timed run)"
+    )
+    body = [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+    return "\n".join([title, *body])
+
+
+def _us(seconds: list[float], ops: int) -> str:
+    return f"{statistics.median(seconds) / ops * 1e6:,.0f}" if seconds else "-"
+
+
+def format_cpu_table(
+    loop_kind: str,
+    results: list[Measurement],
+    driver_names: list[str],
+    workloads: list[Workload],
+) -> str:
+    """Per workload and driver: wall, client CPU and server CPU time per round trip."""
+    by_key = {(m.workload, m.driver): m for m in results}
+    header = ["workload", "per"] + [f"{n} wall/client/server" for n in driver_names]
+    rows: list[list[str]] = []
+    for w in workloads:
+        ops, op = w.operations()
+        row = [w.name, op]
+        for n in driver_names:
+            m = by_key.get((w.name, n))
+            if m is None or not m.ok:
+                row.append("error")
+                continue
+            row.append(
+                " / ".join(_us(xs, ops) for xs in (m.seconds, m.client_cpu, m.server_cpu))
+            )
+        rows.append(row)
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            c.ljust(widths[i]) if i < 2 else c.rjust(widths[i]) for i, c in enumerate(cells)
+        ).rstrip()
+
+    title = (
+        f"loop: {loop_kind}  (microseconds per round trip, medians: wall time / CPU time of "
+        "this process / CPU time of the connection's server process; server CPU close to "
+        "wall: bound by the server)"
     )
     body = [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
     return "\n".join([title, *body])
@@ -347,6 +391,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     loop_kind, loop_results, [d.name for d in drivers], args.repeat
                 )
                 print("\n" + table, flush=True)
+                cpu_table = format_cpu_table(
+                    loop_kind, loop_results, [d.name for d in drivers], workloads
+                )
+                print("\n" + cpu_table, flush=True)
         finally:
             teardown = [sql for w in workloads for sql in w.teardown_sql()]
             with contextlib.suppress(Exception):

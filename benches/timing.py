@@ -8,6 +8,12 @@ freeing the result are outside it.  A full garbage collection runs before each t
 one driver's garbage is not collected on another's clock; by default the collector stays
 enabled while timing, because collections triggered by a driver's own allocations are part of
 its cost (``collect_garbage=False`` disables it inside the clock, to isolate decoding speed).
+
+Besides wall time each run records the CPU time this process used (``time.process_time``:
+the driver's work, the event loop and the kernel's work for this process) and, when the
+server runs on this machine, the CPU time of the connection's server process (from
+``/proc/<pid>/schedstat``).  A workload whose server CPU time is close to its wall time is
+bound by the server: no client can make it much faster.
 """
 
 from __future__ import annotations
@@ -35,6 +41,10 @@ class Measurement:
     #: Operations per timed run that make up ``count`` (e.g. fetches of a small result).
     repetitions: int = 1
     seconds: list[float] = field(default_factory=list)
+    #: CPU seconds of this process per timed run.
+    client_cpu: list[float] = field(default_factory=list)
+    #: CPU seconds of the connection's server process per timed run (empty if unreadable).
+    server_cpu: list[float] = field(default_factory=list)
     result_types: tuple[str, ...] | None = None
     #: Why the driver could not run the workload (then ``seconds`` may be short or empty).
     error: str | None = None
@@ -71,18 +81,40 @@ class Measurement:
             "median_seconds": self.median if self.ok else None,
             "rate_per_second": self.rate if self.ok else None,
             "spread": self.spread if self.ok else None,
+            "client_cpu_seconds": self.client_cpu,
+            "server_cpu_seconds": self.server_cpu,
             "error": self.error,
         }
 
 
-async def _run_once(
-    workload: Workload, driver: Driver, collect_garbage: bool
-) -> tuple[float, tuple[str, ...] | None]:
+def server_cpu_seconds(pid: int | None) -> float | None:
+    """CPU time the process ``pid`` of this machine has used, or None if it cannot be read
+    (no pid, a remote server, or no /proc)."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            return int(f.read().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+@dataclass
+class _Run:
+    seconds: float
+    client_cpu: float
+    server_cpu: float | None
+    types: tuple[str, ...] | None
+
+
+async def _run_once(workload: Workload, driver: Driver, collect_garbage: bool) -> _Run:
     arg = await workload.prepare(driver)
     gc.collect()
     if not collect_garbage:
         gc.disable()
     try:
+        server_start = server_cpu_seconds(driver.backend_pid)
+        cpu_start = time.process_time()
         start = time.perf_counter()
         result = await workload.run(driver, arg)
         if collect_garbage:
@@ -91,12 +123,17 @@ async def _run_once(
             # the young and middle generations are collected inside the clock.
             gc.collect(1)
         elapsed = time.perf_counter() - start
+        cpu = time.process_time() - cpu_start
+        server_end = server_cpu_seconds(driver.backend_pid)
     finally:
         gc.enable()
     await workload.verify(driver, result)
     types = workload.result_types(result)
     del result, arg
-    return elapsed, types
+    server = None
+    if server_start is not None and server_end is not None:
+        server = server_end - server_start
+    return _Run(elapsed, cpu, server, types)
 
 
 async def measure(
@@ -127,13 +164,16 @@ async def measure(
         for d in active[shift:] + active[:shift]:
             m = results[d.name]
             try:
-                elapsed, types = await _run_once(workload, d, collect_garbage)
+                run = await _run_once(workload, d, collect_garbage)
             except Exception as e:
                 m.error = f"{type(e).__name__}: {e}"
                 active.remove(d)
                 continue
             if round_no < 0:
-                m.result_types = types
-            else:
-                m.seconds.append(elapsed)
+                m.result_types = run.types
+                continue
+            m.seconds.append(run.seconds)
+            m.client_cpu.append(run.client_cpu)
+            if run.server_cpu is not None:
+                m.server_cpu.append(run.server_cpu)
     return [results[d.name] for d in drivers]

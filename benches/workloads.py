@@ -49,6 +49,10 @@ class Workload(abc.ABC):
         """The description shown in the notes (may depend on what setup found)."""
         return self.description
 
+    def operations(self) -> tuple[int, str]:
+        """Round trips per timed run and what one is called, for the CPU table."""
+        return self.repetitions, "fetch"
+
     def setup_sql(self) -> list[str]:
         """Statements creating what the workload reads or writes (run once, untimed)."""
         return []
@@ -206,6 +210,9 @@ class SequentialWorkload(Workload):
 
     template: str = ""
 
+    def operations(self) -> tuple[int, str]:
+        return self.count, "query"
+
     async def run(self, driver: Driver, arg: Any) -> Any:
         return await driver.sequential(self.template.format(*driver.placeholders(1)), self.count)
 
@@ -224,6 +231,9 @@ class ExecuteManyWorkload(Workload):
     ddl: str = ""
     make_row: Callable[[int], tuple[Any, ...]] | None = None
     _rows: list[tuple[Any, ...]] = field(default_factory=list, init=False, repr=False)
+
+    def operations(self) -> tuple[int, str]:
+        return 1, "batch"
 
     def rows(self) -> list[tuple[Any, ...]]:
         """The parameter rows, built once and shared by every driver."""
