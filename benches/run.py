@@ -277,9 +277,7 @@ def format_cpu_table(
             if m is None or not m.ok:
                 row.append("error")
                 continue
-            row.append(
-                " / ".join(_us(xs, ops) for xs in (m.seconds, m.client_cpu, m.server_cpu))
-            )
+            row.append(" / ".join(_us(xs, ops) for xs in (m.seconds, m.client_cpu, m.server_cpu)))
         rows.append(row)
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
