@@ -3,6 +3,7 @@ statements behave as asyncpg's."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pgoxide
@@ -121,6 +122,26 @@ async def test_evicted_statements_are_closed_with_the_next_request(dsn):
             assert await conn.fetchval(f"SELECT {i}::int + $1", 1) == i + 1
         # Two cached plus the count query itself at most.
         assert await _prepared_names(conn) <= 3
+
+
+async def test_statements_expire_after_their_lifetime(dsn):
+    async with await pgoxide.connect(dsn, max_cached_statement_lifetime=0.01) as conn:
+        expired = asyncio.Event()
+        expire = conn._expire
+
+        def watch(query: str, stmt: object) -> None:
+            expire(query, stmt)
+            expired.set()
+
+        conn._expire = watch  # type: ignore[method-assign]
+        query = "SELECT $1::int + 100"
+        assert await conn.fetchval(query, 1) == 101
+        await asyncio.wait_for(expired.wait(), 30)
+        conn._cache_lifetime = 0  # the statement prepared next must stay for the count below
+        # Evicted; its Close rides with the next request, which prepares the query afresh.
+        assert await conn.fetchval(query, 2) == 102
+        names = await conn.fetch("SELECT statement FROM pg_prepared_statements")
+        assert [r[0] for r in names].count(query) == 1
 
 
 async def test_prepared_statement_api(conn):
