@@ -294,10 +294,20 @@ async def test_interval_keeps_months_exactly(dsn):
         assert (
             await conn.fetchval("SELECT $1::interval::text", got) == "1 year 2 mons 3 days 04:05:06"
         )
-        # Without months it is an exact timedelta.
-        assert await conn.fetchval("SELECT '3 days 1 second'::interval") == timedelta(
-            days=3, seconds=1
-        )
+        # Without months, and with a time part under 24 hours, it is an exact timedelta.
+        got = await conn.fetchval("SELECT '3 days 1 second'::interval")
+        assert type(got) is timedelta
+        assert got == timedelta(days=3, seconds=1)
+        # A timedelta would merge these with "1 day" or "-1 days +23:00:00": kept apart.
+        for text, fields in [
+            ("25:00:00", (0, 0, 90_000_000_000)),
+            ("-01:00:00", (0, 0, -3_600_000_000)),
+            ("1 day -00:00:01", (0, 1, -1_000_000)),
+        ]:
+            got = await conn.fetchval(f"SELECT '{text}'::interval")
+            assert type(got) is pgoxide.types.Interval, text
+            assert (got.months, got.days, got.microseconds) == fields
+            assert await conn.fetchval("SELECT $1::interval::text", got) == text
 
 
 # -- hypothesis: random values through the server -------------------------------------------

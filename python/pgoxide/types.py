@@ -629,8 +629,10 @@ class Interval:
 
     PostgreSQL stores months, days and microseconds apart because their lengths vary: a month
     has 28 to 31 days and a day may have 23 or 25 hours across a DST change.  The driver
-    returns a plain :class:`datetime.timedelta` for an interval without months and an
-    :class:`Interval` only when ``months != 0``; both may be sent as parameters.
+    returns a plain :class:`datetime.timedelta` when one keeps the three fields exactly (no
+    months and a time part from 0 up to 24 hours, such as ``3 days 04:05:06``) and an
+    :class:`Interval` otherwise (``1 mon``, ``25:00:00``, ``-01:00:00``); both may be sent as
+    parameters, and either comes back as it was sent.
 
     Two Intervals are equal when all three fields are (``1 day`` differs from ``24:00:00``).
     An Interval without months equals the :class:`~datetime.timedelta` of the same length and
@@ -662,6 +664,15 @@ class Interval:
                 "month(s), and a month has no fixed length"
             )
         return datetime.timedelta(days=self._days, microseconds=self._microseconds)
+
+    def total_seconds(self) -> float:
+        """Seconds in ``days * 24h + microseconds``, as :meth:`datetime.timedelta.total_seconds`.
+
+        Raises ValueError when ``months != 0``.
+        """
+        if self._months:
+            raise ValueError(f"{self!r} has months, and a month has no fixed length")
+        return self._total_microseconds() / _USECS_PER_SEC
 
     @property
     def months(self) -> int:

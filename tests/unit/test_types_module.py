@@ -593,6 +593,10 @@ def test_interval_and_timedelta() -> None:
     assert hash(Interval(0, 0, 86_400_000_000)) == hash(Interval(0, 1, 0))
     assert Interval.from_timedelta(datetime.timedelta(hours=-1)) == Interval(0, -1, 82_800_000_000)
     assert Interval(0, 0, -3_600_000_000) == datetime.timedelta(hours=-1)
+    assert Interval(0, -1, -1_500_000).total_seconds() == -86_401.5
+    assert iv.total_seconds() == td.total_seconds()
+    with pytest.raises(ValueError, match="has months"):
+        Interval(1, 0, 0).total_seconds()
 
 
 def test_interval_with_months_is_no_timedelta() -> None:

@@ -269,26 +269,20 @@ fn timestamp<'py>(
     }
 }
 
-/// An interval: a `timedelta` when it has no months (exact), else a `pgoxide.types.Interval`,
-/// since a month has no fixed length.
+/// An interval: a `timedelta` when one holds exactly its fields (no months, and a time part
+/// within `[0, 24h)`, which a timedelta keeps apart from its days), else a
+/// `pgoxide.types.Interval`. `1 day` and `24:00:00` are different intervals (they differ
+/// across a DST change), and a timedelta would merge them.
 fn interval(py: Python<'_>, iv: dt::Interval) -> PyResult<Bound<'_, PyAny>> {
-    if iv.months != 0 {
+    let exact = iv.months == 0
+        && (0..dt::USECS_PER_DAY).contains(&iv.microseconds)
+        && iv.days.abs() <= 999_999_999;
+    if !exact {
         return pycache::interval_type(py)?.call1((iv.months, iv.days, iv.microseconds));
     }
-    let secs = iv.microseconds.div_euclid(dt::USECS_PER_SEC);
-    let micros = iv.microseconds.rem_euclid(dt::USECS_PER_SEC);
-    let days = i64::from(iv.days) + secs.div_euclid(86_400);
-    let secs = secs.rem_euclid(86_400);
-    let days = i32::try_from(days)
-        .ok()
-        .filter(|d| d.abs() <= 999_999_999)
-        .ok_or_else(|| {
-            data_error(
-                py,
-                "interval value is out of the range of Python's timedelta".into(),
-            )
-        })?;
-    Ok(PyDelta::new(py, days, secs as i32, micros as i32, false)?.into_any())
+    let secs = iv.microseconds / dt::USECS_PER_SEC;
+    let micros = iv.microseconds % dt::USECS_PER_SEC;
+    Ok(PyDelta::new(py, iv.days, secs as i32, micros as i32, false)?.into_any())
 }
 
 /// A `uuid.UUID` built by setting its slots directly, skipping `__init__`'s parsing.
