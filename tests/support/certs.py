@@ -1,11 +1,12 @@
 """Test certificates generated with ``cryptography``: a CA, a server and client certificates.
 
 ``sig`` picks the key type and signature algorithm: ``rsa-sha256`` (default),
-``rsa-sha512``, ``rsa-sha1``, ``rsa-pss`` (RSA key, PSS/SHA-256 signature), ``ecdsa-sha384``
-(P-384) and ``ed25519``.  A CA's ``sig`` is used for its self-signature; a leaf's ``sig``
-(default: the CA's) is both the signature the CA puts on it and its own key type, so the
-signer's key must suit it (an RSA CA can sign with any ``rsa-*``).  The server
-certificate's signature hash is what SCRAM channel binding (tls-server-end-point) depends on.
+``rsa-sha512``, ``rsa-sha1``, ``rsa-pss`` (RSA key, PSS/SHA-256 signature),
+``rsa-pss-sha384`` (PSS/SHA-384), ``ecdsa-sha384`` (P-384) and ``ed25519``.  A CA's ``sig``
+is used for its self-signature; a leaf's ``sig`` (default: the CA's) is both the signature
+the CA puts on it and its own key type, so the signer's key must suit it (an RSA CA can sign
+with any ``rsa-*``).  The server certificate's signature hash is what SCRAM channel binding
+(tls-server-end-point) depends on.
 """
 
 from __future__ import annotations
@@ -32,7 +33,15 @@ __all__ = [
     "write_cert_key",
 ]
 
-SIGNATURES = ("rsa-sha256", "ecdsa-sha384", "rsa-sha512", "rsa-pss", "rsa-sha1", "ed25519")
+SIGNATURES = (
+    "rsa-sha256",
+    "ecdsa-sha384",
+    "rsa-sha512",
+    "rsa-pss",
+    "rsa-pss-sha384",
+    "rsa-sha1",
+    "ed25519",
+)
 
 _PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey]
 
@@ -181,10 +190,10 @@ def _signed(
     rsa_padding: padding.PSS | None = None
     if sig == "ed25519":
         algorithm = None
-    elif sig == "rsa-pss":
-        algorithm = hashes.SHA256()
+    elif sig in ("rsa-pss", "rsa-pss-sha384"):
+        algorithm = hashes.SHA256() if sig == "rsa-pss" else hashes.SHA384()
         rsa_padding = padding.PSS(
-            mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH
+            mgf=padding.MGF1(algorithm), salt_length=padding.PSS.DIGEST_LENGTH
         )
     else:
         # rsa-sha1 is signed with SHA-256 here and re-signed below.

@@ -16,6 +16,9 @@ pub enum Error {
     /// The client refused to go on because of its authentication policy (`require_auth`,
     /// `channel_binding`); the message uses libpq's wording.
     AuthPolicy(String),
+    /// The server's certificate fails a check the client makes itself (the `verify-full` host
+    /// name, or channel binding that its signature algorithm does not define).
+    Certificate(String),
     /// A value could not be encoded for the wire.
     Encode(String),
     /// A value received from the server could not be decoded.
@@ -41,7 +44,11 @@ impl fmt::Display for Error {
                 "protocol violation: server message {:?} of {size} bytes exceeds max_message_size ({limit} bytes)",
                 char::from(*tag)
             ),
-            Error::Auth(m) | Error::AuthPolicy(m) | Error::Encode(m) | Error::Decode(m) => {
+            Error::Auth(m)
+            | Error::AuthPolicy(m)
+            | Error::Certificate(m)
+            | Error::Encode(m)
+            | Error::Decode(m) => {
                 f.write_str(m)
             }
         }

@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod backend;
 pub mod catalog;
+pub mod certificate;
 pub mod codec;
 pub mod error;
 pub mod framing;
