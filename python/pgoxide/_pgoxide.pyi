@@ -13,7 +13,9 @@ __all__ = [
     "Session",
     "Statement",
     "cancel_request",
+    "check_require_auth",
     "ssl_request",
+    "verify_host_name",
 ]
 
 DEFAULT_MAX_MESSAGE_SIZE: int
@@ -23,6 +25,13 @@ def cancel_request(pid: int, key: bytes) -> bytes:
 
 def ssl_request() -> bytes:
     """The SSLRequest packet."""
+
+def verify_host_name(der: bytes, host: str) -> None:
+    """Checks ``host`` against the server certificate ``der`` as libpq's verify-full does;
+    raises ValueError with libpq's message when it does not match."""
+
+def check_require_auth(text: str) -> None:
+    """Checks a ``require_auth`` setting; raises ValueError with libpq's message."""
 
 @final
 class RecordDesc:
@@ -77,7 +86,8 @@ class Session:
     Request methods return the bytes to write and queue one operation; ``feed`` returns
     ``None`` or a list of ``(kind, payload)`` items: 0 done (result), 1 server error
     (field dict), 2 client error (exception), 3 notice (field dict), 4 notification
-    ``(pid, channel, payload)``, 5 bytes to send.
+    ``(pid, channel, payload)``, 5 bytes to send, 6 server error before the statement ran
+    (field dict), 7 password method answered (its ``require_auth`` name).
     """
 
     def __new__(
@@ -88,8 +98,9 @@ class Session:
         password: bytes | None,
         max_message_size: int,
         tls: bool = False,
-        tls_server_end_point: bytes | None = None,
+        server_certificate: bytes | None = None,
         channel_binding: str = "prefer",
+        require_auth: str | None = None,
     ) -> Session: ...
     def startup(self) -> bytes: ...
     def feed(self, data: bytes | bytearray | memoryview) -> list[tuple[int, Any]] | None: ...
@@ -134,6 +145,8 @@ class Session:
     def pending_ops(self) -> int: ...
     @property
     def is_ready(self) -> bool: ...
+    @property
+    def authenticated(self) -> bool: ...
     @property
     def transaction_status(self) -> str: ...
     @property

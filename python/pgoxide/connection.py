@@ -127,6 +127,8 @@ class Connection:
         self._loop = protocol.loop
         self._params = params
         self._target = target
+        # CancelRequests go to the address this connection reached, as libpq's do.
+        self._peer: Any = protocol.transport.get_extra_info("peername")  # type: ignore[union-attr]
         self._cache: collections.OrderedDict[str, _pgoxide.Statement] = collections.OrderedDict()
         # Expiry timers of cached statements (max_cached_statement_lifetime).
         self._expiry: dict[str, asyncio.TimerHandle] = {}
@@ -527,10 +529,12 @@ class Connection:
     async def _send_cancel_request(self) -> None:
         """Sends a CancelRequest for this backend over a new connection to the same server."""
         packet = _pgoxide.cancel_request(self._session.backend_pid, self._session.backend_key)
-        target = self._target
+        target, peer = self._target, self._peer
         try:
             if target.is_unix:
-                reader, writer = await asyncio.open_unix_connection(target.socket_path)
+                reader, writer = await asyncio.open_unix_connection(peer or target.socket_path)
+            elif peer:
+                reader, writer = await asyncio.open_connection(peer[0], peer[1])
             else:
                 reader, writer = await asyncio.open_connection(
                     target.hostaddr or target.host, target.port

@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from . import _pgoxide
 from .exceptions import ClientConfigurationError, InterfaceWarning
 
 __all__ = [
@@ -964,6 +965,13 @@ def _validate(options: Mapping[str, str]) -> None:
             versions[keyword] = _PROTOCOL_VERSIONS[value]
     if len(versions) == 2 and versions["min_protocol_version"] > versions["max_protocol_version"]:
         raise ClientConfigurationError("min_protocol_version is greater than max_protocol_version")
+
+    require_auth = options.get("require_auth")
+    if require_auth:
+        try:
+            _pgoxide.check_require_auth(require_auth)
+        except ValueError as e:
+            raise ClientConfigurationError(str(e)) from None
 
     for keyword in _INTEGER_SETTINGS:
         value = options.get(keyword)

@@ -25,6 +25,7 @@ _NOTICE = 3
 _NOTIFICATION = 4
 _SEND = 5
 _SERVER_ERROR_UNEXECUTED = 6
+_AUTH = 7
 
 
 # Size of the receive buffer the transport reads into (asyncio's own read size).
@@ -53,6 +54,8 @@ class Protocol(asyncio.BufferedProtocol):
         self.on_notice: Callable[[PostgresLogMessage], None] | None = None
         self.on_notification: Callable[[int, str, str], None] | None = None
         self.on_close: Callable[[], None] | None = None
+        # Called with the password method the session answered ('password', 'md5', ...).
+        self.on_auth: Callable[[str], None] | None = None
 
     # -- operations ---------------------------------------------------------------------------
 
@@ -144,6 +147,8 @@ class Protocol(asyncio.BufferedProtocol):
                 self.on_notification(*payload)
         elif kind == _SEND:
             self.write(payload)
+        elif kind == _AUTH and self.on_auth is not None:
+            self.on_auth(payload)
 
     def _complete(self, result: Any, error: BaseException | None) -> None:
         fut = self._waiters.popleft()
@@ -199,27 +204,3 @@ class Protocol(asyncio.BufferedProtocol):
             if w is not None and not w.done():
                 w.set_result(None)
         self._idle_waiter = self._write_resumed = None
-
-
-class TLSNegotiation(asyncio.Protocol):
-    """Reads the one-byte answer to SSLRequest on a fresh socket, before TLS starts."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.answer: asyncio.Future[bytes] = loop.create_future()
-
-    def data_received(self, data: bytes) -> None:
-        if self.answer.done():
-            return
-        if len(data) > 1 and data[:1] == b"S":
-            # Bytes after 'S' would be read as if they came through TLS (CVE-2021-23222).
-            self.answer.set_exception(
-                ConnectionError("received unencrypted data after SSL response")
-            )
-        else:
-            self.answer.set_result(data[:1])
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.answer.done():
-            self.answer.set_exception(
-                ConnectionError("server closed the connection during SSL negotiation")
-            )

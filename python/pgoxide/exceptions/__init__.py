@@ -271,6 +271,14 @@ class InterfaceWarning(InterfaceMessage, UserWarning):
         UserWarning.__init__(self, msg)
 
 
+class InsecureAuthWarning(InterfaceWarning):
+    """The password went to the server in cleartext over a connection without TLS."""
+
+
+class DeprecatedAuthWarning(InterfaceWarning):
+    """The server asked for MD5 password authentication, deprecated since PostgreSQL 18."""
+
+
 class ClientConfigurationError(InterfaceError, ValueError):
     """An error caused by improper client configuration."""
 
@@ -297,6 +305,18 @@ class ProtocolError(InternalClientError):
 
 class TargetServerAttributeNotMatched(InternalClientError):
     """No host satisfies the requested target_session_attrs."""
+
+
+class ConnectionFailedError(OSError):
+    """Every host (and address) was tried and none gave a connection.
+
+    The message lists each attempt's failure; ``attempts`` holds them as ``(where, error)``
+    pairs in the order they were made.
+    """
+
+    def __init__(self, msg: str, attempts: list[tuple[str, BaseException]]) -> None:
+        super().__init__(msg)
+        self.attempts = attempts
 
 
 class OutdatedSchemaCacheError(InternalClientError):
@@ -333,7 +353,10 @@ class InvalidCachedStatementError(_sqlstate.FeatureNotSupportedError):
 __all__ = (
     "AuthenticationPolicyError",
     "ClientConfigurationError",
+    "ConnectionFailedError",
+    "DeprecatedAuthWarning",
     "FatalPostgresError",
+    "InsecureAuthWarning",
     "InterfaceError",
     "InterfaceWarning",
     "InternalClientError",

@@ -9,8 +9,10 @@
 
 use std::collections::VecDeque;
 
+use crate::auth::policy::RequireAuth;
 use crate::auth::{md5, scram};
 use crate::backend::{self, auth_code, Cursor, ErrorFields, Notification, TransactionStatus};
+use crate::certificate;
 use crate::error::{Error, Result};
 use crate::framing::ReadBuffer;
 use crate::frontend;
@@ -35,10 +37,11 @@ pub struct StartupConfig {
     pub max_message_size: usize,
     /// Whether the connection runs over TLS.
     pub tls: bool,
-    /// tls-server-end-point hash of the server certificate, when TLS is in use and the hash is
-    /// defined for its signature algorithm.
-    pub tls_server_end_point: Option<Vec<u8>>,
+    /// The server's certificate (DER), when TLS is in use: SCRAM-SHA-256-PLUS binds to it.
+    pub server_certificate: Option<Vec<u8>>,
     pub channel_binding: ChannelBindingMode,
+    /// `require_auth`, when set.
+    pub require_auth: Option<RequireAuth>,
 }
 
 /// Authentication method the server asked for, reported for policy hooks.
@@ -129,6 +132,8 @@ pub struct Session {
     out: Vec<u8>,
     failure: Option<Error>,
     tx_status: TransactionStatus,
+    /// AuthenticationOk arrived.
+    authenticated: bool,
     backend_pid: i32,
     backend_key: Vec<u8>,
     server_params: Vec<(String, String)>,
@@ -146,6 +151,7 @@ impl Session {
             out: Vec::new(),
             failure: None,
             tx_status: TransactionStatus::Idle,
+            authenticated: false,
             backend_pid: 0,
             backend_key: Vec::new(),
             server_params: Vec::new(),
@@ -184,6 +190,11 @@ impl Session {
 
     pub fn is_ready(&self) -> bool {
         matches!(self.phase, Phase::Ready)
+    }
+
+    /// Whether AuthenticationOk has arrived.
+    pub fn is_authenticated(&self) -> bool {
+        self.authenticated
     }
 
     pub fn is_closed(&self) -> bool {
@@ -503,6 +514,15 @@ impl Session {
         let Phase::Authenticating(state) = &mut self.phase else {
             unreachable!()
         };
+        if let Some(policy) = &self.config.require_auth {
+            // libpq's client_finished_auth: a password sent, or the server's SCRAM proof checked.
+            let finished = match state {
+                AuthState::Start => false,
+                AuthState::PasswordSent => true,
+                AuthState::Scram(client) => client.is_done(),
+            };
+            policy.check_request(code, finished)?;
+        }
         match code {
             auth_code::OK => {
                 c.finish()?;
@@ -523,6 +543,7 @@ impl Session {
                     ));
                 }
                 self.phase = Phase::AwaitingReady;
+                self.authenticated = true;
                 Ok(Some(AuthOutcome::Ok))
             }
             auth_code::CLEARTEXT_PASSWORD | auth_code::MD5_PASSWORD => {
@@ -558,6 +579,9 @@ impl Session {
                 }
                 c.finish()?;
                 let client = self.choose_scram(&mechanisms)?;
+                if let Some(policy) = &self.config.require_auth {
+                    policy.check_scram()?;
+                }
                 let method = AuthMethod::Scram {
                     channel_binding: client.uses_channel_binding(),
                 };
@@ -599,44 +623,50 @@ impl Session {
 
     /// libpq's mechanism choice: -PLUS when TLS is in use and binding is not disabled.
     fn choose_scram(&self, offered: &[&str]) -> Result<scram::ScramClient> {
-        let password = self.config.password.as_deref().ok_or_else(no_password)?;
+        let mode = self.config.channel_binding;
+        if mode == ChannelBindingMode::Require && !self.config.tls {
+            return Err(Error::AuthPolicy(
+                "channel binding required, but SSL not in use".into(),
+            ));
+        }
         let plus = offered.contains(&scram::SCRAM_SHA_256_PLUS);
         let plain = offered.contains(&scram::SCRAM_SHA_256);
         if plus && !self.config.tls {
+            // A proxy may have stripped TLS; the server would reject an unbound exchange.
             return Err(Error::Auth(
                 "server offered SCRAM-SHA-256-PLUS authentication over a non-SSL connection".into(),
             ));
         }
-        let mode = self.config.channel_binding;
-        let hash = self.config.tls_server_end_point.as_ref();
-        let binding = match (mode, plus, hash) {
-            (ChannelBindingMode::Disable, ..) | (_, false, _) | (_, true, None)
-                if mode != ChannelBindingMode::Require =>
-            {
-                if !plain {
-                    return Err(Error::Auth(format!(
-                        "none of the server's SASL authentication mechanisms are supported: {}",
-                        offered.join(", ")
-                    )));
-                }
-                // `y` tells a binding-capable server that we could have bound: it then
-                // rejects the exchange as a downgrade. Without a certificate hash we cannot
-                // bind at all, which is `n`.
-                if self.config.tls && hash.is_some() && mode != ChannelBindingMode::Disable {
-                    scram::ChannelBinding::NotOffered
-                } else {
-                    scram::ChannelBinding::Unsupported
-                }
-            }
-            (_, true, Some(hash)) => scram::ChannelBinding::TlsServerEndPoint(hash.clone()),
-            _ => {
-                return Err(Error::AuthPolicy(if self.config.tls {
-                    "channel binding is required, but server did not offer an authentication method that supports channel binding".into()
-                } else {
-                    "channel binding required, but SSL not in use".into()
-                }))
-            }
+        let certificate = self.config.server_certificate.as_deref();
+        let binding = if plus && mode != ChannelBindingMode::Disable {
+            // As libpq: once -PLUS is chosen, a certificate whose signature algorithm defines
+            // no binding hash (Ed25519) fails the connection; there is no silent fallback.
+            let certificate = certificate.ok_or_else(|| {
+                Error::Auth(
+                    "channel binding needs the server certificate, which TLS did not provide"
+                        .into(),
+                )
+            })?;
+            scram::ChannelBinding::TlsServerEndPoint(certificate::tls_server_end_point(
+                certificate,
+            )?)
+        } else if mode == ChannelBindingMode::Require {
+            return Err(Error::AuthPolicy(
+                "channel binding is required, but server did not offer an authentication method that supports channel binding".into(),
+            ));
+        } else if !plain {
+            return Err(Error::Auth(format!(
+                "none of the server's SASL authentication mechanisms are supported: {}",
+                offered.join(", ")
+            )));
+        } else if self.config.tls && mode != ChannelBindingMode::Disable {
+            // `y`: we could have bound; a server that supports binding rejects this as a
+            // downgrade attack.
+            scram::ChannelBinding::NotOffered
+        } else {
+            scram::ChannelBinding::Unsupported
         };
+        let password = self.config.password.as_deref().ok_or_else(no_password)?;
         scram::ScramClient::new(password, binding)
     }
 }
@@ -778,7 +808,8 @@ mod tests {
             password: password.map(|p| p.as_bytes().to_vec()),
             max_message_size: 1 << 20,
             tls,
-            tls_server_end_point: None,
+            server_certificate: None,
+            require_auth: None,
             channel_binding,
         })
     }
@@ -874,6 +905,111 @@ mod tests {
                     .into()
             )
         );
+    }
+
+    fn with_certificate(der: &[u8], mode: ChannelBindingMode) -> Session {
+        let mut s = session(Some("pw"), true, mode);
+        s.config.server_certificate = Some(der.to_vec());
+        s
+    }
+
+    fn sent(s: &mut Session) -> String {
+        String::from_utf8_lossy(&s.take_output()).into_owned()
+    }
+
+    #[test]
+    fn channel_binding_uses_the_certificate_hash() {
+        let der = include_bytes!("../tests/certs/ecdsa-sha384.der");
+        let mut s = with_certificate(der, ChannelBindingMode::Prefer);
+        s.feed(&auth(10, b"SCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0\0"));
+        assert_eq!(drain(&mut s).unwrap(), ["AuthRequested"]);
+        let text = sent(&mut s);
+        assert!(text.contains("SCRAM-SHA-256-PLUS\0"), "{text}");
+        assert!(text.contains("p=tls-server-end-point,,n=,r="), "{text}");
+        // TLS, but the server offers no -PLUS: `y` (we could have bound).
+        let mut s = with_certificate(der, ChannelBindingMode::Prefer);
+        s.feed(&auth(10, b"SCRAM-SHA-256\0\0"));
+        drain(&mut s).unwrap();
+        assert!(sent(&mut s).contains("y,,n=,r="));
+        // disable: plain SCRAM with `n`, even when -PLUS is offered.
+        let mut s = with_certificate(der, ChannelBindingMode::Disable);
+        s.feed(&auth(10, b"SCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0\0"));
+        drain(&mut s).unwrap();
+        let text = sent(&mut s);
+        assert!(
+            text.contains("SCRAM-SHA-256\0") && text.contains("n,,n=,r="),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn ed25519_certificate_fails_once_plus_is_chosen() {
+        let der = include_bytes!("../tests/certs/ed25519.der");
+        let mut s = with_certificate(der, ChannelBindingMode::Prefer);
+        s.feed(&auth(10, b"SCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0\0"));
+        let err = drain(&mut s).unwrap_err();
+        assert!(
+            matches!(&err, Error::Certificate(m) if m.contains("Ed25519")),
+            "{err}"
+        );
+        assert!(sent(&mut s).is_empty());
+        // Without -PLUS on offer the certificate does not matter.
+        let mut s = with_certificate(der, ChannelBindingMode::Prefer);
+        s.feed(&auth(10, b"SCRAM-SHA-256\0\0"));
+        assert_eq!(drain(&mut s).unwrap(), ["AuthRequested"]);
+    }
+
+    #[test]
+    fn channel_binding_require_needs_plus() {
+        let der = include_bytes!("../tests/certs/rsa-sha256.der");
+        let mut s = with_certificate(der, ChannelBindingMode::Require);
+        s.feed(&auth(10, b"SCRAM-SHA-256\0\0"));
+        assert_eq!(
+            drain(&mut s).unwrap_err(),
+            Error::AuthPolicy("channel binding is required, but server did not offer an authentication method that supports channel binding".into())
+        );
+        let mut s = session(Some("pw"), false, ChannelBindingMode::Require);
+        s.feed(&auth(10, b"SCRAM-SHA-256\0\0"));
+        assert_eq!(
+            drain(&mut s).unwrap_err(),
+            Error::AuthPolicy("channel binding required, but SSL not in use".into())
+        );
+    }
+
+    #[test]
+    fn require_auth_refuses_before_answering() {
+        let mut s = session(Some("pw"), false, ChannelBindingMode::Prefer);
+        s.config.require_auth = Some(RequireAuth::parse("scram-sha-256").unwrap());
+        s.feed(&auth(3, &[]));
+        let err = drain(&mut s).unwrap_err();
+        assert_eq!(
+            err,
+            Error::AuthPolicy(
+                "authentication method requirement \"scram-sha-256\" failed: server requested a cleartext password".into()
+            )
+        );
+        assert!(sent(&mut s).is_empty(), "the password must not be sent");
+        // Trust while an exchange is required.
+        let mut s = session(Some("pw"), false, ChannelBindingMode::Prefer);
+        s.config.require_auth = Some(RequireAuth::parse("!none").unwrap());
+        s.feed(&auth(0, &[]));
+        assert!(
+            matches!(drain(&mut s), Err(Error::AuthPolicy(m)) if m.ends_with("server did not complete authentication"))
+        );
+        // A password sent counts as a finished exchange.
+        let mut s = session(Some("pw"), false, ChannelBindingMode::Prefer);
+        s.config.require_auth = Some(RequireAuth::parse("password").unwrap());
+        s.feed(&auth(3, &[]));
+        s.feed(&auth(0, &[]));
+        assert_eq!(drain(&mut s).unwrap(), ["AuthRequested", "Authenticated"]);
+        // SASL allowed (for OAUTHBEARER) but SCRAM not.
+        let mut s = session(Some("pw"), false, ChannelBindingMode::Prefer);
+        s.config.require_auth = Some(RequireAuth::parse("!scram-sha-256").unwrap());
+        s.feed(&auth(10, b"SCRAM-SHA-256\0\0"));
+        assert!(
+            matches!(drain(&mut s), Err(Error::AuthPolicy(m)) if m.ends_with("server requested SCRAM-SHA-256 authentication"))
+        );
+        assert!(sent(&mut s).is_empty());
     }
 
     #[test]

@@ -200,7 +200,8 @@ fn replay(
         password: password.map(|p| p.as_bytes().to_vec()),
         max_message_size: 1 << 20,
         tls: false,
-        tls_server_end_point: None,
+        server_certificate: None,
+        require_auth: None,
         channel_binding: ChannelBindingMode::Prefer,
     });
     assert_eq!(

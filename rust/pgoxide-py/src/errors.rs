@@ -9,7 +9,7 @@ use crate::pycache;
 fn class_name(e: &Error) -> &'static str {
     match e {
         Error::Protocol(_) | Error::MessageTooLarge { .. } => "ProtocolError",
-        Error::Auth(_) => "InterfaceError",
+        Error::Auth(_) | Error::Certificate(_) => "InterfaceError",
         Error::AuthPolicy(_) => "AuthenticationPolicyError",
         Error::Encode(_) | Error::Decode(_) => "DataError",
     }

@@ -46,6 +46,22 @@ mod _pgoxide {
         pyo3::types::PyBytes::new(py, &out)
     }
 
+    /// Checks `host` against the server certificate `der` as libpq's `verify-full` does;
+    /// raises ValueError with libpq's message when it does not match.
+    #[pyfunction]
+    fn verify_host_name(der: &[u8], host: &str) -> PyResult<()> {
+        pgoxide_proto::certificate::verify_host_name(der, host)
+            .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))
+    }
+
+    /// Checks a `require_auth` setting; raises ValueError with libpq's message when invalid.
+    #[pyfunction]
+    fn check_require_auth(text: &str) -> PyResult<()> {
+        pgoxide_proto::auth::policy::RequireAuth::parse(text)
+            .map(drop)
+            .map_err(pyo3::exceptions::PyValueError::new_err)
+    }
+
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add(

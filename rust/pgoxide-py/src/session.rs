@@ -8,8 +8,11 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use pgoxide_proto::auth::policy::RequireAuth;
 use pgoxide_proto::backend::{self, Column, DataRow, ErrorFields};
-use pgoxide_proto::session::{self as core, ChannelBindingMode, Event, Request, StartupConfig};
+use pgoxide_proto::session::{
+    self as core, AuthMethod, ChannelBindingMode, Event, Request, StartupConfig,
+};
 use pgoxide_proto::types::{self, Oid};
 use pgoxide_proto::{frontend, Error};
 use pyo3::buffer::PyBuffer;
@@ -31,6 +34,9 @@ const NOTIFICATION: u8 = 4;
 const SEND: u8 = 5;
 /// A server error that arrived before the statement was bound: it never ran.
 const SERVER_ERROR_UNEXECUTED: u8 = 6;
+/// The server asked for a password method and the session answered; the payload names it
+/// (`password`, `md5`, `scram-sha-256`, `scram-sha-256-plus`).
+const AUTH: u8 = 7;
 
 /// A portal name no client creates: executing it makes the server fail the current implicit
 /// transaction, which is how a half-sent `executemany` batch is rolled back.
@@ -380,7 +386,7 @@ impl Session {
 #[pymethods]
 impl Session {
     #[new]
-    #[pyo3(signature = (user, database, params, password, max_message_size, tls=false, tls_server_end_point=None, channel_binding="prefer"))]
+    #[pyo3(signature = (user, database, params, password, max_message_size, tls=false, server_certificate=None, channel_binding="prefer", require_auth=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         user: String,
@@ -389,9 +395,14 @@ impl Session {
         password: Option<Vec<u8>>,
         max_message_size: usize,
         tls: bool,
-        tls_server_end_point: Option<Vec<u8>>,
+        server_certificate: Option<Vec<u8>>,
         channel_binding: &str,
+        require_auth: Option<&str>,
     ) -> PyResult<Self> {
+        let require_auth = require_auth
+            .map(RequireAuth::parse)
+            .transpose()
+            .map_err(PyValueError::new_err)?;
         let channel_binding = match channel_binding {
             "disable" => ChannelBindingMode::Disable,
             "prefer" => ChannelBindingMode::Prefer,
@@ -410,8 +421,9 @@ impl Session {
                 password,
                 max_message_size,
                 tls,
-                tls_server_end_point,
+                server_certificate,
                 channel_binding,
+                require_auth,
             }),
             ops: VecDeque::new(),
             registry: Arc::new(Registry::default()),
@@ -559,8 +571,20 @@ impl Session {
                         op.bound = true;
                     }
                 }
-                Event::AuthRequested(_)
-                | Event::Authenticated
+                Event::AuthRequested(method) => {
+                    let name = match method {
+                        AuthMethod::Cleartext => "password",
+                        AuthMethod::Md5 => "md5",
+                        AuthMethod::Scram {
+                            channel_binding: false,
+                        } => "scram-sha-256",
+                        AuthMethod::Scram {
+                            channel_binding: true,
+                        } => "scram-sha-256-plus",
+                    };
+                    Self::out(py, &mut out).append((AUTH, name))?;
+                }
+                Event::Authenticated
                 | Event::ParameterStatus { .. }
                 | Event::ParseComplete
                 | Event::CloseComplete
@@ -915,6 +939,13 @@ impl Session {
     #[getter]
     fn is_ready(&self) -> bool {
         self.core.is_ready()
+    }
+
+    /// Whether the server accepted the client (AuthenticationOk). An error before that may
+    /// be retried with another encryption method; one after it ends the attempt.
+    #[getter]
+    fn authenticated(&self) -> bool {
+        self.core.is_authenticated()
     }
 
     /// `'I'` idle, `'T'` in a transaction block, `'E'` in a failed transaction block.
