@@ -30,7 +30,9 @@ class PgRoles:
     """The login roles of ``pg_cluster``, named by the auth method pg_hba.conf gives them.
 
     ``trust`` is a superuser (tests need DDL); the others are plain LOGIN roles.
-    ``passwords`` maps every role name to its password (ignored under trust and cert)."""
+    ``ssl_only`` and ``no_ssl`` are trusted only over TLS (``hostssl``) and only without it
+    (``hostnossl``). ``passwords`` maps every role name to its password (ignored under trust
+    and cert)."""
 
     superuser: str
     trust: str
@@ -38,6 +40,8 @@ class PgRoles:
     md5: str
     scram: str
     cert: str
+    ssl_only: str
+    no_ssl: str
     passwords: Mapping[str, str]
     database: str  # owned by ``trust``; what ``dsn`` and ``unix_dsn`` connect to
 
@@ -67,6 +71,8 @@ _ROLES = PgRoles(
     md5="pgx_md5",
     scram="pgx_scram",
     cert="pgx_cert",
+    ssl_only="pgx_sslonly",
+    no_ssl="pgx_nossl",
     passwords={
         "postgres": "postgres-pw-1",
         "pgx_trust": "trust-pw-2",
@@ -90,6 +96,8 @@ def _hba(roles: PgRoles) -> list[str]:
     ):
         lines += [f"local all {role} {method}", f"host all {role} 127.0.0.1/32 {method}"]
     lines.append(f"hostssl all {roles.cert} 127.0.0.1/32 cert")
+    lines.append(f"hostssl all {roles.ssl_only} 127.0.0.1/32 trust")
+    lines.append(f"hostnossl all {roles.no_ssl} 127.0.0.1/32 trust")
     # `all` does not match physical replication connections; logical ones
     # (replication=database) use the lines above.
     for role in (roles.superuser, roles.trust):
@@ -113,6 +121,8 @@ CREATE ROLE {roles.md5} LOGIN PASSWORD {pw[roles.md5]};
 SET password_encryption = 'scram-sha-256';
 CREATE ROLE {roles.scram} LOGIN PASSWORD {pw[roles.scram]};
 CREATE ROLE {roles.cert} LOGIN PASSWORD {pw[roles.cert]};
+CREATE ROLE {roles.ssl_only} LOGIN;
+CREATE ROLE {roles.no_ssl} LOGIN;
 GRANT CONNECT ON DATABASE postgres
     TO {roles.password}, {roles.md5}, {roles.scram}, {roles.cert};
 CREATE DATABASE {roles.database} OWNER {roles.trust};

@@ -488,6 +488,40 @@ class Cluster:
             s.sendall(_SSL_REQUEST)
             s.recv(1)
 
+    def make_standby(self, *, settings: Mapping[str, str] | None = None) -> Cluster:
+        """Start a streaming standby of this running cluster and return it.
+
+        The standby is a base backup (``pg_basebackup -R``, so it follows this server) in a
+        new throwaway cluster with its own port and socket directory; ``settings`` go into
+        its postgresql.conf (``hot_standby='off'`` makes it refuse connections with 57P03).
+        This cluster's pg_hba.conf must let its superuser replicate over the Unix socket
+        (:data:`DEFAULT_HBA` does).  Clean the standby up before this cluster."""
+        standby = Cluster(bindir=self.bindir, settings=settings, superuser=self.superuser)
+        try:
+            _run(
+                standby._state,
+                [
+                    os.path.join(self.bindir, "pg_basebackup"),
+                    "-D",
+                    standby.data_dir,
+                    "-R",
+                    "--checkpoint=fast",
+                    "--wal-method=stream",
+                    "--no-sync",
+                    "-h",
+                    self.socket_dir,
+                    "-p",
+                    str(self.port),
+                    "-U",
+                    self.superuser,
+                ],
+                timeout=300,
+            )
+            return standby.start()
+        except BaseException:
+            standby.cleanup()
+            raise
+
     def cleanup(self) -> None:
         """Stop the server if it runs and remove every temporary directory.  Idempotent."""
         if not self._finalizer.alive:

@@ -30,6 +30,7 @@ from . import _pgoxide, conninfo, tls
 from .connection import Connection, Record
 from .exceptions import (
     ClientConfigurationError,
+    ConnectionDoesNotExistError,
     ConnectionFailedError,
     DeprecatedAuthWarning,
     InsecureAuthWarning,
@@ -362,7 +363,7 @@ class _Attempt:
                 try:
                     _pgoxide.verify_host_name(der or b"", target.host)
                 except ValueError as e:
-                    raise ssl_module.SSLCertVerificationError(str(e)) from None
+                    raise _host_name_mismatch(str(e)) from None
         except BaseException as e:
             transport.abort()
             if can_fall_back and isinstance(e, ssl_module.SSLError):
@@ -402,7 +403,8 @@ class _Attempt:
             transport.abort()
             if e.sqlstate == _CANNOT_CONNECT_NOW:
                 raise _NextHost from e
-            if not session.authenticated and can_retry:
+            server_said_no = not isinstance(e, ConnectionDoesNotExistError)
+            if server_said_no and not session.authenticated and can_retry:
                 # Perhaps a hostssl/hostnossl line: libpq retries with the next method.
                 raise _Retry from e
             raise
@@ -434,6 +436,14 @@ class _Attempt:
             )
             if self.on_deprecated_auth is not None:
                 self.on_deprecated_auth(event)
+
+
+def _host_name_mismatch(message: str) -> ssl_module.SSLCertVerificationError:
+    """The error Python's own host-name check raises, with libpq's message."""
+    error = ssl_module.SSLCertVerificationError(ssl_module.SSL_ERROR_SSL, message)
+    error.verify_code = 62  # X509_V_ERR_HOSTNAME_MISMATCH
+    error.verify_message = message
+    return error
 
 
 def _text(error: BaseException) -> str:

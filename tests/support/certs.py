@@ -29,6 +29,7 @@ __all__ = [
     "CertPaths",
     "make_ca",
     "make_client_cert",
+    "make_crl",
     "make_server_cert",
     "write_cert_key",
 ]
@@ -93,6 +94,30 @@ def make_server_cert(
 def make_client_cert(ca: CertKey, user: str, *, sig: str | None = None) -> CertKey:
     """A client certificate with CN=``user`` (what pg_hba's ``cert`` method matches)."""
     return _leaf(ca, sig, user, ExtendedKeyUsageOID.CLIENT_AUTH, [])
+
+
+def make_crl(ca: CertKey, revoked: tuple[CertKey, ...] = ()) -> bytes:
+    """A PEM certificate revocation list signed by ``ca`` (an RSA CA) revoking ``revoked``."""
+    ca_cert = x509.load_pem_x509_certificate(ca.cert)
+    ca_key = serialization.load_pem_private_key(ca.key, password=None)
+    assert isinstance(ca_key, rsa.RSAPrivateKey)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca_cert.subject)
+        .last_update(now - datetime.timedelta(hours=1))
+        .next_update(now + datetime.timedelta(days=30))
+    )
+    for pair in revoked:
+        serial = x509.load_pem_x509_certificate(pair.cert).serial_number
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder()
+            .serial_number(serial)
+            .revocation_date(now - datetime.timedelta(minutes=30))
+            .build()
+        )
+    crl = builder.sign(ca_key, hashes.SHA256())
+    return crl.public_bytes(serialization.Encoding.PEM)
 
 
 def write_cert_key(pair: CertKey, directory: str | os.PathLike[str], stem: str) -> CertPaths:
