@@ -5,7 +5,7 @@ from __future__ import annotations
 from . import exceptions, types
 from ._pgoxide import Record
 from .connection import Connection, ConnectionSettings
-from .establish import connect
+from .establish import AuthEvent, connect
 from .exceptions import *  # noqa: F403  (asyncpg exposes its exceptions at the top level)
 from .prepared_stmt import PreparedStatement
 from .transaction import Transaction
@@ -14,6 +14,7 @@ from .types import *  # noqa: F403  (and its value types)
 __version__ = "0.1.0"
 
 __all__ = (
+    "AuthEvent",
     "Connection",
     "ConnectionSettings",
     "PreparedStatement",

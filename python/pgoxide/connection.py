@@ -639,6 +639,13 @@ class Connection:
     def get_server_version(self) -> ServerVersion:
         return parse_server_version(self._session.server_parameters.get("server_version", ""))
 
+    @property
+    def auth_method(self) -> str | None:
+        """How the client authenticated: ``'password'`` (cleartext), ``'md5'``,
+        ``'scram-sha-256'`` or ``'scram-sha-256-plus'`` (bound to the TLS channel); None when
+        the server asked for no password (trust, cert, peer)."""
+        return self._protocol.auth_method
+
     def get_settings(self) -> ConnectionSettings:
         """The parameters the server reported (kept current as it reports changes)."""
         return ConnectionSettings(self._session.server_parameters)

@@ -54,7 +54,8 @@ class Protocol(asyncio.BufferedProtocol):
         self.on_notice: Callable[[PostgresLogMessage], None] | None = None
         self.on_notification: Callable[[int, str, str], None] | None = None
         self.on_close: Callable[[], None] | None = None
-        # Called with the password method the session answered ('password', 'md5', ...).
+        # The password method the session answered ('password', 'md5', ...), and a hook.
+        self.auth_method: str | None = None
         self.on_auth: Callable[[str], None] | None = None
 
     # -- operations ---------------------------------------------------------------------------
@@ -147,8 +148,10 @@ class Protocol(asyncio.BufferedProtocol):
                 self.on_notification(*payload)
         elif kind == _SEND:
             self.write(payload)
-        elif kind == _AUTH and self.on_auth is not None:
-            self.on_auth(payload)
+        elif kind == _AUTH:
+            self.auth_method = payload
+            if self.on_auth is not None:
+                self.on_auth(payload)
 
     def _complete(self, result: Any, error: BaseException | None) -> None:
         fut = self._waiters.popleft()
