@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pgoxide
 import pytest
-from pgoxide import exceptions
+from pgoxide import establish, exceptions
 from pgoxide.cluster import Cluster
 
 
@@ -245,3 +245,32 @@ async def test_keepalives_and_tcp_user_timeout(primary):
         assert _sockopt(conn, socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 0
     finally:
         await conn.close()
+
+
+@pytest.mark.parametrize("mode", list(_EXPECTED))
+async def test_servers_that_do_not_report_their_state_are_asked(primary, standby, mode):
+    # PostgreSQL 14+ reports in_hot_standby and default_transaction_read_only; for older
+    # servers libpq asks with SHOW transaction_read_only or pg_is_in_recovery(). Run that
+    # path against the real servers by withholding the reported values.
+    for cluster in (primary, standby):
+        conn = await _connect([cluster])
+        try:
+            asked = await establish._session_mismatch(conn, mode, {})
+            told = await establish._session_mismatch(conn, mode)
+        finally:
+            await conn.close()
+        assert asked == told
+
+
+def test_session_verdicts():
+    standby = {"in_hot_standby": "on", "default_transaction_read_only": "off"}
+    primary = {"in_hot_standby": "off", "default_transaction_read_only": "off"}
+    assert establish.session_verdict("primary", standby) == "server is in hot standby mode"
+    assert establish.session_verdict("standby", primary) == "server is not in hot standby mode"
+    assert establish.session_verdict("read-write", standby) == "session is read-only"
+    assert establish.session_verdict("read-only", primary) == "session is not read-only"
+    assert establish.session_verdict("any", {}) is None
+    with pytest.raises(LookupError, match="SHOW transaction_read_only"):
+        establish.session_verdict("read-only", {"in_hot_standby": "off"})
+    with pytest.raises(LookupError, match="pg_is_in_recovery"):
+        establish.session_verdict("primary", {})

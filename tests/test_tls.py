@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import ssl
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -295,6 +297,36 @@ async def test_certificate_revocation_list(pg_cluster, pg_roles, pg_certs, tmp_p
     clean = tmp_path / "clean.crl"
     clean.write_bytes(make_crl(pg_certs.ca))
     assert await _outcome(dsn, sslcrl=str(clean)) == "tls"
+
+
+@pytest.fixture
+def crl_directory(pg_certs, tmp_path: Path) -> Path:
+    """A directory holding a CRL that revokes the server certificate, named by its issuer
+    hash as OpenSSL looks it up."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is needed to name CRL files by their issuer hash")
+    crl = tmp_path / "revoked.crl"
+    crl.write_bytes(make_crl(pg_certs.ca, (pg_certs.server,)))
+    issuer_hash = subprocess.run(
+        [openssl, "crl", "-hash", "-noout", "-in", str(crl)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    directory = tmp_path / "crls"
+    directory.mkdir()
+    (directory / f"{issuer_hash}.r0").write_bytes(crl.read_bytes())
+    return directory
+
+
+async def test_certificate_revocation_list_directory(pg_cluster, pg_roles, pg_certs, crl_directory):
+    directory = crl_directory
+    dsn = pg_cluster.dsn(
+        user=pg_roles.trust, sslmode="verify-ca", sslrootcert=str(pg_certs.ca_cert)
+    )
+    with pytest.raises(ssl.SSLCertVerificationError, match="revoked"):
+        await pgoxide.connect(dsn, sslcrldir=str(directory))
 
 
 async def test_an_ssl_context_makes_tls_mandatory(plain_cluster, pg_certs):

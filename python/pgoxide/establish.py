@@ -524,9 +524,13 @@ def session_verdict(mode: str, parameters: dict[str, str]) -> str | None:
     return None
 
 
-async def _session_mismatch(conn: Connection, mode: str) -> str | None:
-    """libpq's CONNECTION_CHECK_TARGET: the reported GUCs, else a query."""
-    parameters = dict(conn._session.server_parameters)
+async def _session_mismatch(
+    conn: Connection, mode: str, parameters: dict[str, str] | None = None
+) -> str | None:
+    """libpq's CONNECTION_CHECK_TARGET: the GUCs the server reported (PostgreSQL 14+), else
+    a query."""
+    if parameters is None:
+        parameters = dict(conn._session.server_parameters)
     try:
         return session_verdict(mode, parameters)
     except LookupError as needed:
