@@ -17,6 +17,7 @@ Which failures move on and which end the attempt follows libpq's PQconnectPoll:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import random
 import socket
@@ -221,7 +222,8 @@ class _Attempt:
             if mismatch is None:
                 return conn
             self.failures.append((where, TargetServerAttributeNotMatched(mismatch)))
-            await conn.close()
+            with contextlib.suppress(Exception):
+                await conn.close()  # politely, with Terminate, as libpq
             raise _NextHost  # libpq tries the next host, not this host's next address
         raise _NextHost
 
