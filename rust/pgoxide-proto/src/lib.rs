@@ -14,6 +14,8 @@ pub mod codec;
 pub mod error;
 pub mod framing;
 pub mod frontend;
+pub mod pgoutput;
+pub mod replication;
 pub mod session;
 pub mod types;
 

@@ -98,6 +98,8 @@ pub enum Event<'a> {
     CommandComplete(&'a str),
     CopyInResponse(&'a [u8]),
     CopyOutResponse(&'a [u8]),
+    /// START_REPLICATION switched the connection to CopyBoth: CopyData flows both ways.
+    CopyBothResponse(&'a [u8]),
     CopyData(&'a [u8]),
     CopyDone,
 }
@@ -127,7 +129,7 @@ pub struct Session {
     buf: ReadBuffer,
     phase: Phase,
     expects: VecDeque<Expect>,
-    /// Inside a COPY OUT: CopyData and CopyDone are allowed.
+    /// Inside a COPY OUT or CopyBoth (replication): CopyData and CopyDone are allowed.
     copy_out: bool,
     out: Vec<u8>,
     failure: Option<Error>,
@@ -463,6 +465,10 @@ impl Session {
             (b'H', Some(Expect::Execute | Expect::SimpleQuery)) => {
                 self.copy_out = true;
                 return Ok(Some(Event::CopyOutResponse(self.buf.body(frame))));
+            }
+            (b'W', Some(Expect::SimpleQuery)) => {
+                self.copy_out = true;
+                return Ok(Some(Event::CopyBothResponse(self.buf.body(frame))));
             }
             _ => return unexpected(self),
         };
@@ -1025,6 +1031,41 @@ mod tests {
     fn unexpected_message_during_authentication() {
         let mut s = session(None, false, ChannelBindingMode::Prefer);
         s.feed(&msg(b'D', &[0, 0]));
+        assert!(matches!(drain(&mut s), Err(Error::Protocol(_))));
+    }
+
+    #[test]
+    fn copy_both_for_replication() {
+        let mut s = session(None, false, ChannelBindingMode::Prefer);
+        s.feed(&auth(0, &[]));
+        s.feed(&msg(b'Z', b"I"));
+        drain(&mut s).unwrap();
+        let mut req = Request::new();
+        req.simple_query("START_REPLICATION SLOT s LOGICAL 0/0")
+            .unwrap();
+        s.submit(&mut req).unwrap();
+        s.feed(&msg(b'W', &[0, 0, 0]));
+        s.feed(&msg(b'd', b"k..."));
+        s.feed(&msg(b'd', b"w..."));
+        s.feed(&msg(b'c', b""));
+        s.feed(&msg(b'C', b"START_REPLICATION\0"));
+        s.feed(&msg(b'Z', b"I"));
+        assert_eq!(
+            drain(&mut s).unwrap(),
+            [
+                "CopyBothResponse",
+                "CopyData",
+                "CopyData",
+                "CopyDone",
+                "CommandComplete",
+                "ReadyForQuery"
+            ]
+        );
+        // CopyData is only allowed inside the copy.
+        let mut req = Request::new();
+        req.simple_query("SELECT 1").unwrap();
+        s.submit(&mut req).unwrap();
+        s.feed(&msg(b'd', b"x"));
         assert!(matches!(drain(&mut s), Err(Error::Protocol(_))));
     }
 

@@ -26,6 +26,7 @@ enum Ev {
     Row(Vec<Option<Vec<u8>>>),
     Complete(String),
     CopyOut,
+    CopyBoth,
     CopyData(Vec<u8>),
     CopyDone,
 }
@@ -66,6 +67,7 @@ fn owned(e: Event<'_>) -> Ev {
         Event::CommandComplete(t) => Ev::Complete(t.into()),
         Event::CopyInResponse(_) => panic!("no COPY IN recorded"),
         Event::CopyOutResponse(_) => Ev::CopyOut,
+        Event::CopyBothResponse(_) => Ev::CopyBoth,
         Event::CopyData(d) => Ev::CopyData(d.to_vec()),
         Event::CopyDone => Ev::CopyDone,
     }

@@ -14,6 +14,7 @@ pub mod nested;
 pub mod network;
 pub mod numeric;
 pub mod range;
+pub mod text;
 
 use crate::error::{Error, Result};
 
