@@ -75,6 +75,7 @@ async def connect(
     record_class: type[Record] | None = None,
     on_insecure_auth: AuthHook | None = None,
     on_deprecated_auth: AuthHook | None = None,
+    connection_class: type[Connection] = Connection,
     **kwargs: Any,
 ) -> Connection:
     """Opens a connection, with libpq's connection-string grammar, defaults and host selection.
@@ -86,6 +87,7 @@ async def connect(
     ``statement_cache_size``, ``command_timeout``, ...). An unknown keyword is an error.
 
     ``timeout`` bounds the whole attempt; ``connect_timeout`` bounds each address.
+    ``connection_class`` (a subclass of :class:`Connection`) is instantiated, as in asyncpg.
     ``on_insecure_auth`` is called when a cleartext password is sent over TCP without TLS and
     ``on_deprecated_auth`` when the server asks for MD5; both are advisory (an
     :class:`InsecureAuthWarning` or :class:`DeprecatedAuthWarning` is issued as well), and
@@ -113,11 +115,16 @@ async def connect(
         raise ClientConfigurationError(
             f"client_encoding {encoding!r} is not supported: pgoxide always uses UTF8"
         )
+    if not (isinstance(connection_class, type) and issubclass(connection_class, Connection)):
+        raise TypeError(
+            f"connection_class must be a subclass of pgoxide.Connection, not {connection_class!r}"
+        )
     attempt = _Attempt(
         params,
         tls.policy(params.settings, ssl_context),
         on_insecure_auth,
         on_deprecated_auth,
+        connection_class,
         dict(
             statement_cache_size=statement_cache_size,
             max_cached_statement_lifetime=max_cached_statement_lifetime,
@@ -152,12 +159,14 @@ class _Attempt:
         policy: tls.TLSPolicy,
         on_insecure_auth: AuthHook | None,
         on_deprecated_auth: AuthHook | None,
+        connection_class: type[Connection],
         options: dict[str, Any],
     ) -> None:
         self.params = params
         self.policy = policy
         self.on_insecure_auth = on_insecure_auth
         self.on_deprecated_auth = on_deprecated_auth
+        self.connection_class = connection_class
         self.options = options
         self.settings = params.settings
         self.loop = asyncio.get_running_loop()
@@ -413,7 +422,7 @@ class _Attempt:
         except BaseException:
             transport.abort()
             raise
-        return Connection(protocol, self.params, target, **self.options)
+        return self.connection_class(protocol, self.params, target, **self.options)
 
     def _on_auth(self, method: str, use_tls: bool, target: conninfo.Target) -> None:
         event = AuthEvent(method, use_tls, target.host, target.port)

@@ -26,6 +26,8 @@ _NOTIFICATION = 4
 _SEND = 5
 _SERVER_ERROR_UNEXECUTED = 6
 _AUTH = 7
+_REPLICATION = 8
+_REPLICATION_STARTED = 9
 
 
 # Size of the receive buffer the transport reads into (asyncio's own read size).
@@ -57,6 +59,9 @@ class Protocol(asyncio.BufferedProtocol):
         # The password method the session answered ('password', 'md5', ...), and a hook.
         self.auth_method: str | None = None
         self.on_auth: Callable[[str], None] | None = None
+        # A running replication stream's consumer (see pgoxide.replication).
+        self.on_replication: Callable[[list[Any]], None] | None = None
+        self.on_replication_started: Callable[[], None] | None = None
 
     # -- operations ---------------------------------------------------------------------------
 
@@ -121,6 +126,8 @@ class Protocol(asyncio.BufferedProtocol):
             for kind, payload in items:
                 if kind == _DONE:
                     self._complete(payload, None)
+                elif kind == _REPLICATION and self.on_replication is not None:
+                    self.on_replication(payload)
                 else:
                     self._dispatch(kind, payload)
 
@@ -148,6 +155,9 @@ class Protocol(asyncio.BufferedProtocol):
                 self.on_notification(*payload)
         elif kind == _SEND:
             self.write(payload)
+        elif kind == _REPLICATION_STARTED:
+            if self.on_replication_started is not None:
+                self.on_replication_started()
         elif kind == _AUTH:
             self.auth_method = payload
             if self.on_auth is not None:
@@ -163,6 +173,15 @@ class Protocol(asyncio.BufferedProtocol):
         if not self._waiters and self._idle_waiter is not None:
             self._idle_waiter.set_result(None)
             self._idle_waiter = None
+
+    def pause_reading(self) -> None:
+        """Stops reading the socket (a consumer is far behind)."""
+        if self.transport is not None and not self.is_closed:
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and not self.is_closed:
+            self.transport.resume_reading()
 
     def pause_writing(self) -> None:
         if self._write_resumed is None:

@@ -245,6 +245,12 @@ fn date(py: Python<'_>, d: dt::Bounded<dt::Date>) -> PyResult<Bound<'_, PyDate>>
     }
 }
 
+/// A `timestamptz` given as microseconds since 2000-01-01 UTC, as an aware datetime.
+pub fn timestamptz(py: Python<'_>, usecs: i64) -> PyResult<Bound<'_, PyDateTime>> {
+    let utc = PyTzInfo::utc(py)?;
+    timestamp(py, dt::timestamp_from_pg_usecs(usecs), Some(&utc))
+}
+
 fn timestamp<'py>(
     py: Python<'py>,
     ts: dt::Bounded<(dt::Date, dt::Time)>,

@@ -9,6 +9,7 @@ mod errors;
 mod pycache;
 mod record;
 mod registry;
+mod replication;
 mod scalars;
 mod session;
 mod statement;
@@ -21,6 +22,13 @@ mod _pgoxide {
 
     #[pymodule_export]
     use super::record::{Record, RecordDesc};
+    #[pymodule_export]
+    use super::replication::{
+        Begin, BeginPrepare, Commit, CommitPrepared, Delete, Insert, Keepalive, LogicalMessage,
+        Origin, PgOutputDecoder, Prepare, Relation, RelationColumn, RollbackPrepared, StreamAbort,
+        StreamCommit, StreamPrepare, StreamStart, StreamStop, Truncate, TypeDefinition,
+        UnchangedToast, Update, XLogData,
+    };
     #[pymodule_export]
     use super::session::Session;
     #[pymodule_export]
@@ -67,6 +75,10 @@ mod _pgoxide {
         m.add(
             "DEFAULT_MAX_MESSAGE_SIZE",
             pgoxide_proto::framing::DEFAULT_MAX_MESSAGE_SIZE,
+        )?;
+        m.add(
+            "UNCHANGED",
+            super::replication::unchanged(m.py())?.clone_ref(m.py()),
         )?;
         Ok(())
     }

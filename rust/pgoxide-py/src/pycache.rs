@@ -15,6 +15,7 @@ static ARRAY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static JSON_DUMPS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static TYPES: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 static IPADDRESS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+static LSN: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
 pub fn decimal(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
     DECIMAL.import(py, "decimal", "Decimal")
@@ -64,6 +65,11 @@ pub fn exception<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyType
 /// `pgoxide.types.Interval`: intervals with months.
 pub fn interval_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
     INTERVAL.import(py, "pgoxide.types", "Interval")
+}
+
+/// `pgoxide.types.Lsn`: WAL positions.
+pub fn lsn_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    LSN.import(py, "pgoxide.types", "Lsn")
 }
 
 /// `pgoxide.types.Array`: arrays whose lower bounds are not all 1.

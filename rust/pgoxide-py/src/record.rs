@@ -76,19 +76,13 @@ impl Record {
     pub fn track_result(rows: &Bound<'_, PyList>) {
         let record_type = Record::type_object_raw(rows.py());
         for row in rows.iter() {
-            let Ok(record) = row.cast::<Record>() else {
-                continue;
-            };
-            let exact = std::ptr::eq(row.get_type_ptr(), record_type);
-            let record = record.get();
-            if exact && !record.cyclic {
-                continue;
-            }
-            track_values(&record.values, record_type);
-            if exact {
-                track(row.as_ptr());
-            }
+            track_row(&row, record_type);
         }
+    }
+
+    /// [`Record::track_result`] for a record handed out on its own (replication changes).
+    pub fn track_one(row: &Bound<'_, PyAny>) {
+        track_row(row, Record::type_object_raw(row.py()));
     }
 
     /// A row as an instance of a user's `record_class` (a subclass of `Record`).
@@ -149,6 +143,21 @@ fn track(obj: *mut ffi::PyObject) {
 /// composite values (those that may take part in a cycle), however deeply nested. Only exact
 /// lists and records are looked into (a type-pointer comparison per item), so the integers of
 /// an int array cost next to nothing here.
+fn track_row(row: &Bound<'_, PyAny>, record_type: *mut ffi::PyTypeObject) {
+    let Ok(record) = row.cast::<Record>() else {
+        return;
+    };
+    let exact = std::ptr::eq(row.get_type_ptr(), record_type);
+    let record = record.get();
+    if exact && !record.cyclic {
+        return;
+    }
+    track_values(&record.values, record_type);
+    if exact {
+        track(row.as_ptr());
+    }
+}
+
 pub(crate) fn track_lists(obj: *mut ffi::PyObject) {
     // SAFETY: the caller holds the GIL (it is decoding).
     let record_type = Record::type_object_raw(unsafe { Python::assume_attached() });

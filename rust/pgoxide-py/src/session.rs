@@ -20,9 +20,11 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyIterator, PyList, PyTuple, PyType};
 
+use crate::codec::{Codec, Resolver};
 use crate::errors::{data_error, interface_error, to_pyerr};
-use crate::record::Record;
+use crate::record::{Record, RecordDesc};
 use crate::registry::{ExchangeFormat, Registry, TypeInfo, TypeKind, UserCodec};
+use crate::replication;
 use crate::statement::{Described, Statement};
 
 /// Kinds of items returned by `feed`.
@@ -37,6 +39,10 @@ const SERVER_ERROR_UNEXECUTED: u8 = 6;
 /// The server asked for a password method and the session answered; the payload names it
 /// (`password`, `md5`, `scram-sha-256`, `scram-sha-256-plus`).
 const AUTH: u8 = 7;
+/// Replication stream items (`XLogData`/`Keepalive`), a list per feed.
+const REPLICATION: u8 = 8;
+/// START_REPLICATION was accepted: the stream runs (CopyBoth).
+const REPLICATION_STARTED: u8 = 9;
 
 /// A portal name no client creates: executing it makes the server fail the current implicit
 /// transaction, which is how a half-sent `executemany` batch is rolled back.
@@ -62,6 +68,13 @@ enum OpKind {
         redescribed: bool,
     },
     Many,
+    /// A simple query whose last result set is kept, its text values decoded by type.
+    SimpleRows {
+        columns: Vec<(Oid, Codec)>,
+        desc: Option<Py<RecordDesc>>,
+        rows: Py<PyList>,
+    },
+    Replication(Box<replication::Stream>),
 }
 
 enum OpError {
@@ -155,6 +168,39 @@ fn decode_row(
         Some(cls) => Record::create_of_class(cls.bind(py), desc, values).map(Bound::unbind),
     }
     .map_err(RowError::Value)
+}
+
+/// A DataRow of a simple query (text format), each value decoded by its column's type.
+fn text_row(
+    py: Python<'_>,
+    columns: &[(Oid, Codec)],
+    desc: &Py<RecordDesc>,
+    body: &[u8],
+) -> Result<Py<PyAny>, RowError> {
+    let mut row = DataRow::parse(body).map_err(RowError::Protocol)?;
+    if row.len() != columns.len() {
+        return Err(RowError::Protocol(Error::Protocol(format!(
+            "DataRow has {} columns, the RowDescription {}",
+            row.len(),
+            columns.len()
+        ))));
+    }
+    let mut scratch = Vec::new();
+    let mut values = Vec::with_capacity(row.len());
+    for (oid, codec) in columns {
+        match row.next_field().map_err(RowError::Protocol)? {
+            None => values.push(py.None()),
+            Some(data) => values.push(
+                replication::decode_text(py, *oid, codec, data, &mut scratch)
+                    .map_err(RowError::Value)?
+                    .unbind(),
+            ),
+        }
+    }
+    row.finish().map_err(RowError::Protocol)?;
+    Record::create(py, desc.clone_ref(py), values.into_boxed_slice())
+        .map(Py::into_any)
+        .map_err(RowError::Value)
 }
 
 fn column_error(py: Python<'_>, stmt: &Statement, i: usize, e: &PyErr) -> PyErr {
@@ -280,7 +326,13 @@ impl Session {
             None => {
                 let result: Py<PyAny> = match op.kind {
                     OpKind::Startup | OpKind::Many => py.None(),
-                    OpKind::Simple => op.tag.into_pyobject(py)?.into_any().unbind(),
+                    OpKind::Simple | OpKind::Replication(_) => {
+                        op.tag.into_pyobject(py)?.into_any().unbind()
+                    }
+                    OpKind::SimpleRows { rows, .. } => {
+                        Record::track_result(rows.bind(py));
+                        rows.into_any()
+                    }
                     OpKind::Query {
                         rows,
                         stmt,
@@ -329,6 +381,21 @@ impl Session {
         };
         match &mut op.kind {
             OpKind::Prepare { columns, .. } => *columns = Some(cols),
+            OpKind::SimpleRows {
+                columns,
+                desc,
+                rows,
+            } => {
+                // Each result set replaces the previous one: the last is kept.
+                let mut resolver = Resolver::new(&self.registry);
+                *columns = cols
+                    .iter()
+                    .map(|c| Ok((c.type_oid, resolver.codec(py, c.type_oid)?)))
+                    .collect::<PyResult<_>>()?;
+                let names: Vec<String> = cols.into_iter().map(|c| c.name).collect();
+                *desc = Some(RecordDesc::new(py, &names)?);
+                *rows = PyList::empty(py).unbind();
+            }
             OpKind::Query {
                 stmt,
                 verify: true,
@@ -375,6 +442,16 @@ impl Session {
         out: &'a mut Option<Bound<'py, PyList>>,
     ) -> &'a Bound<'py, PyList> {
         out.get_or_insert_with(|| PyList::empty(py))
+    }
+
+    fn stream_mut(&mut self) -> PyResult<&mut replication::Stream> {
+        match self.ops.front_mut() {
+            Some(Op {
+                kind: OpKind::Replication(stream),
+                ..
+            }) => Ok(stream),
+            _ => Err(PyValueError::new_err("no replication stream is running")),
+        }
     }
 
     fn violation(&mut self, py: Python<'_>, e: &Error) -> PyErr {
@@ -456,6 +533,8 @@ impl Session {
         self.core.feed(bytes);
         drop(data);
         let mut out: Option<Bound<'py, PyList>> = None;
+        // Replication items of this feed, handed over as one list.
+        let mut batch: Option<Bound<'py, PyList>> = None;
         loop {
             // Authentication may run PBKDF2 (milliseconds): let other threads run meanwhile.
             let event = if self.core.is_ready() {
@@ -474,6 +553,21 @@ impl Session {
                     let Some(op) = self.ops.front_mut() else {
                         continue;
                     };
+                    if let OpKind::SimpleRows {
+                        columns,
+                        desc: Some(desc),
+                        rows,
+                    } = &op.kind
+                    {
+                        if op.error.is_none() {
+                            match text_row(py, columns, desc, body) {
+                                Ok(record) => rows.bind(py).append(record)?,
+                                Err(RowError::Value(e)) => op.set_error(OpError::Client(e)),
+                                Err(RowError::Protocol(e)) => return Err(self.violation(py, &e)),
+                            }
+                        }
+                        continue;
+                    }
                     let OpKind::Query {
                         stmt,
                         rows,
@@ -571,6 +665,53 @@ impl Session {
                         op.bound = true;
                     }
                 }
+                Event::CopyBothResponse(_) => {
+                    Self::out(py, &mut out).append((REPLICATION_STARTED, py.None()))?;
+                }
+                Event::CopyData(payload) => {
+                    let Some(Op {
+                        kind: OpKind::Replication(stream),
+                        ..
+                    }) = self.ops.front_mut()
+                    else {
+                        continue;
+                    };
+                    let (item, reply) = match stream.on_copy_data(py, payload) {
+                        Ok(v) => v,
+                        // Garbage in the stream, or a value that cannot be decoded: the
+                        // stream cannot go on past it.
+                        Err(e) => {
+                            self.core.fail(Error::Protocol(e.to_string()));
+                            return Err(e);
+                        }
+                    };
+                    if reply {
+                        let bytes = stream.status_update(false);
+                        Self::out(py, &mut out).append((SEND, PyBytes::new(py, &bytes)))?;
+                    }
+                    if batch.is_none() {
+                        // One list per feed, placed where the first item arrived.
+                        let list = PyList::empty(py);
+                        Self::out(py, &mut out).append((REPLICATION, &list))?;
+                        batch = Some(list);
+                    }
+                    batch.as_ref().expect("set above").append(item)?;
+                }
+                Event::CopyDone => {
+                    // The server ended the stream: answer with ours unless we started it.
+                    if let Some(Op {
+                        kind: OpKind::Replication(stream),
+                        ..
+                    }) = self.ops.front_mut()
+                    {
+                        if !stream.copy_done_sent {
+                            stream.copy_done_sent = true;
+                            let mut buf = Vec::new();
+                            frontend::copy_done(&mut buf);
+                            Self::out(py, &mut out).append((SEND, PyBytes::new(py, &buf)))?;
+                        }
+                    }
+                }
                 Event::AuthRequested(method) => {
                     let name = match method {
                         AuthMethod::Cleartext => "password",
@@ -589,9 +730,7 @@ impl Session {
                 | Event::ParseComplete
                 | Event::CloseComplete
                 | Event::PortalSuspended
-                | Event::CopyOutResponse(_)
-                | Event::CopyData(_)
-                | Event::CopyDone => {}
+                | Event::CopyOutResponse(_) => {}
             }
             if self.core.has_output() {
                 let bytes = self.core.take_output();
@@ -611,6 +750,82 @@ impl Session {
         let mut req = self.new_request()?;
         req.simple_query(sql).map_err(|e| to_pyerr(py, &e))?;
         self.submit(py, req, OpKind::Simple)
+    }
+
+    /// Simple-protocol query completing with the rows of its last result set, their text
+    /// values decoded by type (what replication connections and SQL commands without a
+    /// prepared statement need).
+    fn simple_rows<'py>(&mut self, py: Python<'py>, sql: &str) -> PyResult<Bound<'py, PyBytes>> {
+        let mut req = self.new_request()?;
+        req.simple_query(sql).map_err(|e| to_pyerr(py, &e))?;
+        self.submit(
+            py,
+            req,
+            OpKind::SimpleRows {
+                columns: Vec::new(),
+                desc: None,
+                rows: PyList::empty(py).unbind(),
+            },
+        )
+    }
+
+    /// Sends a START_REPLICATION command; the operation runs while the stream does and
+    /// completes with the command tag after it ends. `start` is the position feedback starts
+    /// from; `decode` turns pgoutput messages into Python objects (`parallel`: the stream uses
+    /// streaming=parallel).
+    #[pyo3(signature = (command, start, decode, parallel=false))]
+    fn start_replication<'py>(
+        &mut self,
+        py: Python<'py>,
+        command: &str,
+        start: u64,
+        decode: bool,
+        parallel: bool,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let mut req = self.new_request()?;
+        req.simple_query(command).map_err(|e| to_pyerr(py, &e))?;
+        let changes =
+            decode.then(|| replication::ChangeDecoder::new(self.registry.clone(), parallel));
+        self.submit(
+            py,
+            req,
+            OpKind::Replication(Box::new(replication::Stream::new(changes, start))),
+        )
+    }
+
+    /// A standby status update with the current positions, to send now.
+    #[pyo3(signature = (reply_requested=false))]
+    fn replication_status<'py>(
+        &mut self,
+        py: Python<'py>,
+        reply_requested: bool,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let stream = self.stream_mut()?;
+        Ok(PyBytes::new(py, &stream.status_update(reply_requested)))
+    }
+
+    /// Records that everything up to `lsn` is durably handled (flush position; never backwards).
+    fn replication_ack(&mut self, lsn: u64) -> PyResult<()> {
+        self.stream_mut()?.feedback.acknowledge(lsn);
+        Ok(())
+    }
+
+    /// `(received, flushed)` positions of the running stream.
+    fn replication_positions(&mut self) -> PyResult<(u64, u64)> {
+        let f = &self.stream_mut()?.feedback;
+        Ok((f.received(), f.flushed()))
+    }
+
+    /// CopyDone, ending the stream from the client side (None if already sent).
+    fn copy_done<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let stream = self.stream_mut()?;
+        if stream.copy_done_sent {
+            return Ok(None);
+        }
+        stream.copy_done_sent = true;
+        let mut buf = Vec::new();
+        frontend::copy_done(&mut buf);
+        Ok(Some(PyBytes::new(py, &buf)))
     }
 
     /// Parse + Describe + Sync; completes with a `Statement`, or `(Described,
