@@ -522,6 +522,14 @@ class Cluster:
             standby.cleanup()
             raise
 
+    def promote(self) -> None:
+        """Promote this standby to a primary (on a new timeline) and wait until it is one."""
+        _run(
+            self._state,
+            [self._state.pg_ctl, "-D", self.data_dir, "-w", "-t", "60", "promote"],
+            timeout=120,
+        )
+
     def cleanup(self) -> None:
         """Stop the server if it runs and remove every temporary directory.  Idempotent."""
         if not self._finalizer.alive:

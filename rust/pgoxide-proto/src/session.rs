@@ -131,6 +131,8 @@ pub struct Session {
     expects: VecDeque<Expect>,
     /// Inside a COPY OUT or CopyBoth (replication): CopyData and CopyDone are allowed.
     copy_out: bool,
+    /// The copy is a CopyBoth (replication stream).
+    copy_both: bool,
     out: Vec<u8>,
     failure: Option<Error>,
     tx_status: TransactionStatus,
@@ -150,6 +152,7 @@ impl Session {
             phase: Phase::Authenticating(AuthState::Start),
             expects: VecDeque::new(),
             copy_out: false,
+            copy_both: false,
             out: Vec::new(),
             failure: None,
             tx_status: TransactionStatus::Idle,
@@ -398,10 +401,19 @@ impl Session {
             match tag {
                 b'd' => return Ok(Some(Event::CopyData(self.buf.body(frame)))),
                 b'c' => {
-                    self.copy_out = false;
+                    // A walsender may still queue a keepalive after its CopyDone: CopyData
+                    // stays acceptable until the command completes.
+                    self.copy_out = self.copy_both;
                     return Ok(Some(Event::CopyDone));
                 }
-                b'E' => self.copy_out = false,
+                b'E' => {
+                    self.copy_out = false;
+                    self.copy_both = false;
+                }
+                b'C' if self.copy_both => {
+                    self.copy_out = false;
+                    self.copy_both = false;
+                }
                 _ => return unexpected(self),
             }
         }
@@ -468,6 +480,7 @@ impl Session {
             }
             (b'W', Some(Expect::SimpleQuery)) => {
                 self.copy_out = true;
+                self.copy_both = true;
                 return Ok(Some(Event::CopyBothResponse(self.buf.body(frame))));
             }
             _ => return unexpected(self),
@@ -1048,6 +1061,8 @@ mod tests {
         s.feed(&msg(b'd', b"k..."));
         s.feed(&msg(b'd', b"w..."));
         s.feed(&msg(b'c', b""));
+        // A keepalive the walsender queued after its CopyDone.
+        s.feed(&msg(b'd', b"k..."));
         s.feed(&msg(b'C', b"START_REPLICATION\0"));
         s.feed(&msg(b'Z', b"I"));
         assert_eq!(
@@ -1057,6 +1072,7 @@ mod tests {
                 "CopyData",
                 "CopyData",
                 "CopyDone",
+                "CopyData",
                 "CommandComplete",
                 "ReadyForQuery"
             ]

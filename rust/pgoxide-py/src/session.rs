@@ -685,7 +685,8 @@ impl Session {
                             return Err(e);
                         }
                     };
-                    if reply {
+                    // After our CopyDone the server accepts no status update (FATAL).
+                    if reply && !stream.copy_done_sent {
                         let bytes = stream.status_update(false);
                         Self::out(py, &mut out).append((SEND, PyBytes::new(py, &bytes)))?;
                     }
