@@ -526,19 +526,25 @@ async def test_raw_stream_and_decode_pgoutput(env):
     )
     await env.conn.execute(f"INSERT INTO {env.table} VALUES (7, 'raw')")
     decoder = r.PgOutputDecoder()
-    decoded = []
+    as_sent = r.PgOutputDecoder(values="raw")
+    decoded, raw = [], []
 
     async def run() -> None:
         async for item in stream:
             if isinstance(item, r.XLogData):
                 assert item.message is None
                 decoded.append(r.decode_pgoutput(item, decoder))
+                raw.append(as_sent.decode(item.data))
                 if isinstance(decoded[-1], r.Commit):
                     return
 
     await asyncio.wait_for(run(), GUARD)
     assert [type(m).__name__ for m in decoded] == ["Begin", "Relation", "Insert", "Commit"]
     assert tuple(decoded[2].new.values()) == (7, "raw")
+    # Values as sent: the text the server printed.
+    assert tuple(raw[2].new.values()) == ("7", "raw")
+    with pytest.raises(ValueError, match="'typed' or 'raw'"):
+        r.PgOutputDecoder(values="json")
     with pytest.raises(exceptions.ProtocolError, match="before its Relation message"):
         r.decode_pgoutput(_raw_insert())
     await stream.stop()

@@ -136,7 +136,7 @@ class Session:
     def simple_rows(self, sql: str) -> bytes:
         """Completes with the Records of the last result set, text values decoded by type."""
     def start_replication(
-        self, command: str, start: int, decode: bool, parallel: bool = False
+        self, command: str, start: int, decode: bool, parallel: bool = False, values: str = "typed"
     ) -> bytes:
         """Completes with the command tag when the stream ends."""
     def replication_status(self, reply_requested: bool = False) -> bytes: ...
@@ -446,5 +446,5 @@ class RollbackPrepared:
 class PgOutputDecoder:
     """pgoutput decoding with its own relation cache."""
 
-    def __new__(cls, *, parallel: bool = False) -> PgOutputDecoder: ...
+    def __new__(cls, *, parallel: bool = False, values: str = "typed") -> PgOutputDecoder: ...
     def decode(self, data: bytes) -> Any: ...

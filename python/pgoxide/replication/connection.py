@@ -236,6 +236,7 @@ class ReplicationConnection(Connection):
         *,
         status_interval: float = 10.0,
         decode: bool = True,
+        values: str = "typed",
     ) -> ReplicationStream:
         """Streams the slot's changes from ``start_lsn`` (0: from where the slot stands).
 
@@ -246,6 +247,9 @@ class ReplicationConnection(Connection):
         what is durable with :meth:`ReplicationStream.ack`; a status update goes out at least
         every ``status_interval`` seconds (and every 40 % of the server's wal_sender_timeout),
         and at once when the server asks, whatever the consumer is doing.
+
+        ``values="raw"`` leaves column values as sent (text as ``str``, binary as ``bytes``)
+        instead of decoding them by type.
 
         Without ``callback`` the stream is returned for ``async for``. With one, each item is
         awaited in order (that is the backpressure) and this returns when the stream ends.
@@ -281,7 +285,9 @@ class ReplicationConnection(Connection):
         self._enter()
         try:
             done = self._protocol.send(
-                self._session.start_replication(command, start, decode and pgoutput, parallel)
+                self._session.start_replication(
+                    command, start, decode and pgoutput, parallel, values
+                )
             )
             await stream._run(done)
         except BaseException:

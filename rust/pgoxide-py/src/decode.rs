@@ -127,7 +127,7 @@ fn decode_builtin<'py>(py: Python<'py>, b: Builtin, data: &[u8]) -> PyResult<Bou
 }
 
 /// JSON text to Python objects (dict, list, str, int, float, bool, None), parsed in Rust.
-fn json<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+pub fn json<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
     let parser = jiter::PythonParse {
         cache_mode: jiter::StringCacheMode::Keys,
         ..Default::default()
@@ -324,7 +324,13 @@ fn uuid(py: Python<'_>, raw: [u8; 16]) -> PyResult<Bound<'_, PyAny>> {
 fn decimal<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
     let mut text = String::new();
     numeric::decode_to_text(data, &mut text).map_err(|e| data_error(py, e.to_string()))?;
-    let arg = PyString::new(py, &text);
+    decimal_from_text(py, &text)
+}
+
+/// `Decimal(text)` for a numeric's text output (as PostgreSQL prints it, including `NaN` and
+/// `Infinity`, which Decimal reads the same way).
+pub fn decimal_from_text<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
+    let arg = PyString::new(py, text);
     let decimal = pycache::decimal(py)?;
     let args = [arg.as_ptr()];
     // SAFETY: one borrowed argument in a stack array, as the vectorcall protocol expects.

@@ -11,14 +11,14 @@ use std::sync::Arc;
 use pgoxide_proto::codec::text as text_codec;
 use pgoxide_proto::pgoutput::{self, Message, OldTuple, TupleData, Value};
 use pgoxide_proto::replication::{Feedback, StreamMessage, PG_EPOCH_OFFSET_USECS};
-use pgoxide_proto::types::{self, Oid};
+use pgoxide_proto::types::{self, Builtin, Oid};
 use pgoxide_proto::Error;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyTuple};
 
 use crate::codec::{Codec, Resolver};
-use crate::decode::{text, timestamptz};
+use crate::decode::{decimal_from_text, json, text, timestamptz};
 use crate::errors::{data_error, to_pyerr};
 use crate::pycache;
 use crate::record::{Record, RecordDesc};
@@ -427,17 +427,20 @@ pub struct ChangeDecoder {
     staged: HashMap<u32, HashMap<u32, Arc<RelationEntry>>>,
     /// The open (non-streamed) transaction's commit position and time, from its Begin.
     commit: Option<(u64, i64)>,
+    /// Values as sent (text as `str`, binary as `bytes`) instead of decoded by type.
+    raw_values: bool,
     scratch: Vec<u8>,
 }
 
 impl ChangeDecoder {
-    pub fn new(registry: Arc<Registry>, parallel: bool) -> Self {
+    pub fn new(registry: Arc<Registry>, parallel: bool, raw_values: bool) -> Self {
         Self {
             decoder: pgoutput::Decoder::new(parallel),
             registry,
             relations: HashMap::new(),
             staged: HashMap::new(),
             commit: None,
+            raw_values,
             scratch: Vec::new(),
         }
     }
@@ -824,6 +827,10 @@ impl ChangeDecoder {
             let v = match value {
                 Value::Null => py.None(),
                 Value::Unchanged => unchanged(py)?.clone_ref(py).into_any(),
+                Value::Binary(data) if self.raw_values => {
+                    PyBytes::new(py, data).into_any().unbind()
+                }
+                Value::Text(data) if self.raw_values => text(py, data)?.unbind(),
                 Value::Binary(data) => codec
                     .decode(py, data)
                     .map_err(|e| column_error(py, entry, i, &e))?
@@ -860,14 +867,34 @@ pub fn decode_text<'py>(
     data: &[u8],
     scratch: &mut Vec<u8>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    if matches!(codec, Codec::Text | Codec::User(..)) {
-        return text(py, data);
+    match codec {
+        Codec::Text | Codec::User(..) | Codec::Scalar(Builtin::Text) => return text(py, data),
+        // Straight from the text: transcoding would only turn it into text again.
+        Codec::Scalar(Builtin::Numeric) => {
+            let s = std::str::from_utf8(data)
+                .map_err(|_| data_error(py, "invalid numeric value: not UTF-8".into()))?;
+            return decimal_from_text(py, s);
+        }
+        Codec::Scalar(Builtin::Json) if oid == types::JSON => return json(py, data),
+        Codec::Scalar(Builtin::Jsonb) if oid == types::JSONB => return json(py, data),
+        _ => {}
     }
     scratch.clear();
     match text_codec::to_binary(oid, data, scratch) {
         Ok(true) => codec.decode(py, scratch),
         Ok(false) => text(py, data),
         Err(e) => Err(data_error(py, e.to_string())),
+    }
+}
+
+/// Whether a `values` argument asks for values as sent.
+pub fn raw(values: &str) -> PyResult<bool> {
+    match values {
+        "typed" => Ok(false),
+        "raw" => Ok(true),
+        other => Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "values must be 'typed' or 'raw', not {other:?}"
+        ))),
     }
 }
 
@@ -992,13 +1019,15 @@ pub struct PgOutputDecoder {
 
 #[pymethods]
 impl PgOutputDecoder {
-    /// `parallel`: the stream was started with `streaming=parallel`.
+    /// `parallel`: the stream was started with `streaming=parallel`. `values`: `"typed"`
+    /// decodes column values to Python objects by type; `"raw"` leaves them as sent (text
+    /// as `str`, binary as `bytes`).
     #[new]
-    #[pyo3(signature = (*, parallel=false))]
-    fn new(parallel: bool) -> Self {
-        Self {
-            inner: ChangeDecoder::new(Arc::new(Registry::default()), parallel),
-        }
+    #[pyo3(signature = (*, parallel=false, values="typed"))]
+    fn new(parallel: bool, values: &str) -> PyResult<Self> {
+        Ok(Self {
+            inner: ChangeDecoder::new(Arc::new(Registry::default()), parallel, raw(values)?),
+        })
     }
 
     /// Decodes one pgoutput message (an XLogData payload).

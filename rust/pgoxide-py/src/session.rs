@@ -773,8 +773,8 @@ impl Session {
     /// Sends a START_REPLICATION command; the operation runs while the stream does and
     /// completes with the command tag after it ends. `start` is the position feedback starts
     /// from; `decode` turns pgoutput messages into Python objects (`parallel`: the stream uses
-    /// streaming=parallel).
-    #[pyo3(signature = (command, start, decode, parallel=false))]
+    /// streaming=parallel; `values`: "typed" or "raw", as for `PgOutputDecoder`).
+    #[pyo3(signature = (command, start, decode, parallel=false, values="typed"))]
     fn start_replication<'py>(
         &mut self,
         py: Python<'py>,
@@ -782,11 +782,13 @@ impl Session {
         start: u64,
         decode: bool,
         parallel: bool,
+        values: &str,
     ) -> PyResult<Bound<'py, PyBytes>> {
+        let raw = replication::raw(values)?;
         let mut req = self.new_request()?;
         req.simple_query(command).map_err(|e| to_pyerr(py, &e))?;
         let changes =
-            decode.then(|| replication::ChangeDecoder::new(self.registry.clone(), parallel));
+            decode.then(|| replication::ChangeDecoder::new(self.registry.clone(), parallel, raw));
         self.submit(
             py,
             req,
