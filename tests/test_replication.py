@@ -188,6 +188,37 @@ async def test_read_replication_slot(env):
     await env.rconn.drop_replication_slot(env.slot)
 
 
+async def test_failover_slot(env):
+    _need(env.cluster, 17, "failover slots")
+    await env.rconn.create_replication_slot(env.slot, snapshot="nothing", failover=True)
+    assert await env.conn.fetchval(
+        "SELECT failover FROM pg_replication_slots WHERE slot_name = $1", env.slot
+    )
+    await env.rconn.drop_replication_slot(env.slot)
+
+
+async def test_drop_waits_for_the_slot_to_be_released(env):
+    await env.publish("id int PRIMARY KEY")
+    stream = await env.start(temporary=False)
+    other = await r.connect_replication(env.cluster.dsn())
+    try:
+        # In use by the stream: without WAIT the server refuses, with it the drop waits.
+        with pytest.raises(exceptions.ObjectInUseError):
+            await other.drop_replication_slot(env.slot)
+        dropping = asyncio.ensure_future(other.drop_replication_slot(env.slot, wait=True))
+        await env.conn.execute(f"INSERT INTO {env.table} VALUES (1)")
+        await collect(stream, commits(1))
+        assert not dropping.done()
+        await stream.stop()
+        await env.rconn.close()  # releases the slot
+        await asyncio.wait_for(dropping, GUARD)
+    finally:
+        await other.close()
+    assert not await env.conn.fetchval(
+        "SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1", env.slot
+    )
+
+
 async def test_bad_plugin_options_are_the_servers_error(env):
     await env.publish("id int PRIMARY KEY")
     await env.rconn.create_replication_slot(env.slot, temporary=True, snapshot="nothing")
@@ -250,6 +281,53 @@ async def test_values_in_every_protocol_version(env, proto, binary):
     assert insert.commit_lsn == begin.final_lsn and insert.commit_time == begin.commit_time
     assert update.new["txt"] == "changed" and update.old is None
     assert delete.old_kind == "key" and delete.old["id"] == 1 and delete.old["txt"] is None
+    await stream.stop()
+
+
+async def test_user_types_and_a_changing_relation(env):
+    kinds = f"{env.table}_mood"
+    pair = f"{env.table}_pair"
+    positive = f"{env.table}_positive"
+    await env.conn.execute(
+        f"CREATE TYPE {kinds} AS ENUM ('sad', 'ok');"
+        f"CREATE TYPE {pair} AS (a int, b text);"
+        f"CREATE DOMAIN {positive} AS int CHECK (VALUE > 0)"
+    )
+    await env.publish(f"id int PRIMARY KEY, m {kinds}, p {pair}, q {positive}")
+    stream = await env.start(2, binary=True)
+    await env.conn.execute(f"INSERT INTO {env.table} VALUES (1, 'ok', ROW(2, 'x'), 3)")
+    # The definition changes mid-stream: a new Relation replaces the cached one.
+    await env.conn.execute(f"ALTER TABLE {env.table} ADD COLUMN extra text DEFAULT 'new'")
+    await env.conn.execute(f"INSERT INTO {env.table} (id, m, p, q) VALUES (2, 'sad', NULL, 4)")
+    messages = await collect(stream, commits(2))
+    types = {m.name: m for m in messages if isinstance(m, r.TypeDefinition)}
+    assert set(types) >= {kinds, pair}
+    relations = [m for m in messages if isinstance(m, r.Relation)]
+    assert [len(rel.columns) for rel in relations] == [4, 5]
+    first, second = changes(messages)
+    assert first.new["m"] == "ok" and first.new["q"] == 3
+    assert tuple(first.new["p"].values()) == (2, "x")
+    assert tuple(second.new.values()) == (2, "sad", None, 4, "new")
+    assert second.relation.columns[-1].name == "extra"
+    await stream.stop()
+
+
+async def test_origin(env):
+    await env.publish("id int PRIMARY KEY")
+    stream = await env.start()
+    origin = f"{env.table}_origin"
+    await env.conn.execute(f"SELECT pg_replication_origin_create('{origin}')")
+    try:
+        await env.conn.execute(
+            f"SELECT pg_replication_origin_session_setup('{origin}');"
+            f"INSERT INTO {env.table} VALUES (1)"
+        )
+        await env.conn.execute("SELECT pg_replication_origin_session_reset()")
+    finally:
+        await env.conn.execute(f"SELECT pg_replication_origin_drop('{origin}')")
+    messages = await collect(stream, commits(1))
+    found = [m for m in messages if isinstance(m, r.Origin)]
+    assert [o.name for o in found] == [origin]
     await stream.stop()
 
 
