@@ -16,6 +16,7 @@ import sys
 from collections.abc import Awaitable, Callable
 
 import pgoxide
+from pgoxide import replication
 from pgoxide.cluster import Cluster
 
 OUT = pathlib.Path(__file__).resolve().parent.parent / "rust/pgoxide-proto/tests/streams"
@@ -85,6 +86,40 @@ async def _notices(conn: pgoxide.Connection) -> None:
     await conn.execute("COPY (SELECT g FROM generate_series(1, 3) g) TO STDOUT")
 
 
+async def _replication(conn: replication.ReplicationConnection, direct: pgoxide.Connection) -> None:
+    """A logical replication stream: slot, pgoutput v3 with messages and two-phase, one of
+    each change, and a graceful stop."""
+    await direct.execute(
+        "CREATE TABLE rt (id int PRIMARY KEY, v text, n numeric);CREATE PUBLICATION rp FOR TABLE rt"
+    )
+    slot = await conn.create_replication_slot(
+        "rec_slot", temporary=True, snapshot="nothing", two_phase=True
+    )
+    stream = await conn.start_replication(
+        "rec_slot",
+        slot.consistent_point,
+        {"proto_version": 3, "publication_names": "rp", "messages": True, "two_phase": True},
+    )
+    await direct.execute("INSERT INTO rt VALUES (1, 'one', 1.5), (2, NULL, -2)")
+    await direct.execute("UPDATE rt SET v = 'uno' WHERE id = 1")
+    await direct.execute("DELETE FROM rt WHERE id = 2")
+    await direct.execute("SELECT pg_logical_emit_message(true, 'rec', 'hello')")
+    await direct.execute(
+        "BEGIN; INSERT INTO rt VALUES (3, 'prepared', 0); PREPARE TRANSACTION 'rec_gid'"
+    )
+    await direct.execute("COMMIT PREPARED 'rec_gid'")
+    await direct.execute("TRUNCATE rt")
+    ends = 0
+    async for item in stream:
+        message = getattr(item, "message", None)
+        if isinstance(message, (replication.Commit, replication.CommitPrepared)):
+            stream.ack(message.end_lsn)
+            ends += 1
+            if ends == 6:
+                break
+    await stream.stop()
+
+
 SCENARIOS: dict[str, tuple[str, str | None, Callable[[pgoxide.Connection], Awaitable[None]]]] = {
     "startup_trust": ("trust_user", None, lambda c: c.fetchval("SELECT 1")),
     "startup_md5": ("md5_user", "secret", lambda c: c.fetchval("SELECT 1")),
@@ -98,11 +133,14 @@ SCENARIOS: dict[str, tuple[str, str | None, Callable[[pgoxide.Connection], Await
 
 async def record(cluster: Cluster) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    for name, (user, password, run) in SCENARIOS.items():
+    direct = await pgoxide.connect(cluster.dsn(user="trust_user"))
+    scenarios = {**SCENARIOS, "logical_replication": ("trust_user", None, None)}
+    for name, (user, password, run) in scenarios.items():
         recorder = Recorder(cluster.port)
         server = await asyncio.start_server(recorder.handle, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
-        conn = await pgoxide.connect(
+        connect = replication.connect_replication if run is None else pgoxide.connect
+        conn = await connect(
             host="127.0.0.1",
             port=port,
             user=user,
@@ -111,7 +149,11 @@ async def record(cluster: Cluster) -> None:
             sslmode="disable",
             application_name="recorder",
         )
-        await run(conn)
+        if run is None:
+            assert isinstance(conn, replication.ReplicationConnection)
+            await _replication(conn, direct)
+        else:
+            await run(conn)
         await conn.close()
         await recorder.done.wait()
         server.close()
@@ -124,7 +166,8 @@ async def record(cluster: Cluster) -> None:
 
 
 def main() -> None:
-    with Cluster(hba=HBA, bootstrap_sql=BOOTSTRAP) as cluster:
+    settings = {"wal_level": "logical", "max_prepared_transactions": "5"}
+    with Cluster(hba=HBA, bootstrap_sql=BOOTSTRAP, settings=settings) as cluster:
         asyncio.run(record(cluster))
 
 

@@ -223,6 +223,17 @@ fn replay(
                     "{name}: authentication answer"
                 ),
                 b'X' => assert_eq!(session.terminate(), *bytes),
+                // Replication: standby status updates and CopyDone go straight to the
+                // socket, outside any request.
+                b'd' | b'c' => {
+                    for (tag, body) in &messages {
+                        if *tag == b'd' {
+                            assert_eq!((body[0], body.len()), (b'r', 34), "{name}: status update");
+                        } else {
+                            assert_eq!(*tag, b'c', "{name}: copy message");
+                        }
+                    }
+                }
                 _ => {
                     let mut req = rebuild(&messages);
                     assert_eq!(
@@ -393,4 +404,78 @@ proptest! {
             prop_assert_eq!(got, expected);
         }
     }
+}
+
+#[test]
+fn logical_replication_stream_decodes() {
+    use pgoxide_proto::pgoutput::{Decoder, Message, Value};
+    use pgoxide_proto::replication::StreamMessage;
+
+    let (events, session) = replay("logical_replication", None, |n| n / 3 + 1);
+    assert!(events.contains(&Ev::CopyBoth));
+    let mut decoder = Decoder::new(false);
+    let mut kinds = Vec::new();
+    let mut inserted = Vec::new();
+    let mut keepalives = 0;
+    for e in &events {
+        let Ev::CopyData(payload) = e else { continue };
+        match StreamMessage::parse(payload).unwrap() {
+            StreamMessage::Keepalive { .. } => keepalives += 1,
+            StreamMessage::XLogData { data, .. } => {
+                let message = decoder.decode(data).unwrap();
+                if let Message::Insert { new, .. } = &message {
+                    inserted.push(
+                        new.values()
+                            .map(|v| match v {
+                                Value::Text(t) => String::from_utf8(t.to_vec()).unwrap(),
+                                other => format!("{other:?}"),
+                            })
+                            .collect::<Vec<_>>(),
+                    );
+                }
+                let name = format!("{message:?}");
+                kinds.push(name.split([' ', '(', '{']).next().unwrap().to_owned());
+            }
+        }
+    }
+    assert!(keepalives > 0);
+    assert_eq!(
+        kinds,
+        [
+            "Begin",
+            "Relation",
+            "Insert",
+            "Insert",
+            "Commit", // INSERT two rows
+            "Begin",
+            "Update",
+            "Commit", // UPDATE
+            "Begin",
+            "Delete",
+            "Commit", // DELETE
+            "Begin",
+            "Message",
+            "Commit", // pg_logical_emit_message
+            "BeginPrepare",
+            "Insert",
+            "Prepare", // PREPARE TRANSACTION
+            "CommitPrepared",
+            // TRUNCATE invalidates the relation: its definition is sent again.
+            "Begin",
+            "Relation",
+            "Truncate",
+            "Commit",
+        ]
+    );
+    assert_eq!(
+        inserted,
+        [
+            vec!["1", "one", "1.5"],
+            vec!["2", "Null", "-2"],
+            vec!["3", "prepared", "0"]
+        ]
+    );
+    // The stream ended with the server's CopyDone and the command's completion.
+    assert!(events.contains(&Ev::CopyDone));
+    assert!(session.is_closed());
 }
