@@ -238,21 +238,24 @@ def format_table(
             ok = base is not None and base.ok and m.ok
             row.append(f"{m.rate / base.rate:.2f}x" if ok and base is not None else "-")
         rows.append(row)
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(
-            c.ljust(widths[i]) if i == 0 or i == 2 else c.rjust(widths[i])
-            for i, c in enumerate(cells)
-        ).rstrip()
-
     title = (
         f"loop: {loop_kind}  (rate = median of {repeat} timed runs, in items/s; "
         "±: (slowest - fastest) / median; ratio > 1: faster than asyncpg; "
         "count RxN: R rows per fetch, N fetches per timed run)"
     )
-    body = [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
-    return "\n".join([title, *body])
+    return "\n".join([title, *_aligned(header, rows, left={0, 2})])
+
+
+def _aligned(header: list[str], rows: list[list[str]], left: set[int]) -> list[str]:
+    """Header, rule and rows in columns; columns in `left` left-aligned, others right."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            c.ljust(widths[i]) if i in left else c.rjust(widths[i]) for i, c in enumerate(cells)
+        ).rstrip()
+
+    return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
 
 
 def _us(seconds: list[float], ops: int) -> str:
@@ -279,20 +282,12 @@ def format_cpu_table(
                 continue
             row.append(" / ".join(_us(xs, ops) for xs in (m.seconds, m.client_cpu, m.server_cpu)))
         rows.append(row)
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(
-            c.ljust(widths[i]) if i < 2 else c.rjust(widths[i]) for i, c in enumerate(cells)
-        ).rstrip()
-
     title = (
         f"loop: {loop_kind}  (microseconds per round trip, medians: wall time / CPU time of "
         "this process / CPU time of the connection's server process; server CPU close to "
         "wall: bound by the server)"
     )
-    body = [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
-    return "\n".join([title, *body])
+    return "\n".join([title, *_aligned(header, rows, left={0, 1})])
 
 
 def type_notes(workloads: list[Workload], results: list[Measurement]) -> list[str]:

@@ -22,6 +22,18 @@ def _decode(decoder: r.PgOutputDecoder, data: bytes) -> None:
     repr(message)  # whatever decoded must be a complete object
 
 
+# Relation 7 = s.t with one int4 column "id", replica identity default.
+_RELATION = (
+    b"R"
+    + (7).to_bytes(4, "big")
+    + b"s\x00t\x00d"
+    + (1).to_bytes(2, "big")
+    + b"\x01id\x00"
+    + (23).to_bytes(4, "big")
+    + (-1).to_bytes(4, "big", signed=True)
+)
+
+
 @settings(max_examples=2000, deadline=None)
 @given(st.binary(max_size=64))
 def test_random_bytes(data: bytes) -> None:
@@ -39,16 +51,7 @@ def test_random_bodies_after_every_tag(tag: int, body: bytes, parallel: bool) ->
 def test_random_sequences_through_one_decoder(payloads: list[bytes]) -> None:
     # A Relation followed by garbage changes for it, and stream starts/stops in between.
     decoder = r.PgOutputDecoder()
-    relation = (
-        b"R"
-        + (7).to_bytes(4, "big")
-        + b"s\x00t\x00d"
-        + (1).to_bytes(2, "big")
-        + b"\x01id\x00"
-        + (23).to_bytes(4, "big")
-        + (-1).to_bytes(4, "big", signed=True)
-    )
-    decoder.decode(relation)
+    decoder.decode(_RELATION)
     for payload in payloads:
         _decode(decoder, b"I" + (7).to_bytes(4, "big") + b"N" + payload)
         _decode(decoder, payload)
@@ -60,15 +63,6 @@ def test_a_valid_message_still_decodes() -> None:
     assert isinstance(begin, r.Begin) and begin.xid == 5 and int(begin.final_lsn) == 0x100
     with pytest.raises(exceptions.ProtocolError, match="unknown pgoutput message type"):
         decoder.decode(b"Z")
-    relation = (
-        b"R"
-        + (7).to_bytes(4, "big")
-        + b"s\x00t\x00d"
-        + (1).to_bytes(2, "big")
-        + b"\x01id\x00"
-        + (23).to_bytes(4, "big")
-        + (-1).to_bytes(4, "big", signed=True)
-    )
-    decoder.decode(relation)
+    decoder.decode(_RELATION)
     with pytest.raises(exceptions.DataError, match=r'column "id" of s\.t'):
         decoder.decode(b"I" + (7).to_bytes(4, "big") + b"N\x00\x01t\x00\x00\x00\x03abc")
