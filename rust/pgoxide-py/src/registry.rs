@@ -7,6 +7,21 @@ use std::sync::Arc;
 use pgoxide_proto::types::{Builtin, Oid};
 use pyo3::prelude::*;
 
+/// One row of `pgoxide.introspection.TYPES_QUERY`: oid, schema, name, typtype, element,
+/// base type, range subtype, the range a multirange is of, attribute names and types.
+pub type TypeRow = (
+    Oid,
+    String,
+    String,
+    String,
+    Oid,
+    Oid,
+    Oid,
+    Oid,
+    Vec<String>,
+    Vec<Oid>,
+);
+
 /// A non-builtin type, as introspection found it.
 #[derive(Debug, Clone)]
 pub struct TypeInfo {
@@ -70,22 +85,7 @@ impl Registry {
     /// Reads the rows of the introspection query (see `python/pgoxide/introspection.py`):
     /// `(oid, schema, name, typtype, element, base, range_subtype, multirange_of,
     /// attribute_names, attribute_types)`.
-    #[allow(clippy::type_complexity)]
-    pub fn add_types(
-        &mut self,
-        rows: Vec<(
-            Oid,
-            String,
-            String,
-            String,
-            Oid,
-            Oid,
-            Oid,
-            Oid,
-            Vec<String>,
-            Vec<Oid>,
-        )>,
-    ) {
+    pub fn add_types(&mut self, rows: Vec<TypeRow>) {
         for (oid, schema, name, typtype, element, base, subtype, multirange_of, anames, atypes) in
             rows
         {

@@ -23,7 +23,7 @@ use pyo3::types::{PyBytes, PyDict, PyIterator, PyList, PyTuple, PyType};
 use crate::codec::{Codec, Resolver};
 use crate::errors::{data_error, interface_error, to_pyerr};
 use crate::record::{Record, RecordDesc};
-use crate::registry::{ExchangeFormat, Registry, TypeInfo, TypeKind, UserCodec};
+use crate::registry::{ExchangeFormat, Registry, TypeInfo, TypeKind, TypeRow, UserCodec};
 use crate::replication;
 use crate::statement::{Described, Statement};
 
@@ -1014,22 +1014,7 @@ impl Session {
     }
 
     /// Records introspected types (rows of `pgoxide.introspection.TYPES_QUERY`).
-    #[allow(clippy::type_complexity)]
-    fn add_types(
-        &mut self,
-        rows: Vec<(
-            Oid,
-            String,
-            String,
-            String,
-            Oid,
-            Oid,
-            Oid,
-            Oid,
-            Vec<String>,
-            Vec<Oid>,
-        )>,
-    ) {
+    fn add_types(&mut self, rows: Vec<TypeRow>) {
         Arc::make_mut(&mut self.registry).add_types(rows);
     }
 
