@@ -106,6 +106,25 @@ async def test_records_and_the_garbage_collector(conn):
     gc.collect()
     assert ref() is None, "a cycle through a record is collected"
 
+    # The same through a jsonb dict, and through an instance of a record_class (whose
+    # traversal CPython runs before handing over to Record's).
+    class MyRecord(pgoxide.Record):
+        pass
+
+    for record_class in (None, MyRecord):
+        row = await conn.fetchrow(
+            """SELECT '{"k": 1}'::jsonb AS d, ARRAY[1] AS a""", record_class=record_class
+        )
+        node = Node()
+        node.record = row
+        row["d"]["node"] = node
+        row["a"].append(node)
+        ref = weakref.ref(node)
+        del row, node
+        await asyncio.sleep(0)
+        gc.collect()
+        assert ref() is None, f"a cycle through a {record_class} is collected"
+
 
 async def test_rows_of_a_result_share_their_names(conn):
     rows = await conn.fetch("SELECT g AS n FROM generate_series(1, 3) g")

@@ -72,6 +72,7 @@ mod _pgoxide {
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        super::record::install_traverse(m.py());
         m.add(
             "DEFAULT_MAX_MESSAGE_SIZE",
             pgoxide_proto::framing::DEFAULT_MAX_MESSAGE_SIZE,
