@@ -406,3 +406,23 @@ def test_hypothesis_uuid(loop_conn, v):
 @given(st.lists(st.one_of(st.none(), st.integers(-(2**31), 2**31 - 1)), max_size=50))
 def test_hypothesis_int4_array(loop_conn, v):
     assert _through(loop_conn, "int4[]", v) == v
+
+
+def _numeric_arrays() -> st.SearchStrategy[tuple[str, list[object]]]:
+    """(type, list) for the array element types decoded by the fixed-width fast path."""
+    elements = {
+        "int2[]": st.integers(-(2**15), 2**15 - 1),
+        "int8[]": st.integers(-(2**63), 2**63 - 1),
+        "float4[]": st.floats(width=32, allow_nan=False),
+        "float8[]": st.floats(allow_nan=False),
+    }
+    return st.sampled_from(sorted(elements)).flatmap(
+        lambda t: st.tuples(st.just(t), st.lists(st.one_of(st.none(), elements[t]), max_size=30))
+    )
+
+
+@_HYPO
+@given(_numeric_arrays())
+def test_hypothesis_numeric_arrays(loop_conn, case):
+    sqltype, v = case
+    assert _through(loop_conn, sqltype, v) == v
