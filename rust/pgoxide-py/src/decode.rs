@@ -356,9 +356,8 @@ fn decimal<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
 }
 
 /// Fills the `n` slots of `list` from an array level of int2, int4, int8, float4 or float8
-/// elements, with one bounds check per element instead of the generic per-element dispatch
-/// (that dispatch was most of the cost of decoding an `int[]`). Returns false, touching
-/// nothing, for other element types.
+/// elements, without the generic per-element dispatch (that dispatch was most of the cost of
+/// decoding an `int[]`). Returns false, touching nothing, for other element types.
 fn fill_numbers<'py>(
     py: Python<'py>,
     b: Builtin,
@@ -366,42 +365,53 @@ fn fill_numbers<'py>(
     n: usize,
     cursor: &mut pgoxide_proto::backend::Cursor<'_>,
 ) -> PyResult<bool> {
-    let width: usize = match b {
-        Builtin::Int2 => 2,
-        Builtin::Int4 | Builtin::Float4 => 4,
-        Builtin::Int8 | Builtin::Float8 => 8,
-        _ => return Ok(false),
-    };
+    // SAFETY (every arm): the constructors return a new reference, or NULL with an error set.
+    unsafe {
+        match b {
+            Builtin::Int2 => fill_fixed(py, list, n, cursor, |d: [u8; 2]| {
+                ffi::PyLong_FromLong(i16::from_be_bytes(d).into())
+            }),
+            Builtin::Int4 => fill_fixed(py, list, n, cursor, |d: [u8; 4]| {
+                ffi::PyLong_FromLong(i32::from_be_bytes(d).into())
+            }),
+            Builtin::Int8 => fill_fixed(py, list, n, cursor, |d: [u8; 8]| {
+                ffi::PyLong_FromLongLong(i64::from_be_bytes(d))
+            }),
+            Builtin::Float4 => fill_fixed(py, list, n, cursor, |d: [u8; 4]| {
+                ffi::PyFloat_FromDouble(f32::from_be_bytes(d).into())
+            }),
+            Builtin::Float8 => fill_fixed(py, list, n, cursor, |d: [u8; 8]| {
+                ffi::PyFloat_FromDouble(f64::from_be_bytes(d))
+            }),
+            _ => return Ok(false),
+        }?;
+    }
+    // SAFETY: the list is complete; built untracked like its row (see `build_level`).
+    unsafe { ffi::PyObject_GC_UnTrack(list.as_ptr().cast()) };
+    Ok(true)
+}
+
+/// [`fill_numbers`] for one element width `W`: `make` turns an element's bytes into a new
+/// reference (or NULL with a Python error set).
+fn fill_fixed<'py, const W: usize>(
+    py: Python<'py>,
+    list: &Bound<'py, PyAny>,
+    n: usize,
+    cursor: &mut pgoxide_proto::backend::Cursor<'_>,
+    make: impl Fn([u8; W]) -> *mut ffi::PyObject,
+) -> PyResult<()> {
     let truncated = |_| data_error(py, "invalid array value: truncated".into());
     for i in 0..n {
         let len = cursor.i32().map_err(truncated)?;
-        // SAFETY (all arms): a new reference, or NULL with an error set.
-        let item = if len == -1 {
+        let item = if len == W as i32 {
+            let raw = cursor.bytes(W).map_err(truncated)?;
+            make(raw.try_into().expect("W bytes"))
+        } else if len == -1 {
             py.None().into_ptr()
-        } else if len as usize == width {
-            let d = cursor.bytes(width).map_err(truncated)?;
-            let fixed = |_| data_error(py, "invalid array value: element size".into());
-            unsafe {
-                match b {
-                    Builtin::Int2 => ffi::PyLong_FromLong(
-                        i16::from_be_bytes(d.try_into().map_err(fixed)?).into(),
-                    ),
-                    Builtin::Int4 => ffi::PyLong_FromLong(
-                        i32::from_be_bytes(d.try_into().map_err(fixed)?).into(),
-                    ),
-                    Builtin::Int8 => {
-                        ffi::PyLong_FromLongLong(i64::from_be_bytes(d.try_into().map_err(fixed)?))
-                    }
-                    Builtin::Float4 => ffi::PyFloat_FromDouble(
-                        f32::from_be_bytes(d.try_into().map_err(fixed)?).into(),
-                    ),
-                    _ => ffi::PyFloat_FromDouble(f64::from_be_bytes(d.try_into().map_err(fixed)?)),
-                }
-            }
         } else {
             return Err(data_error(
                 py,
-                format!("invalid array value: element of {len} bytes, expected {width}"),
+                format!("invalid array value: element of {len} bytes, expected {W}"),
             ));
         };
         if item.is_null() {
@@ -410,9 +420,7 @@ fn fill_numbers<'py>(
         // SAFETY: slot `i` of a list of `n` NULL slots, set once; the list steals `item`.
         unsafe { ffi::PyList_SET_ITEM(list.as_ptr(), i as ffi::Py_ssize_t, item) };
     }
-    // SAFETY: the list is complete; built untracked like its row (see `build_level`).
-    unsafe { ffi::PyObject_GC_UnTrack(list.as_ptr().cast()) };
-    Ok(true)
+    Ok(())
 }
 
 /// `Decimal(text)` for a numeric's text output (as PostgreSQL prints it, including `NaN` and
