@@ -1,23 +1,27 @@
 """Profile pgoxide's client-side decoding of one fetch workload, without the socket.
 
-    python benches/profile.py WORKLOAD [--repeat N] [--dsn URI] [--callgrind]
+    python benches/profile.py WORKLOAD [--query SQL] [--repeat N] [--dsn URI] [--callgrind]
 
 WORKLOAD is one of the fetch workloads of ``benches/run.py`` (wide, ints, text, intarray,
 pgtype, bytea).  The script creates its table, fetches it once through pgoxide while recording
 the bytes the server sent, then feeds those bytes to the connection's session ``--repeat``
 times, as the protocol would: the timed part is pgoxide decoding the response into records
 (and the ``gc.collect(1)`` that ``benches/run.py`` also charges), with no server, socket or
-event loop in it.  It prints the median and fastest replay.
+event loop in it.  It prints the median and fastest replay.  ``--query`` replays another
+query over the workload's table instead (``"SELECT doc::text FROM pgoxide_bench_wide"``), to
+see what one column or one conversion costs.
 
 With ``--callgrind``, run it under valgrind and only the replays are instrumented, so the
 instruction counts are repeatable from one run to the next::
 
     valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=cg.out \\
-        python benches/profile.py wide --repeat 3 --callgrind
+        $PYTHON benches/profile.py wide --repeat 3 --callgrind
     callgrind_annotate --inclusive=yes cg.out | head -60
 
 Under ``perf record -p PID`` (PID printed before the replays start) the same loop gives
-a time profile.  benches/PROFILE.md has what these showed.
+a time profile.  ``$PYTHON`` must be the interpreter's binary (``sys.executable``),
+not a wrapper script such as a pyenv shim, or valgrind instruments the wrapper.
+benches/PROFILE.md has what these showed.
 
 It reaches into the connection's private parts (``_protocol``, ``_session``, ``_cache``),
 so it is a development tool that follows the driver's internals, not an example.
@@ -70,12 +74,21 @@ def _query(w: FetchWorkload | RepeatedFetchWorkload) -> tuple[str, tuple[Any, ..
 
 
 def _callgrind(switch: str) -> None:
-    subprocess.run(["callgrind_control", "-i", switch, str(os.getpid())], check=False)
+    """Turns callgrind's instrumentation of this process on or off."""
+    try:
+        out = subprocess.run(
+            ["callgrind_control", "-i", switch, str(os.getpid())], capture_output=True, text=True
+        )
+    except OSError as e:
+        raise SystemExit(f"--callgrind: cannot run callgrind_control: {e}") from e
+    # It exits with 0 even when the process is not running under callgrind.
+    if out.returncode != 0 or "Error" in out.stdout + out.stderr:
+        raise SystemExit(f"--callgrind: not running under callgrind?\n{out.stdout}{out.stderr}")
 
 
-async def _profile(dsn: str, name: str, repeat: int, callgrind: bool) -> None:
+async def _profile(dsn: str, name: str, query: str | None, repeat: int, callgrind: bool) -> None:
     w = _fetch_workloads()[name]
-    sql, args = _query(w)
+    sql, args = (query, ()) if query else _query(w)
     conn = await pgoxide.connect(dsn)
     try:
         for statement in w.setup_sql():
@@ -102,7 +115,7 @@ async def _profile(dsn: str, name: str, repeat: int, callgrind: bool) -> None:
         # Fed in 64 KiB pieces, about what a reader that keeps up gets per read.
         pieces = [response[i : i + 65536] for i in range(0, len(response), 65536)]
         print(
-            f"{name}: {count:,} rows, {len(response):,} bytes per response; "
+            f"{query or name}: {count:,} rows, {len(response):,} bytes per response; "
             f"replaying {repeat} times in process {os.getpid()}",
             flush=True,
         )
@@ -140,6 +153,7 @@ async def _profile(dsn: str, name: str, repeat: int, callgrind: bool) -> None:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("workload", choices=sorted(_fetch_workloads()))
+    p.add_argument("--query", help="replay this query instead of the workload's")
     p.add_argument("--repeat", type=int, default=20, help="replays (default: 20)")
     p.add_argument("--dsn", default=os.environ.get("PGOXIDE_DSN"), help="an existing server")
     p.add_argument(
@@ -147,7 +161,7 @@ def main() -> int:
     )
     args = p.parse_args()
     with _server(args.dsn) as dsn:
-        asyncio.run(_profile(dsn, args.workload, args.repeat, args.callgrind))
+        asyncio.run(_profile(dsn, args.workload, args.query, args.repeat, args.callgrind))
     return 0
 
 
