@@ -42,10 +42,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pgoxide
+from pgoxide.protocol import _DONE  # the kind of item that carries an operation's result
 from workloads import FetchWorkload, RepeatedFetchWorkload, build_workloads
-
-# What _DONE is in pgoxide.protocol: the item that carries an operation's result.
-_DONE = 0
 
 
 def _fetch_workloads() -> dict[str, FetchWorkload | RepeatedFetchWorkload]:
@@ -121,7 +119,7 @@ async def _profile(dsn: str, name: str, query: str | None, repeat: int, callgrin
         )
         times: list[float] = []
         # Everything alive now goes to the permanent generation, so the collections below
-        # see only what the replays build (as in run.py, where the heap is small).
+        # see only what the replays build.
         gc.collect()
         gc.freeze()
         if callgrind:
@@ -147,6 +145,8 @@ async def _profile(dsn: str, name: str, query: str | None, repeat: int, callgrin
             f" fastest {min(times) * 1e3:.3f} ms"
         )
     finally:
+        for statement in w.teardown_sql():
+            await conn.execute(statement)
         await conn.close()
 
 
