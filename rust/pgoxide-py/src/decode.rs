@@ -346,13 +346,17 @@ thread_local! {
     static NUMERIC_TEXT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
-/// `Decimal(text)` for a numeric, through one vectorcall.
+/// `Decimal` of a binary numeric.
 fn decimal<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
-    NUMERIC_TEXT.with_borrow_mut(|text| {
+    // The buffer is released before Decimal() runs: nothing in between can run Python code
+    // (making a str triggers no collection), so no finalizer can re-enter while it is held.
+    // A malformed value's error is made after the buffer is released, too.
+    let text = NUMERIC_TEXT.with_borrow_mut(|text| {
         text.clear();
-        numeric::decode_to_text(data, text).map_err(|e| data_error(py, e.to_string()))?;
-        decimal_from_text(py, text)
-    })
+        numeric::decode_to_text(data, text).map(|()| ascii_str(py, text))
+    });
+    let text = text.map_err(|e| data_error(py, e.to_string()))??;
+    decimal_of(py, &text)
 }
 
 /// Fills the `n` slots of `list` from an array level of int2, int4, int8, float4 or float8
@@ -426,7 +430,11 @@ fn fill_fixed<'py, const W: usize>(
 /// `Decimal(text)` for a numeric's text output (as PostgreSQL prints it, including `NaN` and
 /// `Infinity`, which Decimal reads the same way).
 pub fn decimal_from_text<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
-    let arg = ascii_str(py, text)?;
+    decimal_of(py, &ascii_str(py, text)?)
+}
+
+/// `Decimal(arg)`, through one vectorcall.
+fn decimal_of<'py>(py: Python<'py>, arg: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyAny>> {
     let decimal = pycache::decimal(py)?;
     let args = [arg.as_ptr()];
     // SAFETY: one borrowed argument in a stack array, as the vectorcall protocol expects.
