@@ -201,3 +201,103 @@ def test_session_survives_garbage(data, chunk):
     except exceptions.ProtocolError:
         with pytest.raises(exceptions.ProtocolError):
             s.feed(b"")
+
+
+# (element OID, array OID, struct format) of the array types decoded by the fixed-width path.
+_FIXED_ARRAYS = {
+    "int2": (21, 1005, "!h"),
+    "int4": (23, 1007, "!i"),
+    "int8": (20, 1016, "!q"),
+    "float8": (701, 1022, "!d"),
+}
+
+
+def _array_statement(s: _pgoxide.Session, array_oid: int) -> _pgoxide.Statement:
+    """A prepared statement with one binary array column, described by recorded messages."""
+    s.prepare("s1", "SELECT $1")
+    column = b"a\x00" + struct.pack("!ihihih", 0, 0, array_oid, -1, -1, 0)
+    items = s.feed(
+        _msg(b"1")
+        + _msg(b"t", struct.pack("!h", 0))
+        + _msg(b"T", struct.pack("!h", 1) + column)
+        + _msg(b"Z", b"I")
+    )
+    [(kind, stmt)] = items
+    assert kind == 0 and isinstance(stmt, _pgoxide.Statement)
+    return stmt
+
+
+def _expected_elements(fmt: str, count: int, body: bytes) -> list[object] | None:
+    """What a correct decoder makes of ``count`` array elements in ``body``: the values, or
+    None when the bytes are not a valid array of that type."""
+    width, pos, out = struct.calcsize(fmt), 0, []
+    for _ in range(count):
+        if pos + 4 > len(body):
+            return None
+        (length,) = struct.unpack_from("!i", body, pos)
+        pos += 4
+        if length == -1:
+            out.append(None)
+        elif length == width and pos + width <= len(body):
+            out.append(struct.unpack_from(fmt, body, pos)[0])
+            pos += width
+        else:
+            return None
+    return out if pos == len(body) else None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(sorted(_FIXED_ARRAYS)),
+    st.lists(
+        st.one_of(
+            st.just(None),
+            st.binary(min_size=8, max_size=8),
+            # A length that does not fit the type, or runs past the value.
+            st.tuples(st.integers(-3, 12), st.binary(max_size=12)),
+        ),
+        max_size=6,
+    ),
+    st.binary(max_size=3),
+)
+def test_malformed_binary_arrays_are_data_errors(type_name, elements, trailing):
+    """An array value the server could not have sent decodes to a DataError naming the
+    problem, a valid one to its values; either way the operation completes and the session
+    stays usable."""
+    elem_oid, array_oid, fmt = _FIXED_ARRAYS[type_name]
+    width = struct.calcsize(fmt)
+    body = b""
+    for e in elements:
+        if e is None:
+            body += struct.pack("!i", -1)
+        elif isinstance(e, bytes):
+            body += struct.pack("!i", width) + e[:width]
+        else:
+            length, data = e
+            body += struct.pack("!i", length) + data
+    body += trailing
+    expected = _expected_elements(fmt, len(elements), body)
+    value = struct.pack("!iiiii", 1, 1, elem_oid, len(elements), 1) + body
+    s = _ready_session()
+    stmt = _array_statement(s, array_oid)
+    s.bind_execute(stmt, (), 0, None)
+    items = s.feed(
+        _msg(b"2")
+        + _msg(b"D", struct.pack("!hi", 1, len(value)) + value)
+        + _msg(b"C", b"SELECT 1\x00")
+        + _msg(b"Z", b"I")
+    )
+    [(kind, payload)] = items
+    if expected is None:
+        assert kind == 2
+        assert isinstance(payload, exceptions.DataError)
+        assert "invalid array value" in str(payload)
+    else:
+        assert kind == 0
+        got = list(payload[0][0]["a"])
+        assert len(got) == len(expected)
+        for g, x in zip(got, expected):
+            assert g == x or (g != g and x != x)  # NaN is not equal to itself
+    assert s.pending_ops == 0
+    s.simple_query("SELECT 1")
+    assert s.feed(_msg(b"I") + _msg(b"Z", b"I")) == [(0, "")]
