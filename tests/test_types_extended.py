@@ -273,6 +273,20 @@ async def test_user_codecs(conn):
         await conn.set_type_codec("nope", encoder=str, decoder=str)
 
 
+async def test_deeply_nested_json(conn):
+    """Nesting past the Rust parser's limit (200) still decodes; nesting past what Python's
+    json module can build is a DataError that says what to do, and the connection goes on."""
+    for sqltype in ("json", "jsonb"):
+        deep = '{"k": ' * 150 + "[" * 150 + "1" + "]" * 150 + "}" * 150
+        assert await conn.fetchval(f"SELECT $1::{sqltype}", json.loads(deep)) == json.loads(deep)
+        assert await conn.fetchval(f"SELECT '{deep}'::{sqltype}") == json.loads(deep)
+        too_deep = "[" * 5000 + "]" * 5000
+        with pytest.raises(exceptions.DataError, match=r"nested too deeply.*as text"):
+            await conn.fetchval(f"SELECT '{too_deep}'::{sqltype}")
+        assert await conn.fetchval(f"SELECT '{too_deep}'::{sqltype}::text") == too_deep
+    assert await conn.fetchval("SELECT 1") == 1
+
+
 async def test_pluggable_json(conn):
     loads_calls = []
 

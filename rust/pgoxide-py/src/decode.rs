@@ -132,9 +132,36 @@ pub fn json<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
         cache_mode: jiter::StringCacheMode::Keys,
         ..Default::default()
     };
-    parser
-        .python_parse(py, data)
-        .map_err(|e| data_error(py, format!("invalid JSON value: {}", e.description(data))))
+    match parser.python_parse(py, data) {
+        Ok(value) => Ok(value),
+        // jiter stops at 200 levels of nesting, and PostgreSQL stores far deeper values.
+        Err(e) if e.error_type == jiter::JsonErrorType::RecursionLimitExceeded => {
+            deeply_nested_json(py, data)
+        }
+        Err(e) => Err(data_error(
+            py,
+            format!("invalid JSON value: {}", e.description(data)),
+        )),
+    }
+}
+
+/// A JSON value too deeply nested for jiter, through Python's `json.loads` (which goes as
+/// deep as the interpreter's recursion limit). Rare, so its speed does not matter.
+fn deeply_nested_json<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    pycache::json_loads(py)?
+        .call1((PyBytes::new(py, data),))
+        .map_err(|e| {
+            if e.is_instance_of::<pyo3::exceptions::PyRecursionError>(py) {
+                data_error(
+                    py,
+                    "JSON value nested too deeply to decode into Python objects; select it \
+                     as text (col::text) or register a codec for the type"
+                        .into(),
+                )
+            } else {
+                data_error(py, format!("invalid JSON value: {e}"))
+            }
+        })
 }
 
 /// A value handed to a user codec's decoder in its exchange format.

@@ -13,6 +13,7 @@ static EXCEPTIONS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 static INTERVAL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static ARRAY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static JSON_DUMPS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static JSON_LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static TYPES: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 static IPADDRESS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 static LSN: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -80,6 +81,11 @@ pub fn array_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
 /// `json.dumps`, for json parameters given as Python objects.
 pub fn json_dumps(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
     JSON_DUMPS.import(py, "json", "dumps")
+}
+
+/// `json.loads`, for JSON values nested deeper than the Rust parser goes.
+pub fn json_loads(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    JSON_LOADS.import(py, "json", "loads")
 }
 
 /// A class of `pgoxide.types` (Range, Point, BitString, Lsn, ...).
