@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import math
 from collections.abc import AsyncIterator, Iterator
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -287,6 +288,54 @@ async def test_deeply_nested_json(conn):
     assert await conn.fetchval("SELECT 1") == 1
 
 
+def _same_json(a: object, b: object) -> bool:
+    """Equal, with the same types and key order all the way down (1, 1.0 and True are
+    different JSON values, and so are 0.0 and -0.0)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same_json(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(map(_same_json, a, b))
+    if isinstance(a, float):
+        return a == b and math.copysign(1, a) == math.copysign(1, b)
+    return a == b
+
+
+async def test_json_texts_decode_as_json_loads(conn):
+    """json keeps the text as sent, so its decoder meets every layout of JSON: each of these
+    decodes to what json.loads makes of it, whichever of the two Rust parsers takes it."""
+    texts = [
+        '{"a": 1, "a": 2}',
+        "999999999999999999",
+        "-999999999999999999",
+        "12345678901234567890123",
+        "-12345678901234567890",
+        "-0",
+        "-0.0",
+        "1E400",
+        "-1e400",
+        "1e-400",
+        "0.1",
+        "1.5e3",
+        "2.5E-3",
+        r'"\ud83d\ude00 \u00e9 \/ \b\f\n\r\t \" \\ end"',
+        r'"\u0000"',
+        r'{"caf\u00e9": 1, "café": 2, "k\"ey": 3, "": 4, "x": "ünï"}',
+        ' \t\n[ 1 , { } , [ ] , "" , true,false , null ] \r\n',
+        '{"' + "k" * 70 + '": 1}',
+        "{" + ", ".join(f'"k{i}": {i}' for i in range(2000)) + "}",
+    ]
+    for text in texts:
+        got = await conn.fetchval("SELECT $1::json", text)
+        assert _same_json(got, json.loads(text)), text
+    # Keys cached from one document do not leak into the next.
+    rows = await conn.fetch(
+        "SELECT json_build_object('k' || (i % 700), i) AS d FROM generate_series(1, 3000) AS i"
+    )
+    assert all(r["d"] == {f"k{i % 700}": i} for i, r in enumerate(rows, 1))
+
+
 async def test_pluggable_json(conn):
     loads_calls = []
 
@@ -350,6 +399,45 @@ def loop_conn(dsn) -> Iterator[tuple[asyncio.AbstractEventLoop, pgoxide.Connecti
 def _check(loop_conn, sqltype: str, value: object) -> None:
     loop, conn = loop_conn
     loop.run_until_complete(_round_trip(conn, sqltype, value))
+
+
+_JSON_TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
+)
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _JSON_TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_JSON_TEXT, inner, max_size=4),
+    max_leaves=20,
+)
+#: Layouts of json.dumps: a json column keeps the text as it was sent.
+_JSON_LAYOUTS = st.sampled_from(
+    [
+        {},
+        {"indent": 2},
+        {"separators": (",", ":")},
+        {"ensure_ascii": False},
+        {"indent": "\t", "ensure_ascii": False},
+    ]
+)
+
+
+@_HYPO
+@given(_JSON_VALUES, _JSON_LAYOUTS)
+def test_hypothesis_json(loop_conn, value, layout):
+    """json decodes as json.loads reads the text that was sent; jsonb, which keeps its own
+    normal form (numbers become numeric), as json.loads reads the server's rendering of it."""
+    loop, conn = loop_conn
+    text = json.dumps(value, **layout)
+    got = loop.run_until_complete(conn.fetchval("SELECT $1::json", text))
+    assert _same_json(got, json.loads(text))
+    got, rendered = loop.run_until_complete(
+        conn.fetchrow("SELECT $1::jsonb, $1::jsonb::text", text)
+    )
+    assert _same_json(got, json.loads(rendered))
 
 
 @_HYPO

@@ -126,8 +126,12 @@ fn decode_builtin<'py>(py: Python<'py>, b: Builtin, data: &[u8]) -> PyResult<Bou
     })
 }
 
-/// JSON text to Python objects (dict, list, str, int, float, bool, None), parsed in Rust.
+/// JSON text to Python objects (dict, list, str, int, float, bool, None), parsed in Rust:
+/// common documents by our builder, the rest by jiter.
 pub fn json<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    if let Some(value) = crate::json::build(py, data)? {
+        return Ok(value);
+    }
     let parser = jiter::PythonParse {
         cache_mode: jiter::StringCacheMode::Keys,
         ..Default::default()
@@ -239,17 +243,31 @@ fn ascii_str<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyString>>
     if !text.is_ascii() {
         return Ok(PyString::new(py, text));
     }
+    // SAFETY: checked just above.
+    unsafe { ascii_bytes_str(py, text.as_bytes()) }
+}
+
+/// A compact ASCII `str` of `ascii`, copied without any check.
+///
+/// # Safety
+///
+/// Every byte of `ascii` must be below 0x80.
+pub unsafe fn ascii_bytes_str<'py>(
+    py: Python<'py>,
+    ascii: &[u8],
+) -> PyResult<Bound<'py, PyString>> {
+    debug_assert!(ascii.is_ascii());
     // SAFETY: PyUnicode_New(n, 127) makes a compact ASCII string of n code points whose data
     // (n bytes plus the terminator it writes) is filled here before the string is used.
     unsafe {
         let obj = Bound::from_owned_ptr_or_err(
             py,
-            ffi::PyUnicode_New(text.len() as ffi::Py_ssize_t, 127),
+            ffi::PyUnicode_New(ascii.len() as ffi::Py_ssize_t, 127),
         )?;
         std::ptr::copy_nonoverlapping(
-            text.as_ptr(),
+            ascii.as_ptr(),
             ffi::PyUnicode_DATA(obj.as_ptr()).cast::<u8>(),
-            text.len(),
+            ascii.len(),
         );
         Ok(obj.cast_into_unchecked())
     }

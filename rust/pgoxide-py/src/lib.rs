@@ -6,6 +6,7 @@ mod containers;
 mod decode;
 mod encode;
 mod errors;
+mod json;
 mod pycache;
 mod record;
 mod registry;
