@@ -149,6 +149,23 @@ async def test_nan(dsn):
         assert (await conn.fetchval("SELECT 'NaN'::numeric")).is_nan()
 
 
+async def test_numeric_digits_are_never_rounded(dsn):
+    """Numerics far past Decimal's default 28 digits, and far out of its default exponent
+    range, come back digit for digit as the server prints them."""
+    async with await pgoxide.connect(dsn) as conn:
+        for expr in (
+            "1::numeric / 7",
+            "repeat('9', 1000)::numeric + 0.5",
+            "-('0.' || repeat('0', 16000) || '123')::numeric",
+            "('1' || repeat('0', 130000))::numeric",
+            "'Infinity'::numeric",
+            "'-Infinity'::numeric",
+        ):
+            got, text = await conn.fetchrow(f"SELECT x, x::text FROM (SELECT {expr} AS x) s")
+            assert type(got) is Decimal and str(got) == str(Decimal(text)), expr
+            assert got.as_tuple() == Decimal(text).as_tuple(), expr
+
+
 async def test_text_rendering_matches_server(dsn):
     """What we send is what the server understands: compare with its text output."""
     async with await pgoxide.connect(dsn) as conn:

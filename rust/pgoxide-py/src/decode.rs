@@ -478,14 +478,14 @@ pub fn decimal_from_text<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py
     decimal_of(py, &ascii_str(py, text)?)
 }
 
-/// `Decimal(arg)`, through one vectorcall.
+/// `Decimal(arg)`, exactly: one vectorcall of an unbounded context's `create_decimal`.
 fn decimal_of<'py>(py: Python<'py>, arg: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyAny>> {
-    let decimal = pycache::decimal(py)?;
+    let make = pycache::make_decimal(py)?;
     let args = [arg.as_ptr()];
     // SAFETY: one borrowed argument in a stack array, as the vectorcall protocol expects.
     unsafe {
         let result =
-            ffi::PyObject_Vectorcall(decimal.as_ptr(), args.as_ptr(), 1, std::ptr::null_mut());
+            ffi::PyObject_Vectorcall(make.as_ptr(), args.as_ptr(), 1, std::ptr::null_mut());
         Bound::from_owned_ptr_or_err(py, result)
     }
 }

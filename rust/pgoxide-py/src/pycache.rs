@@ -2,9 +2,10 @@
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyModule, PyType};
+use pyo3::types::{PyDict, PyModule, PyType};
 
 static DECIMAL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static MAKE_DECIMAL: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static UUID: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static UUID_INT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static UUID_IS_SAFE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -20,6 +21,27 @@ static LSN: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
 pub fn decimal(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
     DECIMAL.import(py, "decimal", "Decimal")
+}
+
+/// `create_decimal` of a context with the largest precision and exponent range, so that
+/// nothing rounds: the Decimal that `Decimal(text)` makes, about a sixth faster, as the
+/// constructor parses keyword arguments and looks up the thread's context on every call.
+pub fn make_decimal(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    MAKE_DECIMAL
+        .get_or_try_init(py, || -> PyResult<_> {
+            let decimal = py.import("decimal")?;
+            let unbounded = PyDict::new(py);
+            for (arg, limit) in [
+                ("prec", "MAX_PREC"),
+                ("Emax", "MAX_EMAX"),
+                ("Emin", "MIN_EMIN"),
+            ] {
+                unbounded.set_item(arg, decimal.getattr(limit)?)?;
+            }
+            let context = decimal.getattr("Context")?.call((), Some(&unbounded))?;
+            Ok(context.getattr("create_decimal")?.unbind())
+        })
+        .map(|o| o.bind(py))
 }
 
 pub fn uuid_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
