@@ -7,64 +7,75 @@ use crate::error::{Error, Result};
 /// protocol error instead of panicking.
 #[derive(Debug, Clone)]
 pub struct Cursor<'a> {
-    data: &'a [u8],
-    pos: usize,
+    /// The part of the body not read yet: a read is one length check and a split.
+    rest: &'a [u8],
     what: &'static str,
 }
 
 impl<'a> Cursor<'a> {
     pub fn new(data: &'a [u8], what: &'static str) -> Self {
-        Self { data, pos: 0, what }
+        Self { rest: data, what }
     }
 
+    #[cold]
+    #[inline(never)]
     fn short(&self) -> Error {
         Error::protocol(format!("malformed {} message (truncated)", self.what))
     }
 
     pub fn remaining(&self) -> usize {
-        self.data.len() - self.pos
+        self.rest.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.pos == self.data.len()
+        self.rest.is_empty()
     }
 
     pub fn rest(&mut self) -> &'a [u8] {
-        let r = &self.data[self.pos..];
-        self.pos = self.data.len();
-        r
+        std::mem::take(&mut self.rest)
     }
 
+    #[inline]
     pub fn bytes(&mut self, n: usize) -> Result<&'a [u8]> {
-        if self.remaining() < n {
-            return Err(self.short());
+        match self.rest.split_at_checked(n) {
+            Some((r, rest)) => {
+                self.rest = rest;
+                Ok(r)
+            }
+            None => Err(self.short()),
         }
-        let r = &self.data[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(r)
+    }
+
+    #[inline]
+    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        match self.rest.split_first_chunk::<N>() {
+            Some((r, rest)) => {
+                self.rest = rest;
+                Ok(*r)
+            }
+            None => Err(self.short()),
+        }
     }
 
     pub fn u8(&mut self) -> Result<u8> {
-        Ok(self.bytes(1)?[0])
+        Ok(self.array::<1>()?[0])
     }
 
     pub fn i16(&mut self) -> Result<i16> {
-        let b = self.bytes(2)?;
-        Ok(i16::from_be_bytes([b[0], b[1]]))
+        self.array().map(i16::from_be_bytes)
     }
 
+    #[inline]
     pub fn i32(&mut self) -> Result<i32> {
-        let b = self.bytes(4)?;
-        Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        self.array().map(i32::from_be_bytes)
     }
 
     pub fn u32(&mut self) -> Result<u32> {
-        Ok(self.i32()? as u32)
+        self.array().map(u32::from_be_bytes)
     }
 
     pub fn i64(&mut self) -> Result<i64> {
-        let b = self.bytes(8)?;
-        Ok(i64::from_be_bytes(b.try_into().expect("8 bytes")))
+        self.array().map(i64::from_be_bytes)
     }
 
     /// A NUL-terminated string, without its terminator. Must be UTF-8 (we always ask the
@@ -77,14 +88,14 @@ impl<'a> Cursor<'a> {
     }
 
     pub fn cbytes(&mut self) -> Result<&'a [u8]> {
-        let rest = &self.data[self.pos..];
+        let rest = self.rest;
         let n = memchr::memchr(0, rest).ok_or_else(|| {
             Error::protocol(format!(
                 "malformed {} message (unterminated string)",
                 self.what
             ))
         })?;
-        self.pos += n + 1;
+        self.rest = &rest[n + 1..];
         Ok(&rest[..n])
     }
 

@@ -243,33 +243,32 @@ fn ascii_str<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyString>>
     if !text.is_ascii() {
         return Ok(PyString::new(py, text));
     }
-    // SAFETY: checked just above.
-    unsafe { ascii_bytes_str(py, text.as_bytes()) }
+    // SAFETY: checked just above; the result is a new str or NULL with an exception set.
+    unsafe {
+        Bound::from_owned_ptr_or_err(py, new_ascii_str(text.as_bytes()))
+            .map(|s| s.cast_into_unchecked())
+    }
 }
 
-/// A compact ASCII `str` of `ascii`, copied without any check.
+/// A new compact ASCII `str` of `ascii` (a new reference), or NULL with an exception set.
 ///
 /// # Safety
 ///
-/// Every byte of `ascii` must be below 0x80.
-pub unsafe fn ascii_bytes_str<'py>(
-    py: Python<'py>,
-    ascii: &[u8],
-) -> PyResult<Bound<'py, PyString>> {
+/// Every byte of `ascii` must be below 0x80, and the GIL must be held.
+pub unsafe fn new_ascii_str(ascii: &[u8]) -> *mut ffi::PyObject {
     debug_assert!(ascii.is_ascii());
     // SAFETY: PyUnicode_New(n, 127) makes a compact ASCII string of n code points whose data
     // (n bytes plus the terminator it writes) is filled here before the string is used.
     unsafe {
-        let obj = Bound::from_owned_ptr_or_err(
-            py,
-            ffi::PyUnicode_New(ascii.len() as ffi::Py_ssize_t, 127),
-        )?;
-        std::ptr::copy_nonoverlapping(
-            ascii.as_ptr(),
-            ffi::PyUnicode_DATA(obj.as_ptr()).cast::<u8>(),
-            ascii.len(),
-        );
-        Ok(obj.cast_into_unchecked())
+        let s = ffi::PyUnicode_New(ascii.len() as ffi::Py_ssize_t, 127);
+        if !s.is_null() {
+            std::ptr::copy_nonoverlapping(
+                ascii.as_ptr(),
+                ffi::PyUnicode_DATA(s).cast::<u8>(),
+                ascii.len(),
+            );
+        }
+        s
     }
 }
 

@@ -17,7 +17,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 
-use crate::decode::ascii_bytes_str;
+use crate::decode::new_ascii_str;
 
 /// Deeper values go to jiter (and from there, past its limit, to `json.loads`).
 const MAX_DEPTH: u32 = 128;
@@ -28,12 +28,12 @@ const MAX_CACHED_KEY: usize = 64;
 /// Slots of the key cache: direct-mapped, a power of two.
 const KEY_SLOTS: usize = 512;
 
-/// Why [`build`] stopped before the end.
+/// Why [`build`] stopped before the end. Small on purpose: it travels up every level.
 enum Stop {
     /// The value needs the full parser.
     Unsupported,
-    /// Python could not allocate an object.
-    Python(PyErr),
+    /// Python could not allocate an object; its exception is set.
+    Python,
 }
 
 type Built<'py> = Result<Bound<'py, PyAny>, Stop>;
@@ -59,7 +59,7 @@ pub fn build<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Option<Bound<'py, Py
     match result {
         Ok(v) => Ok(Some(v)),
         Err(Stop::Unsupported) => Ok(None),
-        Err(Stop::Python(e)) => Err(e),
+        Err(Stop::Python) => Err(PyErr::fetch(py)),
     }
 }
 
@@ -147,7 +147,7 @@ impl<'py> Builder<'_, 'py> {
                 let value = self.value()?;
                 // SAFETY: `dict` is a dict and `key` a str; both references stay ours.
                 if unsafe { ffi::PyDict_SetItem(dict.as_ptr(), key.as_ptr(), value.as_ptr()) } < 0 {
-                    return Err(Stop::Python(PyErr::fetch(self.py)));
+                    return Err(Stop::Python);
                 }
                 self.skip_whitespace();
                 match self.peek() {
@@ -216,9 +216,9 @@ impl<'py> Builder<'_, 'py> {
             return self.utf8(raw);
         }
         if key && (1..=MAX_CACHED_KEY).contains(&raw.len()) {
-            return cached_key(self.py, raw).map_err(Stop::Python);
+            return cached_key(self.py, raw);
         }
-        ascii_str(self.py, raw).map_err(Stop::Python)
+        ascii_str(self.py, raw)
     }
 
     /// The rest of a string that has an escape, from its first byte at `start`.
@@ -303,7 +303,8 @@ impl<'py> Builder<'_, 'py> {
         };
         if s.is_null() {
             // Not UTF-8: the full parser words the error.
-            drop(PyErr::fetch(self.py));
+            // SAFETY: clears the UnicodeDecodeError just raised.
+            unsafe { ffi::PyErr_Clear() };
             return Err(Stop::Unsupported);
         }
         // SAFETY: a new reference.
@@ -367,8 +368,7 @@ impl<'py> Builder<'_, 'py> {
     }
 
     fn owned(&self, ptr: *mut ffi::PyObject) -> Built<'py> {
-        // SAFETY: `ptr` is a new reference, or NULL with an exception set.
-        unsafe { Bound::from_owned_ptr_or_err(self.py, ptr) }.map_err(Stop::Python)
+        owned(self.py, ptr)
     }
 }
 
@@ -384,10 +384,20 @@ fn push_utf8(text: &mut String, raw: &[u8]) -> Result<(), Stop> {
     Ok(())
 }
 
+/// `ptr`, a new reference or NULL with an exception set, as a result.
+fn owned(py: Python<'_>, ptr: *mut ffi::PyObject) -> Built<'_> {
+    if ptr.is_null() {
+        Err(Stop::Python)
+    } else {
+        // SAFETY: a new reference.
+        Ok(unsafe { Bound::from_owned_ptr(py, ptr) })
+    }
+}
+
 /// A `str` of `raw`, which the caller has found to be ASCII.
-fn ascii_str<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<Bound<'py, PyAny>> {
-    // SAFETY: the caller checked every byte.
-    unsafe { ascii_bytes_str(py, raw) }.map(Bound::into_any)
+fn ascii_str<'py>(py: Python<'py>, raw: &[u8]) -> Built<'py> {
+    // SAFETY: the caller checked every byte; the GIL is held.
+    owned(py, unsafe { new_ascii_str(raw) })
 }
 
 thread_local! {
@@ -400,7 +410,7 @@ thread_local! {
 }
 
 /// The `str` of the ASCII key `raw`, shared from the cache when it was seen before.
-fn cached_key<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+fn cached_key<'py>(py: Python<'py>, raw: &[u8]) -> Built<'py> {
     let slot = slot_of(raw);
     KEYS.with(|keys| {
         let cell = &keys[slot];
