@@ -28,6 +28,18 @@ const MAX_CACHED_KEY: usize = 64;
 /// Slots of the key cache: direct-mapped, a power of two.
 const KEY_SLOTS: usize = 512;
 
+/// The bytes that end a run of plain ASCII in a string: the closing quote, a backslash,
+/// control characters (invalid there) and the bytes of non-ASCII characters.
+static PLAIN_END: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = b < 0x20 || b == b'"' as usize || b == b'\\' as usize || b >= 0x80;
+        b += 1;
+    }
+    table
+};
+
 /// Why [`build`] stopped before the end. Small on purpose: it travels up every level.
 enum Stop {
     /// The value needs the full parser.
@@ -198,27 +210,37 @@ impl<'py> Builder<'_, 'py> {
     /// A string whose opening quote has been consumed.
     fn string(&mut self, key: bool) -> Built<'py> {
         let start = self.pos;
-        let mut ascii = true;
+        let rest = &self.data[start..];
+        let Some(len) = rest.iter().position(|&b| PLAIN_END[usize::from(b)]) else {
+            return Err(Stop::Unsupported);
+        };
+        if rest[len] != b'"' {
+            return self.unusual_string(start + len, start);
+        }
+        let raw = &rest[..len];
+        self.pos = start + len + 1;
+        if key && (1..=MAX_CACHED_KEY).contains(&raw.len()) {
+            return cached_key(self.py, raw);
+        }
+        ascii_str(self.py, raw)
+    }
+
+    /// A string with non-ASCII text or an escape, from its first byte at `start`; the bytes
+    /// before `at` are plain ASCII.
+    #[cold]
+    fn unusual_string(&mut self, at: usize, start: usize) -> Built<'py> {
+        self.pos = at;
         loop {
             match self.peek() {
                 Some(b'"') => break,
                 Some(b'\\') => return self.escaped_string(start),
                 Some(0..=0x1f) | None => return Err(Stop::Unsupported),
-                Some(b) => {
-                    ascii &= b < 0x80;
-                    self.pos += 1;
-                }
+                Some(_) => self.pos += 1,
             }
         }
         let raw = &self.data[start..self.pos];
         self.pos += 1;
-        if !ascii {
-            return self.utf8(raw);
-        }
-        if key && (1..=MAX_CACHED_KEY).contains(&raw.len()) {
-            return cached_key(self.py, raw);
-        }
-        ascii_str(self.py, raw)
+        self.utf8(raw)
     }
 
     /// The rest of a string that has an escape, from its first byte at `start`.
