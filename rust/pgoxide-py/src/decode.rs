@@ -477,16 +477,9 @@ pub fn decimal_from_text<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py
     decimal_of(py, &ascii_str(py, text)?)
 }
 
-/// `Decimal(arg)`, exactly: one vectorcall of an unbounded context's `create_decimal`.
+/// `Decimal(arg)`, exactly.
 fn decimal_of<'py>(py: Python<'py>, arg: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyAny>> {
-    let make = pycache::make_decimal(py)?;
-    let args = [arg.as_ptr()];
-    // SAFETY: one borrowed argument in a stack array, as the vectorcall protocol expects.
-    unsafe {
-        let result =
-            ffi::PyObject_Vectorcall(make.as_ptr(), args.as_ptr(), 1, std::ptr::null_mut());
-        Bound::from_owned_ptr_or_err(py, result)
-    }
+    pycache::make_decimal(py)?.call(arg)
 }
 
 fn decode_array<'py>(
