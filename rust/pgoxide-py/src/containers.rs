@@ -15,7 +15,7 @@ use crate::decode::text;
 use crate::encode::{expected, EncodeResult};
 use crate::errors::data_error;
 use crate::pycache;
-use crate::record::Record;
+use crate::record::{Record, Values};
 use crate::registry::Registry;
 
 fn core(py: Python<'_>) -> impl Fn(Error) -> PyErr + Copy + '_ {
@@ -40,18 +40,16 @@ pub fn decode_composite<'py>(
             ),
         ));
     }
-    let mut values = Vec::with_capacity(fields.len());
+    let mut values = Values::with_capacity(fields.len())?;
     for ((_, value), (_, codec)) in fields.zip(&c.fields) {
         values.push(match value {
             None => py.None(),
             Some(bytes) => codec.decode(py, bytes)?.unbind(),
         });
     }
-    Ok(
-        Record::create(py, c.desc.clone_ref(py), values.into_boxed_slice())?
-            .into_bound(py)
-            .into_any(),
-    )
+    Ok(Record::create(py, c.desc.clone_ref(py), values)?
+        .into_bound(py)
+        .into_any())
 }
 
 /// An anonymous record as a tuple; its field types come with the data.

@@ -4,7 +4,9 @@
 //! map), so a row costs its values and nothing else.
 
 use pyo3::basic::CompareOp;
-use pyo3::exceptions::{PyIndexError, PyKeyError, PyTypeError};
+use std::ptr::NonNull;
+
+use pyo3::exceptions::{PyIndexError, PyKeyError, PyMemoryError, PyTypeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::pyclass::{PyTraverseError, PyVisit};
@@ -38,19 +40,81 @@ impl RecordDesc {
 #[pyclass(frozen, subclass, module = "pgoxide", name = "Record")]
 pub struct Record {
     desc: Py<RecordDesc>,
-    values: Box<[Py<PyAny>]>,
+    values: Values,
     /// Whether a value may take part in a reference cycle (then the record must be tracked by
     /// the garbage collector once it is handed out).
     cyclic: bool,
 }
 
+/// A record's values, in an array from Python's allocator.
+///
+/// Its pools serve the few dozen bytes a row needs several times faster than the system
+/// allocator does, which shows with one array per row. Built and dropped with the GIL held:
+/// by the decoder, and by `Record`'s deallocation.
+pub struct Values {
+    ptr: NonNull<Py<PyAny>>,
+    len: usize,
+    capacity: usize,
+}
+
+// SAFETY: the array only holds `Py` references, which may move between threads; it is
+// freed with the GIL held (see the type's documentation).
+unsafe impl Send for Values {}
+unsafe impl Sync for Values {}
+
+impl Values {
+    /// Room for `capacity` values.
+    pub fn with_capacity(capacity: usize) -> PyResult<Self> {
+        let bytes = capacity.max(1) * std::mem::size_of::<Py<PyAny>>();
+        // SAFETY: the GIL is held (see the type's documentation).
+        let raw = unsafe { ffi::PyMem_Malloc(bytes) };
+        let ptr = NonNull::new(raw.cast())
+            .ok_or_else(|| PyMemoryError::new_err("out of memory for a record"))?;
+        Ok(Self {
+            ptr,
+            len: 0,
+            capacity,
+        })
+    }
+
+    /// Appends `value`; there must be room for it.
+    pub fn push(&mut self, value: Py<PyAny>) {
+        assert!(
+            self.len < self.capacity,
+            "more values than the record has room for"
+        );
+        // SAFETY: in bounds of the allocation, and the slot is unused.
+        unsafe { self.ptr.as_ptr().add(self.len).write(value) };
+        self.len += 1;
+    }
+}
+
+impl std::ops::Deref for Values {
+    type Target = [Py<PyAny>];
+
+    fn deref(&self) -> &[Py<PyAny>] {
+        // SAFETY: the first `len` slots hold initialised values.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for Values {
+    fn drop(&mut self) {
+        // SAFETY: the first `len` slots hold values we own, and the array came from
+        // PyMem_Malloc; the GIL is held (see the type's documentation).
+        unsafe {
+            std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(
+                self.ptr.as_ptr(),
+                self.len,
+            ));
+            ffi::PyMem_Free(self.ptr.as_ptr().cast());
+        }
+    }
+}
+
 impl Record {
     /// A new record, not yet tracked by the garbage collector: see [`Record::track_result`].
-    pub fn create(
-        py: Python<'_>,
-        desc: Py<RecordDesc>,
-        values: Box<[Py<PyAny>]>,
-    ) -> PyResult<Py<Self>> {
+    pub fn create(py: Python<'_>, desc: Py<RecordDesc>, values: Values) -> PyResult<Py<Self>> {
         let cyclic = values.iter().any(|v| may_join_cycle(v.as_ptr()));
         let record = Py::new(
             py,
@@ -89,9 +153,11 @@ impl Record {
     pub fn create_of_class<'py>(
         cls: &Bound<'py, PyType>,
         desc: Py<RecordDesc>,
-        values: Vec<Py<PyAny>>,
+        values: &Values,
     ) -> PyResult<Bound<'py, PyAny>> {
-        cls.call_method1(pyo3::intern!(cls.py(), "__new__"), (cls, desc, values))
+        let py = cls.py();
+        let values = PyList::new(py, values.iter().map(|v| v.bind(py)))?;
+        cls.call_method1(pyo3::intern!(py, "__new__"), (cls, desc, values))
     }
 
     fn position(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
@@ -230,7 +296,7 @@ unsafe extern "C" fn traverse_record(
         }
         let py = Python::assume_attached();
         let record = Borrowed::from_ptr(py, obj).cast_unchecked::<Record>();
-        for v in &*record.get().values {
+        for v in record.get().values.iter() {
             let p = v.as_ptr();
             if ffi::PyType_IS_GC(ffi::Py_TYPE(p)) != 0 {
                 let r = visit(p, arg);
@@ -255,12 +321,16 @@ fn is_container(obj: *mut ffi::PyObject, record_type: *mut ffi::PyTypeObject) ->
 impl Record {
     /// Builds a record of a `record_class`; the driver calls this, users need not.
     #[new]
-    fn __new__(desc: Py<RecordDesc>, values: Vec<Py<PyAny>>) -> Self {
-        Self {
-            desc,
-            values: values.into_boxed_slice(),
-            cyclic: true,
+    fn __new__(desc: Py<RecordDesc>, values: Vec<Py<PyAny>>) -> PyResult<Self> {
+        let mut stored = Values::with_capacity(values.len())?;
+        for v in values {
+            stored.push(v);
         }
+        Ok(Self {
+            desc,
+            values: stored,
+            cyclic: true,
+        })
     }
 
     /// Lets the garbage collector see the values (a list value may be part of a cycle).
@@ -270,7 +340,7 @@ impl Record {
     #[allow(clippy::needless_pass_by_value)] // PyO3 passes the visitor by value.
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
         visit.call(&self.desc)?;
-        for v in &*self.values {
+        for v in self.values.iter() {
             visit.call(v)?;
         }
         Ok(())

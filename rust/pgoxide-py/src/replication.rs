@@ -21,7 +21,7 @@ use crate::codec::{Codec, Resolver};
 use crate::decode::{decimal_from_text, json, text, timestamptz};
 use crate::errors::{data_error, to_pyerr};
 use crate::pycache;
-use crate::record::{Record, RecordDesc};
+use crate::record::{Record, RecordDesc, Values};
 use crate::registry::{Registry, TypeKind};
 
 fn lsn(py: Python<'_>, value: u64) -> PyResult<Bound<'_, PyAny>> {
@@ -822,7 +822,7 @@ impl ChangeDecoder {
             ));
             return Err(to_pyerr(py, &e));
         }
-        let mut values = Vec::with_capacity(tuple.len());
+        let mut values = Values::with_capacity(tuple.len())?;
         for (i, (value, (oid, codec))) in tuple.values().zip(&entry.columns).enumerate() {
             let v = match value {
                 Value::Null => py.None(),
@@ -842,7 +842,7 @@ impl ChangeDecoder {
             };
             values.push(v);
         }
-        let record = Record::create(py, entry.desc.clone_ref(py), values.into_boxed_slice())?;
+        let record = Record::create(py, entry.desc.clone_ref(py), values)?;
         Record::track_one(record.bind(py).as_any());
         Ok(record.into_any())
     }

@@ -22,7 +22,7 @@ use pyo3::types::{PyBytes, PyDict, PyIterator, PyList, PyTuple, PyType};
 
 use crate::codec::{Codec, Resolver};
 use crate::errors::{data_error, interface_error, to_pyerr};
-use crate::record::{Record, RecordDesc};
+use crate::record::{Record, RecordDesc, Values};
 use crate::registry::{ExchangeFormat, Registry, TypeInfo, TypeKind, TypeRow, UserCodec};
 use crate::replication;
 use crate::statement::{Described, Statement};
@@ -151,7 +151,7 @@ fn decode_row(
             stmt.column_codecs.len()
         ))));
     }
-    let mut values = Vec::with_capacity(row.len());
+    let mut values = Values::with_capacity(row.len()).map_err(RowError::Value)?;
     for (i, codec) in stmt.column_codecs.iter().enumerate() {
         match row.next_field().map_err(RowError::Protocol)? {
             None => values.push(py.None()),
@@ -164,8 +164,8 @@ fn decode_row(
     row.finish().map_err(RowError::Protocol)?;
     let desc = stmt.desc.clone_ref(py);
     match record_class {
-        None => Record::create(py, desc, values.into_boxed_slice()).map(Py::into_any),
-        Some(cls) => Record::create_of_class(cls.bind(py), desc, values).map(Bound::unbind),
+        None => Record::create(py, desc, values).map(Py::into_any),
+        Some(cls) => Record::create_of_class(cls.bind(py), desc, &values).map(Bound::unbind),
     }
     .map_err(RowError::Value)
 }
@@ -186,7 +186,7 @@ fn text_row(
         ))));
     }
     let mut scratch = Vec::new();
-    let mut values = Vec::with_capacity(row.len());
+    let mut values = Values::with_capacity(row.len()).map_err(RowError::Value)?;
     for (oid, codec) in columns {
         match row.next_field().map_err(RowError::Protocol)? {
             None => values.push(py.None()),
@@ -198,7 +198,7 @@ fn text_row(
         }
     }
     row.finish().map_err(RowError::Protocol)?;
-    Record::create(py, desc.clone_ref(py), values.into_boxed_slice())
+    Record::create(py, desc.clone_ref(py), values)
         .map(Py::into_any)
         .map_err(RowError::Value)
 }
