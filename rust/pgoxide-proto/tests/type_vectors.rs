@@ -200,9 +200,9 @@ fn lookup(expression: &str) -> Vec<u8> {
 }
 
 fn numeric_text(data: &[u8]) -> String {
-    let mut s = String::new();
+    let mut s = Vec::new();
     numeric::decode_to_text(data, &mut s).unwrap();
-    s
+    String::from_utf8(s).unwrap()
 }
 
 #[test]

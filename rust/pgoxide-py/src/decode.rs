@@ -387,7 +387,7 @@ fn uuid(py: Python<'_>, raw: [u8; 16]) -> PyResult<Bound<'_, PyAny>> {
 thread_local! {
     /// The text of the numeric being decoded: one buffer reused for every value, as growing a
     /// fresh `String` cost more than the digits themselves.
-    static NUMERIC_TEXT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    static NUMERIC_TEXT: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// `Decimal` of a binary numeric.
@@ -397,7 +397,13 @@ fn decimal<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
     // A malformed value's error is made after the buffer is released, too.
     let text = NUMERIC_TEXT.with_borrow_mut(|text| {
         text.clear();
-        numeric::decode_to_text(data, text).map(|()| ascii_str(py, text))
+        numeric::decode_to_text(data, text).map(|()| {
+            // SAFETY: the text is ASCII; the result is a new str or NULL with an exception set.
+            unsafe {
+                Bound::from_owned_ptr_or_err(py, new_ascii_str(text))
+                    .map(|s| s.cast_into_unchecked::<PyString>())
+            }
+        })
     });
     let text = text.map_err(|e| data_error(py, e.to_string()))??;
     decimal_of(py, &text)
