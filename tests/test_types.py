@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import pickle
 import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta, timezone
@@ -417,6 +418,25 @@ def test_hypothesis_interval(loop_conn, v):
 @given(st.uuids())
 def test_hypothesis_uuid(loop_conn, v):
     assert _through(loop_conn, "uuid", v) == v
+
+
+async def test_decoded_uuid_is_a_complete_uuid(dsn):
+    """The decoder fills UUID's slots itself: the object must be one uuid.UUID would make."""
+    expected = uuid.UUID("12345678-9abc-4def-8123-456789abcdef")
+    async with await pgoxide.connect(dsn) as conn:
+        got = await conn.fetchval("SELECT $1::uuid", str(expected))
+    assert type(got) is uuid.UUID
+    assert got.int == expected.int and got.is_safe is uuid.SafeUUID.unknown
+    assert (str(got), repr(got), got.version, got.hex) == (
+        str(expected),
+        repr(expected),
+        4,
+        expected.hex,
+    )
+    assert hash(got) == hash(expected) and got == expected
+    assert pickle.loads(pickle.dumps(got)) == expected
+    with pytest.raises(TypeError):
+        got.int = 5  # type: ignore[misc]
 
 
 @_HYPO

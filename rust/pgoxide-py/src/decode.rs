@@ -363,20 +363,34 @@ fn interval(py: Python<'_>, iv: dt::Interval) -> PyResult<Bound<'_, PyAny>> {
 /// result of many UUIDs would otherwise make every collection walk them (and their rows).
 fn uuid(py: Python<'_>, raw: [u8; 16]) -> PyResult<Bound<'_, PyAny>> {
     let ty = pycache::uuid_type(py)?;
-    let (int_slot, is_safe_slot, unknown) = pycache::uuid_slots(py)?;
-    let value = u128::from_be_bytes(raw).into_pyobject(py)?;
-    // SAFETY: `tp_alloc` of a heap type returns a new zeroed instance or NULL with an error set;
-    // the member descriptors' `__set__` store into the instance's slots.
+    let (slots, unknown) = pycache::uuid_slots(py)?;
+    let value = u128::from_be_bytes(raw).into_pyobject(py)?.into_any();
+    // SAFETY: `tp_alloc` of a heap type returns a new zeroed instance or NULL with an error set.
+    // Offsets are those of the type's two object slots, empty in a new instance, so storing a
+    // reference there is what their descriptors' `__set__` would do; otherwise `__set__` runs.
     unsafe {
         let tp = ty.as_type_ptr();
         let alloc = (*tp).tp_alloc.unwrap_or(ffi::PyType_GenericAlloc);
         let obj = Bound::from_owned_ptr_or_err(py, alloc(tp, 0))?;
-        for (slot, v) in [(int_slot, value.as_any()), (is_safe_slot, unknown)] {
-            let set = (*ffi::Py_TYPE(slot.as_ptr()))
-                .tp_descr_set
-                .expect("member descriptor");
-            if set(slot.as_ptr(), obj.as_ptr(), v.as_ptr()) != 0 {
-                return Err(PyErr::fetch(py));
+        match slots {
+            pycache::UuidSlots::Offsets(int, is_safe) => {
+                let slot = |offset: isize| {
+                    obj.as_ptr()
+                        .byte_offset(offset)
+                        .cast::<*mut ffi::PyObject>()
+                };
+                slot(*int).write(value.into_ptr());
+                slot(*is_safe).write(unknown.clone().into_ptr());
+            }
+            pycache::UuidSlots::Descriptors(int, is_safe) => {
+                for (slot, v) in [(int, &value), (is_safe, unknown)] {
+                    let set = (*ffi::Py_TYPE(slot.as_ptr()))
+                        .tp_descr_set
+                        .expect("member descriptor");
+                    if set(slot.as_ptr(), obj.as_ptr(), v.as_ptr()) != 0 {
+                        return Err(PyErr::fetch(py));
+                    }
+                }
             }
         }
         ffi::PyObject_GC_UnTrack(obj.as_ptr().cast());
