@@ -324,6 +324,8 @@ async def test_json_texts_decode_as_json_loads(conn):
         r'{"caf\u00e9": 1, "café": 2, "k\"ey": 3, "": 4, "x": "ünï"}',
         ' \t\n[ 1 , { } , [ ] , "" , true,false , null ] \r\n',
         '{"' + "k" * 70 + '": 1}',
+        '{"a":1}',
+        '{"a": 1, "ab": 2, "abc": 3, "abcdefgh": 4, "abcdefghi": 5, "abcdefghij": 6}',
         "{" + ", ".join(f'"k{i}": {i}' for i in range(2000)) + "}",
     ]
     for text in texts:
@@ -334,6 +336,12 @@ async def test_json_texts_decode_as_json_loads(conn):
         "SELECT json_build_object('k' || (i % 700), i) AS d FROM generate_series(1, 3000) AS i"
     )
     assert all(r["d"] == {f"k{i % 700}": i} for i, r in enumerate(rows, 1))
+    # Nor do keys that differ only in the middle.
+    rows = await conn.fetch(
+        "SELECT json_build_object('prefix__' || (i % 10) || '__suffix', i) AS d"
+        " FROM generate_series(1, 100) AS i"
+    )
+    assert all(r["d"] == {f"prefix__{i % 10}__suffix": i} for i, r in enumerate(rows, 1))
 
 
 async def test_pluggable_json(conn):

@@ -52,27 +52,30 @@ type Built<'py> = Result<Bound<'py, PyAny>, Stop>;
 
 /// The Python object of the JSON text `data`, or `None` when the text needs the full parser.
 pub fn build<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Option<Bound<'py, PyAny>>> {
-    let mut builder = Builder {
-        py,
-        data,
-        pos: 0,
-        depth: 0,
-        items: Vec::new(),
-        text: String::new(),
-    };
-    let result = builder.value().and_then(|v| {
-        builder.skip_whitespace();
-        if builder.pos == data.len() {
-            Ok(v)
-        } else {
-            Err(Stop::Unsupported)
+    KEYS.with(|keys| {
+        let mut builder = Builder {
+            py,
+            data,
+            pos: 0,
+            depth: 0,
+            items: Vec::new(),
+            text: String::new(),
+            keys,
+        };
+        let result = builder.value().and_then(|v| {
+            builder.skip_whitespace();
+            if builder.pos == data.len() {
+                Ok(v)
+            } else {
+                Err(Stop::Unsupported)
+            }
+        });
+        match result {
+            Ok(v) => Ok(Some(v)),
+            Err(Stop::Unsupported) => Ok(None),
+            Err(Stop::Python) => Err(PyErr::fetch(py)),
         }
-    });
-    match result {
-        Ok(v) => Ok(Some(v)),
-        Err(Stop::Unsupported) => Ok(None),
-        Err(Stop::Python) => Err(PyErr::fetch(py)),
-    }
+    })
 }
 
 struct Builder<'a, 'py> {
@@ -84,6 +87,8 @@ struct Builder<'a, 'py> {
     items: Vec<Bound<'py, PyAny>>,
     /// The decoded text of a string with escapes.
     text: String,
+    /// This thread's key cache, looked up once per document.
+    keys: &'a KeyCache,
 }
 
 impl<'py> Builder<'_, 'py> {
@@ -220,7 +225,7 @@ impl<'py> Builder<'_, 'py> {
         let raw = &rest[..len];
         self.pos = start + len + 1;
         if key && (1..=MAX_CACHED_KEY).contains(&raw.len()) {
-            return cached_key(self.py, raw);
+            return cached_key(self.py, self.keys, rest, len);
         }
         ascii_str(self.py, raw)
     }
@@ -422,46 +427,85 @@ fn ascii_str<'py>(py: Python<'py>, raw: &[u8]) -> Built<'py> {
     owned(py, unsafe { new_ascii_str(raw) })
 }
 
+/// One slot of the key cache: the key's first eight bytes (zero-padded) and length, which
+/// match a short key without reading the `str`, and the `str` (null while the slot is empty).
+#[derive(Clone, Copy)]
+struct CachedKey {
+    head: u64,
+    len: usize,
+    key: *mut ffi::PyObject,
+}
+
+type KeyCache = [Cell<CachedKey>; KEY_SLOTS];
+
 thread_local! {
     /// Key strings by a hash of their bytes, one per slot; a collision replaces the slot. The
     /// references are never released: a thread's cache lives as long as the thread, and its
     /// few kilobytes of keys stay with the interpreter. Cells, not a `RefCell`: a lookup holds
     /// no borrow, so a re-entrant call could never find the cache borrowed.
-    static KEYS: [Cell<*mut ffi::PyObject>; KEY_SLOTS] =
-        const { [const { Cell::new(std::ptr::null_mut()) }; KEY_SLOTS] };
+    static KEYS: KeyCache = const {
+        [const {
+            Cell::new(CachedKey {
+                head: 0,
+                len: 0,
+                key: std::ptr::null_mut(),
+            })
+        }; KEY_SLOTS]
+    };
 }
 
-/// The `str` of the ASCII key `raw`, shared from the cache when it was seen before.
-fn cached_key<'py>(py: Python<'py>, raw: &[u8]) -> Built<'py> {
-    let slot = slot_of(raw);
-    KEYS.with(|keys| {
-        let cell = &keys[slot];
-        let cached = cell.get();
-        // SAFETY: a non-null slot holds a reference to a compact ASCII str (made by
-        // `ascii_str`), whose data is its length in bytes.
-        unsafe {
-            if !cached.is_null() {
-                let len = ffi::PyUnicode_GET_LENGTH(cached) as usize;
-                let text =
-                    std::slice::from_raw_parts(ffi::PyUnicode_DATA(cached).cast::<u8>(), len);
-                if text == raw {
-                    return Ok(Bound::from_borrowed_ptr(py, cached));
-                }
+/// The `str` of the ASCII key that is the first `len` bytes of `rest`, shared from the cache
+/// when it was seen before.
+fn cached_key<'py>(py: Python<'py>, keys: &KeyCache, rest: &[u8], len: usize) -> Built<'py> {
+    let raw = &rest[..len];
+    let head = head_of(rest, len);
+    // Longer keys also hash their last eight bytes, so that keys sharing a prefix spread.
+    let tail = match raw.last_chunk::<8>() {
+        Some(last) if len > 8 => u64::from_le_bytes(*last),
+        _ => 0,
+    };
+    let hash = (head ^ tail.rotate_left(29) ^ len as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let cell = &keys[(hash >> 55) as usize & (KEY_SLOTS - 1)];
+    let cached = cell.get();
+    // SAFETY: a non-null slot holds a reference to a compact ASCII str (made by `ascii_str`)
+    // of `cached.len` bytes.
+    unsafe {
+        if cached.len == len && cached.head == head {
+            let text =
+                std::slice::from_raw_parts(ffi::PyUnicode_DATA(cached.key).cast::<u8>(), len);
+            if len <= 8 || text[8..] == raw[8..] {
+                return Ok(Bound::from_borrowed_ptr(py, cached.key));
             }
-            let key = ascii_str(py, raw)?;
-            cell.set(key.clone().into_ptr());
-            if !cached.is_null() {
-                ffi::Py_DECREF(cached);
-            }
-            Ok(key)
         }
-    })
+        let key = ascii_str(py, raw)?;
+        cell.set(CachedKey {
+            head,
+            len,
+            key: key.clone().into_ptr(),
+        });
+        if !cached.key.is_null() {
+            ffi::Py_DECREF(cached.key);
+        }
+        Ok(key)
+    }
 }
 
-/// FNV-1a over the key's bytes: keys are short, and any spread will do for a small cache.
-fn slot_of(raw: &[u8]) -> usize {
-    let hash = raw.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    (hash ^ (hash >> 32)) as usize & (KEY_SLOTS - 1)
+/// The first eight bytes of the `len`-byte key at the start of `rest`, zero-padded: one load
+/// when the text goes on that far, as it does but for the last bytes of a document.
+fn head_of(rest: &[u8], len: usize) -> u64 {
+    let n = len.min(8);
+    match rest.first_chunk::<8>() {
+        Some(word) => {
+            let mask = if n == 8 {
+                u64::MAX
+            } else {
+                (1u64 << (8 * n)) - 1
+            };
+            u64::from_le_bytes(*word) & mask
+        }
+        None => rest[..n]
+            .iter()
+            .rev()
+            .fold(0, |h, &b| h << 8 | u64::from(b)),
+    }
 }
