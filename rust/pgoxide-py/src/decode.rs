@@ -509,8 +509,9 @@ fn decode_array<'py>(
     data: &[u8],
 ) -> PyResult<Bound<'py, PyAny>> {
     let (header, mut cursor) =
-        array::decode_header(data).map_err(|e| data_error(py, e.to_string()))?;
-    if header.dims.is_empty() {
+        array::read_header(data).map_err(|e| data_error(py, e.to_string()))?;
+    let dims = header.dims();
+    if dims.is_empty() {
         return Ok(pyo3::types::PyList::empty(py).into_any());
     }
     if header.element_oid != elem_oid {
@@ -522,17 +523,17 @@ fn decode_array<'py>(
             ),
         ));
     }
-    let list = build_level(py, elem, &header.dims, &mut cursor)?;
+    let list = build_level(py, elem, dims, &mut cursor)?;
     if !cursor.is_empty() {
         return Err(data_error(py, "invalid array value: trailing bytes".into()));
     }
-    if header.dims.iter().all(|&(_, lower)| lower == 1) {
+    if dims.iter().all(|&(_, lower)| lower == 1) {
         return Ok(list);
     }
     // Lower bounds other than 1 are kept: a list subclass that carries them. It is built by
     // Python and so tracked by the collector already; its nested lists must be too.
     crate::record::track_lists(list.as_ptr());
-    let bounds: Vec<i32> = header.dims.iter().map(|&(_, lower)| lower).collect();
+    let bounds: Vec<i32> = dims.iter().map(|&(_, lower)| lower).collect();
     let kwargs = pyo3::types::PyDict::new(py);
     kwargs.set_item("lower_bounds", pyo3::types::PyTuple::new(py, bounds)?)?;
     pycache::array_type(py)?.call((list,), Some(&kwargs))

@@ -25,8 +25,38 @@ impl ArrayHeader {
     }
 }
 
+/// An array header as read, with its dimensions in place: what a decoder needs, without
+/// allocating for each value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadHeader {
+    pub element_oid: Oid,
+    pub has_nulls: bool,
+    ndim: usize,
+    dims: [(i32, i32); MAX_DIMS],
+}
+
+impl ReadHeader {
+    /// `(length, lower bound)` per dimension, outermost first. Empty for an empty array.
+    pub fn dims(&self) -> &[(i32, i32)] {
+        &self.dims[..self.ndim]
+    }
+}
+
 /// Parses the header and returns a cursor positioned at the first element.
 pub fn decode_header(data: &[u8]) -> Result<(ArrayHeader, Cursor<'_>)> {
+    let (header, c) = read_header(data)?;
+    Ok((
+        ArrayHeader {
+            element_oid: header.element_oid,
+            has_nulls: header.has_nulls,
+            dims: header.dims().to_vec(),
+        },
+        c,
+    ))
+}
+
+/// [`decode_header`] without the allocation.
+pub fn read_header(data: &[u8]) -> Result<(ReadHeader, Cursor<'_>)> {
     let mut c = Cursor::new(data, "array");
     let bad = |m: &str| Error::decode(format!("invalid array value: {m}"));
     let ndim = c.i32().map_err(|_| bad("truncated"))?;
@@ -35,25 +65,27 @@ pub fn decode_header(data: &[u8]) -> Result<(ArrayHeader, Cursor<'_>)> {
     if !(0..=MAX_DIMS as i32).contains(&ndim) || !(0..=1).contains(&flags) {
         return Err(bad("bad dimensions or flags"));
     }
-    let mut dims = Vec::with_capacity(ndim as usize);
+    let ndim = ndim as usize;
+    let mut dims = [(0, 0); MAX_DIMS];
     let mut total: i64 = 1;
-    for _ in 0..ndim {
+    for dim in &mut dims[..ndim] {
         let len = c.i32().map_err(|_| bad("truncated"))?;
         let lower = c.i32().map_err(|_| bad("truncated"))?;
         if len < 0 {
             return Err(bad("negative dimension"));
         }
         total = total.saturating_mul(i64::from(len));
-        dims.push((len, lower));
+        *dim = (len, lower);
     }
     // Each element needs at least its 4-byte length, which bounds what a header may claim.
     if ndim > 0 && total > (c.remaining() / 4) as i64 {
         return Err(bad("more elements than data"));
     }
     Ok((
-        ArrayHeader {
+        ReadHeader {
             element_oid,
             has_nulls: flags == 1,
+            ndim,
             dims,
         },
         c,
