@@ -17,6 +17,19 @@ use crate::registry::{ExchangeFormat, UserCodec};
 use crate::{containers, scalars};
 
 impl Codec {
+    /// Decodes one non-NULL value of a row: the commonest fixed-width scalars right here, in
+    /// the caller's loop, everything else through [`Codec::decode`].
+    #[inline]
+    pub fn decode_field<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+        if let Codec::Scalar(b) = self {
+            if let Some(object) = fixed_scalar(*b, data) {
+                // SAFETY: a new reference, or NULL with an exception set.
+                return unsafe { Bound::from_owned_ptr_or_err(py, object) };
+            }
+        }
+        self.decode(py, data)
+    }
+
     /// Decodes one non-NULL value.
     #[inline]
     pub fn decode<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
@@ -33,6 +46,27 @@ impl Codec {
             }
             Codec::Hstore => containers::decode_hstore(py, data),
         }
+    }
+}
+
+/// int4, int8, float8 and bool of the right width: a new reference (or NULL with an
+/// exception set), or `None` for anything else, which the general path decodes (and rejects).
+#[inline]
+fn fixed_scalar(b: Builtin, data: &[u8]) -> Option<*mut ffi::PyObject> {
+    // SAFETY: the constructors return a new reference or NULL with an exception set; True and
+    // False are singletons whose reference count is raised.
+    unsafe {
+        Some(match b {
+            Builtin::Int4 => ffi::PyLong_FromLong(i32::from_be_bytes(data.try_into().ok()?).into()),
+            Builtin::Int8 => ffi::PyLong_FromLongLong(i64::from_be_bytes(data.try_into().ok()?)),
+            Builtin::Float8 => ffi::PyFloat_FromDouble(f64::from_be_bytes(data.try_into().ok()?)),
+            Builtin::Bool => match data {
+                [0] => ffi::Py_NewRef(ffi::Py_False()),
+                [1] => ffi::Py_NewRef(ffi::Py_True()),
+                _ => return None,
+            },
+            _ => return None,
+        })
     }
 }
 

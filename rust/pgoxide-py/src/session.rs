@@ -155,7 +155,7 @@ fn decode_row(
     for (i, codec) in stmt.column_codecs.iter().enumerate() {
         match row.next_field().map_err(RowError::Protocol)? {
             None => values.push(py.None()),
-            Some(data) => match codec.decode(py, data) {
+            Some(data) => match codec.decode_field(py, data) {
                 Ok(v) => values.push(v.unbind()),
                 Err(e) => return Err(RowError::Value(column_error(py, stmt, i, &e))),
             },
