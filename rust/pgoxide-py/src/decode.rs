@@ -17,12 +17,12 @@ use crate::registry::{ExchangeFormat, UserCodec};
 use crate::{containers, scalars};
 
 impl Codec {
-    /// Decodes one non-NULL value of a row: the commonest fixed-width scalars right here, in
-    /// the caller's loop, everything else through [`Codec::decode`].
+    /// Decodes one non-NULL value of a row: the commonest scalars right here, in the caller's
+    /// loop, everything else through [`Codec::decode`].
     #[inline]
     pub fn decode_field<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
         if let Codec::Scalar(b) = self {
-            if let Some(object) = fixed_scalar(*b, data) {
+            if let Some(object) = simple_scalar(*b, data) {
                 // SAFETY: a new reference, or NULL with an exception set.
                 return unsafe { Bound::from_owned_ptr_or_err(py, object) };
             }
@@ -49,14 +49,15 @@ impl Codec {
     }
 }
 
-/// int4, int8, float8 and bool of the right width: a new reference (or NULL with an
+/// text, and int4, int8, float8 and bool of the right width: a new reference (or NULL with an
 /// exception set), or `None` for anything else, which the general path decodes (and rejects).
 #[inline]
-fn fixed_scalar(b: Builtin, data: &[u8]) -> Option<*mut ffi::PyObject> {
+fn simple_scalar(b: Builtin, data: &[u8]) -> Option<*mut ffi::PyObject> {
     // SAFETY: the constructors return a new reference or NULL with an exception set; True and
-    // False are singletons whose reference count is raised.
+    // False are singletons whose reference count is raised; `data` outlives the call.
     unsafe {
         Some(match b {
+            Builtin::Text => new_utf8_str(data),
             Builtin::Int4 => ffi::PyLong_FromLong(i32::from_be_bytes(data.try_into().ok()?).into()),
             Builtin::Int8 => ffi::PyLong_FromLongLong(i64::from_be_bytes(data.try_into().ok()?)),
             Builtin::Float8 => ffi::PyFloat_FromDouble(f64::from_be_bytes(data.try_into().ok()?)),
@@ -261,14 +262,23 @@ fn tuple_form<'py>(py: Python<'py>, inner: &Codec, data: &[u8]) -> PyResult<Boun
 /// UTF-8 bytes to `str`, validated once by CPython's decoder.
 #[inline]
 pub fn text<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: the GIL is held; a new reference or NULL with an exception set.
+    unsafe { Bound::from_owned_ptr_or_err(py, new_utf8_str(data)) }
+}
+
+/// A new `str` of the UTF-8 `data`, or NULL with a UnicodeDecodeError set.
+///
+/// # Safety
+///
+/// The GIL must be held.
+unsafe fn new_utf8_str(data: &[u8]) -> *mut ffi::PyObject {
     // SAFETY: the pointer and length describe `data`, which outlives the call.
     unsafe {
-        let obj = ffi::PyUnicode_DecodeUTF8(
+        ffi::PyUnicode_DecodeUTF8(
             data.as_ptr().cast(),
             data.len() as ffi::Py_ssize_t,
             std::ptr::null(),
-        );
-        Bound::from_owned_ptr_or_err(py, obj)
+        )
     }
 }
 
