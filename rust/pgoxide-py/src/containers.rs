@@ -40,7 +40,7 @@ pub fn decode_composite<'py>(
             ),
         ));
     }
-    let mut values = Values::with_capacity(fields.len())?;
+    let mut values = Values::with_capacity(py, fields.len())?;
     for ((_, value), (_, codec)) in fields.zip(&c.fields) {
         values.push(match value {
             None => py.None(),

@@ -447,7 +447,7 @@ fn uuid(py: Python<'_>, raw: [u8; 16]) -> PyResult<Bound<'_, PyAny>> {
 
 thread_local! {
     /// The text of the numeric being decoded: one buffer reused for every value, as growing a
-    /// fresh `String` cost more than the digits themselves.
+    /// fresh buffer cost more than the digits themselves.
     static NUMERIC_TEXT: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 

@@ -3,9 +3,9 @@
 //! Every row of a result shares one [`RecordDesc`] (column names and the name-to-position
 //! map), so a row costs its values and nothing else.
 
-use pyo3::basic::CompareOp;
 use std::ptr::NonNull;
 
+use pyo3::basic::CompareOp;
 use pyo3::exceptions::{PyIndexError, PyKeyError, PyMemoryError, PyTypeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -49,24 +49,25 @@ pub struct Record {
 /// A record's values, in an array from Python's allocator.
 ///
 /// Its pools serve the few dozen bytes a row needs several times faster than the system
-/// allocator does, which shows with one array per row. Built and dropped with the GIL held:
-/// by the decoder, and by `Record`'s deallocation.
+/// allocator does, which shows with one array per row. That allocator needs the GIL: the
+/// array is made with it (a `Python` token) and freed with it (attached in `drop`, which
+/// costs nothing in `Record`'s deallocation, where the GIL is already held).
 pub struct Values {
     ptr: NonNull<Py<PyAny>>,
     len: usize,
     capacity: usize,
 }
 
-// SAFETY: the array only holds `Py` references, which may move between threads; it is
-// freed with the GIL held (see the type's documentation).
+// SAFETY: the array only holds `Py` references, which may move between threads, and is
+// freed with the GIL held wherever it is dropped.
 unsafe impl Send for Values {}
 unsafe impl Sync for Values {}
 
 impl Values {
     /// Room for `capacity` values.
-    pub fn with_capacity(capacity: usize) -> PyResult<Self> {
+    pub fn with_capacity(_py: Python<'_>, capacity: usize) -> PyResult<Self> {
         let bytes = capacity.max(1) * std::mem::size_of::<Py<PyAny>>();
-        // SAFETY: the GIL is held (see the type's documentation).
+        // SAFETY: the GIL is held (the token says so).
         let raw = unsafe { ffi::PyMem_Malloc(bytes) };
         let ptr = NonNull::new(raw.cast())
             .ok_or_else(|| PyMemoryError::new_err("out of memory for a record"))?;
@@ -100,15 +101,17 @@ impl std::ops::Deref for Values {
 
 impl Drop for Values {
     fn drop(&mut self) {
-        // SAFETY: the first `len` slots hold values we own, and the array came from
-        // PyMem_Malloc; the GIL is held (see the type's documentation).
-        unsafe {
-            std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(
-                self.ptr.as_ptr(),
-                self.len,
-            ));
-            ffi::PyMem_Free(self.ptr.as_ptr().cast());
-        }
+        Python::attach(|_| {
+            // SAFETY: the first `len` slots hold values we own, and the array came from
+            // PyMem_Malloc; the GIL is held.
+            unsafe {
+                std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(
+                    self.ptr.as_ptr(),
+                    self.len,
+                ));
+                ffi::PyMem_Free(self.ptr.as_ptr().cast());
+            }
+        });
     }
 }
 
@@ -321,8 +324,8 @@ fn is_container(obj: *mut ffi::PyObject, record_type: *mut ffi::PyTypeObject) ->
 impl Record {
     /// Builds a record of a `record_class`; the driver calls this, users need not.
     #[new]
-    fn __new__(desc: Py<RecordDesc>, values: Vec<Py<PyAny>>) -> PyResult<Self> {
-        let mut stored = Values::with_capacity(values.len())?;
+    fn __new__(py: Python<'_>, desc: Py<RecordDesc>, values: Vec<Py<PyAny>>) -> PyResult<Self> {
+        let mut stored = Values::with_capacity(py, values.len())?;
         for v in values {
             stored.push(v);
         }

@@ -822,7 +822,7 @@ impl ChangeDecoder {
             ));
             return Err(to_pyerr(py, &e));
         }
-        let mut values = Values::with_capacity(tuple.len())?;
+        let mut values = Values::with_capacity(py, tuple.len())?;
         for (i, (value, (oid, codec))) in tuple.values().zip(&entry.columns).enumerate() {
             let v = match value {
                 Value::Null => py.None(),

@@ -151,7 +151,7 @@ fn decode_row(
             stmt.column_codecs.len()
         ))));
     }
-    let mut values = Values::with_capacity(row.len()).map_err(RowError::Value)?;
+    let mut values = Values::with_capacity(py, row.len()).map_err(RowError::Value)?;
     for (i, codec) in stmt.column_codecs.iter().enumerate() {
         match row.next_field().map_err(RowError::Protocol)? {
             None => values.push(py.None()),
@@ -186,7 +186,7 @@ fn text_row(
         ))));
     }
     let mut scratch = Vec::new();
-    let mut values = Values::with_capacity(row.len()).map_err(RowError::Value)?;
+    let mut values = Values::with_capacity(py, row.len()).map_err(RowError::Value)?;
     for (oid, codec) in columns {
         match row.next_field().map_err(RowError::Protocol)? {
             None => values.push(py.None()),
