@@ -136,6 +136,23 @@ impl<'py> Builder<'_, 'py> {
         }
     }
 
+    /// After a member or element: consumes a comma (true: another follows) or `close` (false).
+    #[inline]
+    fn more(&mut self, close: u8) -> Result<bool, Stop> {
+        self.skip_whitespace();
+        match self.peek() {
+            Some(b',') => {
+                self.pos += 1;
+                Ok(true)
+            }
+            Some(b) if b == close => {
+                self.pos += 1;
+                Ok(false)
+            }
+            _ => Err(Stop::Unsupported),
+        }
+    }
+
     fn literal(&mut self, word: &[u8], object: *mut ffi::PyObject) -> Built<'py> {
         if !self.data[self.pos..].starts_with(word) {
             return Err(Stop::Unsupported);
@@ -172,14 +189,8 @@ impl<'py> Builder<'_, 'py> {
                 if unsafe { ffi::PyDict_SetItem(dict.as_ptr(), key.as_ptr(), value.as_ptr()) } < 0 {
                     return Err(Stop::Python);
                 }
-                self.skip_whitespace();
-                match self.peek() {
-                    Some(b',') => self.pos += 1,
-                    Some(b'}') => {
-                        self.pos += 1;
-                        break;
-                    }
-                    _ => return Err(Stop::Unsupported),
+                if !self.more(b'}')? {
+                    break;
                 }
             }
         }
@@ -197,14 +208,8 @@ impl<'py> Builder<'_, 'py> {
             loop {
                 let item = self.value()?;
                 self.items.push(item);
-                self.skip_whitespace();
-                match self.peek() {
-                    Some(b',') => self.pos += 1,
-                    Some(b']') => {
-                        self.pos += 1;
-                        break;
-                    }
-                    _ => return Err(Stop::Unsupported),
+                if !self.more(b']')? {
+                    break;
                 }
             }
         }
