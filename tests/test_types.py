@@ -4,6 +4,8 @@ values and arrays; hypothesis drives random values through the server too."""
 from __future__ import annotations
 
 import asyncio
+import copy
+import gc
 import json
 import math
 import pickle
@@ -111,6 +113,9 @@ def _same(a: object, b: object) -> bool:
         return math.isnan(b)
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, uuid.UUID):
+        # Decoded uuids are pgoxide.UUID, a uuid.UUID subclass (see the test below).
+        return a == b and isinstance(b, uuid.UUID)
     return a == b and type(a) is type(b)
 
 
@@ -421,22 +426,40 @@ def test_hypothesis_uuid(loop_conn, v):
 
 
 async def test_decoded_uuid_is_a_complete_uuid(dsn):
-    """The decoder fills UUID's slots itself: the object must be one uuid.UUID would make."""
+    """A decoded uuid is a pgoxide.UUID: a uuid.UUID that stores its bytes and makes its int
+    on first use. Everything uuid.UUID offers must answer as for the same uuid.UUID."""
     expected = uuid.UUID("12345678-9abc-4def-8123-456789abcdef")
     async with await pgoxide.connect(dsn) as conn:
         got = await conn.fetchval("SELECT $1::uuid", str(expected))
-    assert type(got) is uuid.UUID
-    assert got.int == expected.int and got.is_safe is uuid.SafeUUID.unknown
-    assert (str(got), repr(got), got.version, got.hex) == (
+        # Sent back as a parameter (the encoder reads its bytes directly).
+        assert await conn.fetchval("SELECT $1::uuid::text", got) == str(expected)
+        assert await conn.fetchval("SELECT $1::uuid = $2::uuid", got, expected) is True
+    assert type(got) is pgoxide.UUID and isinstance(got, uuid.UUID)
+    assert got.int == expected.int and got.int is got.int  # made once, then kept
+    assert got.is_safe is uuid.SafeUUID.unknown
+    assert (str(got), repr(got), got.version, got.hex, got.bytes, got.fields, got.urn) == (
         str(expected),
         repr(expected),
         4,
         expected.hex,
+        expected.bytes,
+        expected.fields,
+        expected.urn,
     )
-    assert hash(got) == hash(expected) and got == expected
-    assert pickle.loads(pickle.dumps(got)) == expected
+    assert hash(got) == hash(expected) and got == expected and expected == got
+    assert {expected: 1}[got] == 1
+    assert uuid.UUID(int=0) < got < uuid.UUID(int=2**128 - 1)
+    # Pickles and copies are plain uuid.UUIDs, readable without pgoxide.
+    for copied in (pickle.loads(pickle.dumps(got)), copy.copy(got), copy.deepcopy(got)):
+        assert type(copied) is uuid.UUID and copied == expected
+    assert not gc.is_tracked(got)
     with pytest.raises(TypeError):
         got.int = 5  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        object.__setattr__(got, "int", 5)
+    with pytest.raises(TypeError, match=r"make a uuid\.UUID"):
+        type(got)(str(expected))
+    assert got == expected
 
 
 @_HYPO

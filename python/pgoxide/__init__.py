@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import exceptions, types
-from ._pgoxide import Record
+from ._pgoxide import UUID, Record
 from .connection import Connection, ConnectionSettings
 from .establish import AuthEvent, connect
 from .exceptions import *  # noqa: F403  (asyncpg exposes its exceptions at the top level)
@@ -20,6 +20,7 @@ __all__ = (
     "PreparedStatement",
     "Record",
     "Transaction",
+    "UUID",
     "connect",
     "exceptions",
     "types",

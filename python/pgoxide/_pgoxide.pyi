@@ -1,5 +1,6 @@
 """Type stubs of the compiled core, ``pgoxide._pgoxide`` (rust/pgoxide-py)."""
 
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, final, overload
@@ -11,6 +12,7 @@ from .types import Lsn
 __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
     "UNCHANGED",
+    "UUID",
     "Begin",
     "BeginPrepare",
     "Commit",
@@ -60,6 +62,12 @@ def verify_host_name(der: bytes, host: str) -> None:
 
 def check_require_auth(text: str) -> None:
     """Checks a ``require_auth`` setting; raises ValueError with libpq's message."""
+
+@final
+class UUID(uuid.UUID):
+    """A ``uuid.UUID`` decoded by pgoxide: the same value, with its 16 bytes stored and its
+    ``int`` made on first use. Only the decoder makes them; pickles and copies are plain
+    ``uuid.UUID``s."""
 
 @final
 class RecordDesc:

@@ -142,7 +142,7 @@ fn decode_builtin<'py>(py: Python<'py>, b: Builtin, data: &[u8]) -> PyResult<Bou
             PyTime::new(py, t.hour, t.minute, t.second, t.microsecond, Some(&tz))?.into_any()
         }
         Builtin::Interval => interval(py, dt::decode_interval(data).map_err(core)?)?,
-        Builtin::Uuid => uuid(py, codec::fixed::<16>(data, "uuid").map_err(core)?)?,
+        Builtin::Uuid => crate::uuid::new(py, codec::fixed::<16>(data, "uuid").map_err(core)?)?,
         Builtin::Json => json(py, data)?,
         Builtin::Jsonb => json(py, codec::decode_jsonb(data).map_err(core)?)?,
         Builtin::Jsonpath => text(py, misc::decode_jsonpath(data).map_err(core)?)?,
@@ -401,48 +401,6 @@ fn interval(py: Python<'_>, iv: dt::Interval) -> PyResult<Bound<'_, PyAny>> {
     let secs = iv.microseconds / dt::USECS_PER_SEC;
     let micros = iv.microseconds % dt::USECS_PER_SEC;
     Ok(PyDelta::new(py, iv.days, secs as i32, micros as i32, false)?.into_any())
-}
-
-/// A `uuid.UUID` built by setting its slots directly, skipping `__init__`'s parsing.
-///
-/// The object is then taken off the garbage collector's list: it holds only an `int` and an
-/// enum member and refuses attribute assignment, so it can never be part of a cycle, and a
-/// result of many UUIDs would otherwise make every collection walk them (and their rows).
-fn uuid(py: Python<'_>, raw: [u8; 16]) -> PyResult<Bound<'_, PyAny>> {
-    let ty = pycache::uuid_type(py)?;
-    let (slots, unknown) = pycache::uuid_slots(py)?;
-    let value = u128::from_be_bytes(raw).into_pyobject(py)?.into_any();
-    // SAFETY: `tp_alloc` of a heap type returns a new zeroed instance or NULL with an error set.
-    // Offsets are those of the type's two object slots, empty in a new instance, so storing a
-    // reference there is what their descriptors' `__set__` would do; otherwise `__set__` runs.
-    unsafe {
-        let tp = ty.as_type_ptr();
-        let alloc = (*tp).tp_alloc.unwrap_or(ffi::PyType_GenericAlloc);
-        let obj = Bound::from_owned_ptr_or_err(py, alloc(tp, 0))?;
-        match slots {
-            pycache::UuidSlots::Offsets(int, is_safe) => {
-                let slot = |offset: isize| {
-                    obj.as_ptr()
-                        .byte_offset(offset)
-                        .cast::<*mut ffi::PyObject>()
-                };
-                slot(*int).write(value.into_ptr());
-                slot(*is_safe).write(unknown.clone().into_ptr());
-            }
-            pycache::UuidSlots::Descriptors(int, is_safe) => {
-                for (slot, v) in [(int, &value), (is_safe, unknown)] {
-                    let set = (*ffi::Py_TYPE(slot.as_ptr()))
-                        .tp_descr_set
-                        .expect("member descriptor");
-                    if set(slot.as_ptr(), obj.as_ptr(), v.as_ptr()) != 0 {
-                        return Err(PyErr::fetch(py));
-                    }
-                }
-            }
-        }
-        ffi::PyObject_GC_UnTrack(obj.as_ptr().cast());
-        Ok(obj)
-    }
 }
 
 thread_local! {

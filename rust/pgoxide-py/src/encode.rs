@@ -173,6 +173,10 @@ fn encode_builtin(b: Builtin, v: &Bound<'_, PyAny>, buf: &mut Vec<u8>) -> Encode
         }
         Builtin::Interval => dt::encode_interval(buf, interval_of(v)?),
         Builtin::Uuid => {
+            if let Some(raw) = crate::uuid::raw_of(v) {
+                buf.extend_from_slice(&raw);
+                return Ok(());
+            }
             let py = v.py();
             let uuid_type = pycache::uuid_type(py).map_err(|e| e.to_string())?;
             let value = if v.is_instance(uuid_type).unwrap_or(false) {

@@ -14,6 +14,7 @@ mod replication;
 mod scalars;
 mod session;
 mod statement;
+mod uuid;
 
 use pyo3::pymodule;
 
@@ -74,6 +75,7 @@ mod _pgoxide {
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
         super::record::install_traverse(m.py());
+        m.add("UUID", super::uuid::class(m.py())?)?;
         m.add(
             "DEFAULT_MAX_MESSAGE_SIZE",
             pgoxide_proto::framing::DEFAULT_MAX_MESSAGE_SIZE,

@@ -10,7 +10,6 @@ use pyo3::types::{PyDict, PyModule, PyString, PyType};
 static DECIMAL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static MAKE_DECIMAL: PyOnceLock<MakeDecimal> = PyOnceLock::new();
 static UUID: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-static UUID_SLOTS: PyOnceLock<UuidSlots> = PyOnceLock::new();
 static SAFE_UUID_UNKNOWN: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static EXCEPTIONS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 static INTERVAL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -139,43 +138,21 @@ pub fn uuid_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
     UUID.import(py, "uuid", "UUID")
 }
 
-/// How to fill a new `uuid.UUID`'s two slots (`int`, `is_safe`) without running
-/// `UUID.__init__`'s argument parsing for every value.
-pub enum UuidSlots {
-    /// Byte offsets of the two plain object slots in the instance, stored into directly.
-    Offsets(isize, isize),
-    /// Their descriptors, whose `__set__` stores (on an interpreter whose descriptors are not
-    /// plain member descriptors).
-    Descriptors(Py<PyAny>, Py<PyAny>),
-}
-
-/// The slots of `uuid.UUID` and `SafeUUID.unknown`.
-pub fn uuid_slots(py: Python<'_>) -> PyResult<(&UuidSlots, &Bound<'_, PyAny>)> {
-    let slots = UUID_SLOTS.get_or_try_init(py, || -> PyResult<_> {
-        let ty = uuid_type(py)?;
-        let int = ty.getattr("__dict__")?.get_item("int")?;
-        let is_safe = ty.getattr("__dict__")?.get_item("is_safe")?;
-        Ok(
-            match (member_offset(ty, &int), member_offset(ty, &is_safe)) {
-                (Some(a), Some(b)) => UuidSlots::Offsets(a, b),
-                _ => UuidSlots::Descriptors(int.unbind(), is_safe.unbind()),
-            },
-        )
-    })?;
-    let unknown = SAFE_UUID_UNKNOWN
+/// `uuid.SafeUUID.unknown`.
+pub fn safe_uuid_unknown(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    SAFE_UUID_UNKNOWN
         .get_or_try_init(py, || -> PyResult<_> {
             Ok(py
                 .import("uuid")?
                 .getattr("SafeUUID")?
                 .getattr("unknown")?
                 .unbind())
-        })?
-        .bind(py);
-    Ok((slots, unknown))
+        })
+        .map(|v| v.bind(py))
 }
 
 /// The offset of a writable object slot of `ty` (a `__slots__` entry), from its descriptor.
-fn member_offset(ty: &Bound<'_, PyType>, descriptor: &Bound<'_, PyAny>) -> Option<isize> {
+pub fn member_offset(ty: &Bound<'_, PyType>, descriptor: &Bound<'_, PyAny>) -> Option<isize> {
     // SAFETY: the descriptor is checked to be an exact member descriptor before its struct
     // is read; its definition lives as long as the type, which the cache keeps alive.
     unsafe {
