@@ -125,6 +125,19 @@ async def test_records_and_the_garbage_collector(conn):
         gc.collect()
         assert ref() is None, f"a cycle through a {record_class} is collected"
 
+    # And through the array of a composite value (a record the decoder builds, like the row).
+    await conn.execute("CREATE TEMP TABLE gc_composite (arr int4[], n int4)")
+    row = await conn.fetchrow("SELECT ROW(ARRAY[1], 2)::gc_composite AS v, 1 AS k")
+    assert gc.is_tracked(row) and gc.is_tracked(row["v"]) and gc.is_tracked(row["v"]["arr"])
+    node = Node()
+    node.record = row
+    row["v"]["arr"].append(node)
+    ref = weakref.ref(node)
+    del row, node
+    await asyncio.sleep(0)
+    gc.collect()
+    assert ref() is None, "a cycle through a composite value is collected"
+
 
 async def test_rows_of_a_result_share_their_names(conn):
     rows = await conn.fetch("SELECT g AS n FROM generate_series(1, 3) g")

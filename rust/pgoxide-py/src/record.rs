@@ -41,9 +41,12 @@ impl RecordDesc {
 pub struct Record {
     desc: Py<RecordDesc>,
     values: Values,
-    /// Whether a value may take part in a reference cycle (then the record must be tracked by
-    /// the garbage collector once it is handed out).
-    cyclic: bool,
+    /// Which values may take part in a reference cycle: bit `i` for value `i` below 63, bit
+    /// 63 for any from 63 on. A record with any must be tracked by the garbage collector once
+    /// it is handed out, and the collector need visit only those: looking at every value's
+    /// type would touch a dozen objects per row, all long out of the cache after a large
+    /// result.
+    cycle_mask: u64,
 }
 
 /// A record's values, in an array from Python's allocator.
@@ -118,13 +121,13 @@ impl Drop for Values {
 impl Record {
     /// A new record, not yet tracked by the garbage collector: see [`Record::track_result`].
     pub fn create(py: Python<'_>, desc: Py<RecordDesc>, values: Values) -> PyResult<Py<Self>> {
-        let cyclic = values.iter().any(|v| may_join_cycle(v.as_ptr()));
+        let cycle_mask = cycle_mask(&values, |v| may_join_cycle(py, v));
         let record = Py::new(
             py,
             Self {
                 desc,
                 values,
-                cyclic,
+                cycle_mask,
             },
         )?;
         // SAFETY: `record` is a live GC object we own; untracking is always allowed.
@@ -182,19 +185,63 @@ impl Record {
     fn values_tuple<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         PyTuple::new(py, self.values.iter().map(|v| v.bind(py)))
     }
+
+    fn cyclic(&self) -> bool {
+        self.cycle_mask != 0
+    }
+
+    /// The values [`Record::cycle_mask`] names: those that may take part in a cycle, and all
+    /// from position 63 on if any there may.
+    fn cycle_candidates(&self) -> impl Iterator<Item = &Py<PyAny>> {
+        let mut low = self.cycle_mask & !(1 << 63);
+        let high = if self.cycle_mask >> 63 == 0 {
+            &[][..]
+        } else {
+            &self.values[63..]
+        };
+        std::iter::from_fn(move || {
+            (low != 0).then(|| {
+                let i = low.trailing_zeros() as usize;
+                low &= low - 1;
+                &self.values[i]
+            })
+        })
+        .chain(high)
+    }
+}
+
+/// [`Record::cycle_mask`] of `values`, given which may take part in a cycle.
+fn cycle_mask(values: &[Py<PyAny>], may_join: impl Fn(*mut ffi::PyObject) -> bool) -> u64 {
+    values
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| may_join(v.as_ptr()))
+        .fold(0, |mask, (i, _)| mask | 1 << i.min(63))
 }
 
 /// Whether `obj` might ever be part of a reference cycle: CPython's
-/// `_PyObject_GC_MAY_BE_TRACKED`, counting lists (our arrays, tracked when the result
-/// completes) and dicts (tracked again when a container is stored in them) even while
-/// untracked.
-fn may_join_cycle(obj: *mut ffi::PyObject) -> bool {
-    // SAFETY: `obj` is a live object; these only read its type and GC header.
+/// `_PyObject_GC_MAY_BE_TRACKED`, also counting what is untracked only for now: lists (our
+/// arrays) and records (composite values) that the decoder built and tracks when the result
+/// completes, and dicts (tracked again when a container is stored in them).
+fn may_join_cycle(py: Python<'_>, obj: *mut ffi::PyObject) -> bool {
+    // SAFETY: `obj` is a live object; these only read its type and GC header, and a record's
+    // mask once its type is checked.
     unsafe {
-        ffi::PyType_IS_GC(ffi::Py_TYPE(obj)) != 0
-            && (ffi::PyObject_GC_IsTracked(obj) != 0
-                || ffi::PyList_Check(obj) != 0
-                || ffi::PyDict_Check(obj) != 0)
+        let ty = ffi::Py_TYPE(obj);
+        if ffi::PyType_IS_GC(ty) == 0 {
+            return false;
+        }
+        if ffi::PyObject_GC_IsTracked(obj) != 0
+            || ffi::PyList_Check(obj) != 0
+            || ffi::PyDict_Check(obj) != 0
+        {
+            return true;
+        }
+        std::ptr::eq(ty, Record::type_object_raw(py))
+            && Borrowed::from_ptr(py, obj)
+                .cast_unchecked::<Record>()
+                .get()
+                .cyclic()
     }
 }
 
@@ -218,10 +265,10 @@ fn track_row(row: &Bound<'_, PyAny>, record_type: *mut ffi::PyTypeObject) {
     };
     let exact = std::ptr::eq(row.get_type_ptr(), record_type);
     let record = record.get();
-    if exact && !record.cyclic {
+    if exact && !record.cyclic() {
         return;
     }
-    track_values(&record.values, record_type);
+    track_values(record, record_type);
     if exact {
         track(row.as_ptr());
     }
@@ -235,8 +282,8 @@ pub(crate) fn track_lists(obj: *mut ffi::PyObject) {
     }
 }
 
-fn track_values(values: &[Py<PyAny>], record_type: *mut ffi::PyTypeObject) {
-    for v in values {
+fn track_values(record: &Record, record_type: *mut ffi::PyTypeObject) {
+    for v in record.cycle_candidates() {
         if is_container(v.as_ptr(), record_type) {
             track_nested(v.as_ptr(), record_type);
         }
@@ -262,8 +309,8 @@ fn track_nested(obj: *mut ffi::PyObject, record_type: *mut ffi::PyTypeObject) {
             let record = Bound::from_borrowed_ptr(Python::assume_attached(), obj)
                 .cast_into_unchecked::<Record>();
             let record = record.get();
-            if record.cyclic {
-                track_values(&record.values, record_type);
+            if record.cyclic() {
+                track_values(record, record_type);
                 ffi::PyObject_GC_Track(obj.cast());
             }
         }
@@ -283,7 +330,8 @@ pub fn install_traverse(py: Python<'_>) {
 }
 
 /// `tp_traverse` of `Record`: the type (instances of heap types hold a reference to it) and
-/// the values that are GC objects; the others (ints, strings, ...) cannot be in a cycle.
+/// the values its [`Record::cycle_mask`] names that are GC objects; the others (ints,
+/// strings, UUIDs, ...) can never be in a cycle.
 unsafe extern "C" fn traverse_record(
     obj: *mut ffi::PyObject,
     visit: ffi::visitproc,
@@ -299,7 +347,7 @@ unsafe extern "C" fn traverse_record(
         }
         let py = Python::assume_attached();
         let record = Borrowed::from_ptr(py, obj).cast_unchecked::<Record>();
-        for v in record.get().values.iter() {
+        for v in record.get().cycle_candidates() {
             let p = v.as_ptr();
             if ffi::PyType_IS_GC(ffi::Py_TYPE(p)) != 0 {
                 let r = visit(p, arg);
@@ -329,10 +377,16 @@ impl Record {
         for v in values {
             stored.push(v);
         }
+        // Any value of a GC type: these may come from anywhere, and an instance is tracked
+        // from the start anyway.
+        // SAFETY: reads the types of live objects.
+        let cycle_mask = cycle_mask(&stored, |v| unsafe {
+            ffi::PyType_IS_GC(ffi::Py_TYPE(v)) != 0
+        });
         Ok(Self {
             desc,
             values: stored,
-            cyclic: true,
+            cycle_mask,
         })
     }
 
