@@ -57,8 +57,10 @@ pub struct Record {
 /// costs nothing in `Record`'s deallocation, where the GIL is already held).
 pub struct Values {
     ptr: NonNull<Py<PyAny>>,
-    len: usize,
-    capacity: usize,
+    // 32 bits each (a row has at most 1,664 columns), so that a record fits pymalloc's 64-byte
+    // size class rather than the 80-byte one: 16 bytes less memory to fault in per row.
+    len: u32,
+    capacity: u32,
 }
 
 // SAFETY: the array only holds `Py` references, which may move between threads, and is
@@ -68,8 +70,11 @@ unsafe impl Sync for Values {}
 
 impl Values {
     /// Room for `capacity` values.
+    #[inline]
     pub fn with_capacity(_py: Python<'_>, capacity: usize) -> PyResult<Self> {
-        let bytes = capacity.max(1) * std::mem::size_of::<Py<PyAny>>();
+        let capacity = u32::try_from(capacity)
+            .map_err(|_| PyMemoryError::new_err("too many values for a record"))?;
+        let bytes = (capacity.max(1) as usize) * std::mem::size_of::<Py<PyAny>>();
         // SAFETY: the GIL is held (the token says so).
         let raw = unsafe { ffi::PyMem_Malloc(bytes) };
         let ptr = NonNull::new(raw.cast())
@@ -88,7 +93,7 @@ impl Values {
             "more values than the record has room for"
         );
         // SAFETY: in bounds of the allocation, and the slot is unused.
-        unsafe { self.ptr.as_ptr().add(self.len).write(value) };
+        unsafe { self.ptr.as_ptr().add(self.len as usize).write(value) };
         self.len += 1;
     }
 }
@@ -98,7 +103,7 @@ impl std::ops::Deref for Values {
 
     fn deref(&self) -> &[Py<PyAny>] {
         // SAFETY: the first `len` slots hold initialised values.
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len as usize) }
     }
 }
 
@@ -110,7 +115,7 @@ impl Drop for Values {
             unsafe {
                 std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(
                     self.ptr.as_ptr(),
-                    self.len,
+                    self.len as usize,
                 ));
                 ffi::PyMem_Free(self.ptr.as_ptr().cast());
             }
