@@ -184,6 +184,22 @@ impl Session {
         self.buf.feed(data);
     }
 
+    /// Reads `data` in place (copying only a message it cuts) until [`Session::end_borrowed`].
+    ///
+    /// # Safety
+    ///
+    /// `data` must stay valid and unchanged until `end_borrowed` is called, and no event
+    /// obtained meanwhile may be used after that call.
+    pub unsafe fn feed_borrowed(&mut self, data: &[u8]) {
+        // SAFETY: the caller's promise is the buffer's.
+        unsafe { self.buf.feed_borrowed(data) };
+    }
+
+    /// Ends [`Session::feed_borrowed`]; keeps whatever of the data was not read yet.
+    pub fn end_borrowed(&mut self) {
+        self.buf.end_borrowed();
+    }
+
     /// Bytes the session produced by itself (authentication responses), to send now.
     pub fn take_output(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.out)

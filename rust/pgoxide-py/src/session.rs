@@ -458,86 +458,20 @@ impl Session {
         self.core.fail(e.clone());
         to_pyerr(py, e)
     }
-}
 
-#[pymethods]
-impl Session {
-    #[new]
-    #[pyo3(signature = (user, database, params, password, max_message_size, tls=false, server_certificate=None, channel_binding="prefer", require_auth=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        user: String,
-        database: String,
-        params: Vec<(String, String)>,
-        password: Option<Vec<u8>>,
-        max_message_size: usize,
-        tls: bool,
-        server_certificate: Option<Vec<u8>>,
-        channel_binding: &str,
-        require_auth: Option<&str>,
-    ) -> PyResult<Self> {
-        let require_auth = require_auth
-            .map(RequireAuth::parse)
-            .transpose()
-            .map_err(PyValueError::new_err)?;
-        let channel_binding = match channel_binding {
-            "disable" => ChannelBindingMode::Disable,
-            "prefer" => ChannelBindingMode::Prefer,
-            "require" => ChannelBindingMode::Require,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "invalid channel_binding value: {other:?}"
-                )))
-            }
-        };
-        Ok(Self {
-            core: core::Session::new(StartupConfig {
-                user,
-                database,
-                params,
-                password,
-                max_message_size,
-                tls,
-                server_certificate,
-                channel_binding,
-                require_auth,
-            }),
-            ops: VecDeque::new(),
-            registry: Arc::new(Registry::default()),
-            pending_close: Vec::new(),
-        })
-    }
-
-    /// The StartupMessage; queues the startup operation, which completes at the first
-    /// ReadyForQuery.
-    fn startup<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let bytes = self.core.startup_message().map_err(|e| to_pyerr(py, &e))?;
-        self.ops.push_back(Op::new(OpKind::Startup));
-        Ok(PyBytes::new(py, &bytes))
-    }
-
-    /// Processes received bytes (any bytes-like object, e.g. a slice of the protocol's
-    /// receive buffer). Returns `None`, or a list of `(kind, payload)` items.
-    fn feed<'py>(
+    /// Handles the messages received so far (see `feed`); `may_detach`: whether the GIL may
+    /// be released while authenticating (only when the received bytes were copied).
+    fn process<'py>(
         &mut self,
         py: Python<'py>,
-        data: PyBuffer<u8>,
+        may_detach: bool,
     ) -> PyResult<Option<Bound<'py, PyList>>> {
-        if !data.is_c_contiguous() {
-            return Err(PyValueError::new_err("feed() needs a contiguous buffer"));
-        }
-        // SAFETY: a C-contiguous buffer of `len_bytes` bytes, kept alive (and, with the GIL held,
-        // unchanged) by `data` while it is copied into the session's buffer.
-        let bytes =
-            unsafe { std::slice::from_raw_parts(data.buf_ptr().cast::<u8>(), data.len_bytes()) };
-        self.core.feed(bytes);
-        drop(data);
         let mut out: Option<Bound<'py, PyList>> = None;
         // Replication items of this feed, handed over as one list.
         let mut batch: Option<Bound<'py, PyList>> = None;
         loop {
             // Authentication may run PBKDF2 (milliseconds): let other threads run meanwhile.
-            let event = if self.core.is_ready() {
+            let event = if !may_detach || self.core.is_ready() {
                 self.core.next_event()
             } else {
                 let core = &mut self.core;
@@ -744,6 +678,97 @@ impl Session {
             Self::out(py, &mut out).append((SEND, PyBytes::new(py, &bytes)))?;
         }
         Ok(out)
+    }
+}
+
+#[pymethods]
+impl Session {
+    #[new]
+    #[pyo3(signature = (user, database, params, password, max_message_size, tls=false, server_certificate=None, channel_binding="prefer", require_auth=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        user: String,
+        database: String,
+        params: Vec<(String, String)>,
+        password: Option<Vec<u8>>,
+        max_message_size: usize,
+        tls: bool,
+        server_certificate: Option<Vec<u8>>,
+        channel_binding: &str,
+        require_auth: Option<&str>,
+    ) -> PyResult<Self> {
+        let require_auth = require_auth
+            .map(RequireAuth::parse)
+            .transpose()
+            .map_err(PyValueError::new_err)?;
+        let channel_binding = match channel_binding {
+            "disable" => ChannelBindingMode::Disable,
+            "prefer" => ChannelBindingMode::Prefer,
+            "require" => ChannelBindingMode::Require,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "invalid channel_binding value: {other:?}"
+                )))
+            }
+        };
+        Ok(Self {
+            core: core::Session::new(StartupConfig {
+                user,
+                database,
+                params,
+                password,
+                max_message_size,
+                tls,
+                server_certificate,
+                channel_binding,
+                require_auth,
+            }),
+            ops: VecDeque::new(),
+            registry: Arc::new(Registry::default()),
+            pending_close: Vec::new(),
+        })
+    }
+
+    /// The StartupMessage; queues the startup operation, which completes at the first
+    /// ReadyForQuery.
+    fn startup<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = self.core.startup_message().map_err(|e| to_pyerr(py, &e))?;
+        self.ops.push_back(Op::new(OpKind::Startup));
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// Processes received bytes (any bytes-like object, e.g. a slice of the protocol's
+    /// receive buffer). Returns `None`, or a list of `(kind, payload)` items.
+    fn feed<'py>(
+        &mut self,
+        py: Python<'py>,
+        data: PyBuffer<u8>,
+    ) -> PyResult<Option<Bound<'py, PyList>>> {
+        if !data.is_c_contiguous() {
+            return Err(PyValueError::new_err("feed() needs a contiguous buffer"));
+        }
+        // SAFETY: a C-contiguous buffer of `len_bytes` bytes, kept alive by `data` (its export
+        // also keeps a bytearray from being resized) until it is released below.
+        let bytes =
+            unsafe { std::slice::from_raw_parts(data.buf_ptr().cast::<u8>(), data.len_bytes()) };
+        if !self.core.is_ready() {
+            // Authentication releases the GIL (see `process`), so the bytes are copied first.
+            self.core.feed(bytes);
+            drop(data);
+            return self.process(py, true);
+        }
+        // Messages are read where they were received, so a large result is never copied. The
+        // GIL stays held, and the buffer is the protocol's own, which only the transport
+        // writes to, between feeds. (A custom codec run meanwhile could in principle write to
+        // it; every read is still bounds-checked against the lengths parsed from the headers.)
+        // SAFETY: `data` is released only after `end_borrowed`, which runs even if processing
+        // panics, and no event outlives `process`.
+        unsafe { self.core.feed_borrowed(bytes) };
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.process(py, false)));
+        self.core.end_borrowed();
+        drop(data);
+        result.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     }
 
     /// Simple-protocol query (several statements allowed); completes with the last command tag.
