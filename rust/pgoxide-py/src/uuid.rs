@@ -45,7 +45,7 @@ pub fn new(py: Python<'_>, raw: [u8; 16]) -> PyResult<Bound<'_, PyAny>> {
             .byte_offset(layout.raw)
             .cast::<[u8; 16]>()
             .write(raw);
-        // It holds no references until its int is made, and nothing can be stored in it, so
+        // It holds only its type and, once made, an int, and nothing can be stored in it, so
         // it can never be part of a cycle; the collector need not walk a result's many UUIDs.
         ffi::PyObject_GC_UnTrack(obj.as_ptr().cast());
         Ok(obj)
@@ -72,10 +72,14 @@ fn make_class(py: Python<'_>) -> PyResult<Py<PyType>> {
     let base = pycache::uuid_type(py)?;
     // SAFETY: reading the size of a ready type.
     let base_size = unsafe { (*base.as_type_ptr()).tp_basicsize };
-    let int_descriptor = base.getattr("__dict__")?.get_item("int")?;
+    let int_slot = base
+        .getattr("__dict__")
+        .and_then(|d| d.get_item("int"))
+        .ok()
+        .and_then(|descriptor| pycache::member_offset(base, &descriptor));
     LAYOUT.get_or_init(|| Layout {
         raw: base_size,
-        int_slot: pycache::member_offset(base, &int_descriptor),
+        int_slot,
     });
     // The definitions must outlive the type, which lives until the process ends.
     let getset: &'static mut [ffi::PyGetSetDef] = Box::leak(Box::new([
