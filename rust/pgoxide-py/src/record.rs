@@ -155,6 +155,12 @@ impl Record {
         }
     }
 
+    /// Whether [`Record::track_result`] has anything to do for `row`: a record holding values
+    /// that may join a cycle (including the array lists of a `record_class` instance).
+    pub fn needs_tracking(row: &Bound<'_, PyAny>) -> bool {
+        row.cast::<Record>().is_ok_and(|r| r.get().cyclic())
+    }
+
     /// [`Record::track_result`] for a record handed out on its own (replication changes).
     pub fn track_one(row: &Bound<'_, PyAny>) {
         track_row(row, Record::type_object_raw(row.py()));

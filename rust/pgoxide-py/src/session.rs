@@ -89,6 +89,9 @@ struct Op {
     bound: bool,
     tag: Option<String>,
     error: Option<OpError>,
+    /// A row that `Record::track_result` must look at was added: without one, the pass over
+    /// a finished result (and the cache misses of reading every row again) is skipped.
+    rows_to_track: bool,
 }
 
 impl Op {
@@ -98,6 +101,7 @@ impl Op {
             bound: false,
             tag: None,
             error: None,
+            rows_to_track: false,
         }
     }
 
@@ -330,7 +334,9 @@ impl Session {
                         op.tag.into_pyobject(py)?.into_any().unbind()
                     }
                     OpKind::SimpleRows { rows, .. } => {
-                        Record::track_result(rows.bind(py));
+                        if op.rows_to_track {
+                            Record::track_result(rows.bind(py));
+                        }
                         rows.into_any()
                     }
                     OpKind::Query {
@@ -339,7 +345,9 @@ impl Session {
                         redescribed,
                         ..
                     } => {
-                        Record::track_result(rows.bind(py));
+                        if op.rows_to_track {
+                            Record::track_result(rows.bind(py));
+                        }
                         if redescribed {
                             (rows, op.tag, stmt).into_pyobject(py)?.into_any().unbind()
                         } else {
@@ -495,7 +503,10 @@ impl Session {
                     {
                         if op.error.is_none() {
                             match text_row(py, columns, desc, body) {
-                                Ok(record) => rows.bind(py).append(record)?,
+                                Ok(record) => {
+                                    op.rows_to_track |= Record::needs_tracking(record.bind(py));
+                                    rows.bind(py).append(record)?;
+                                }
                                 Err(RowError::Value(e)) => op.set_error(OpError::Client(e)),
                                 Err(RowError::Protocol(e)) => return Err(self.violation(py, &e)),
                             }
@@ -515,7 +526,10 @@ impl Session {
                         continue;
                     }
                     match decode_row(py, stmt.get(), record_class.as_ref(), body) {
-                        Ok(record) => rows.bind(py).append(record)?,
+                        Ok(record) => {
+                            op.rows_to_track |= Record::needs_tracking(record.bind(py));
+                            rows.bind(py).append(record)?;
+                        }
                         Err(RowError::Value(e)) => op.set_error(OpError::Client(e)),
                         Err(RowError::Protocol(e)) => return Err(self.violation(py, &e)),
                     }
