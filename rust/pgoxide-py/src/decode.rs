@@ -52,17 +52,25 @@ impl Codec {
     }
 }
 
-/// text, and int4, int8, float8 and bool of the right width: a new reference (or NULL with an
-/// exception set), or `None` for anything else, which the general path decodes (and rejects).
+/// text and char, and int2, int4, int8, oid, float4, float8 and bool of the right width: a new
+/// reference (or NULL with an exception set), or `None` for anything else, which the general
+/// path decodes (and rejects).
 #[inline]
 fn simple_scalar(b: Builtin, data: &[u8]) -> Option<*mut ffi::PyObject> {
     // SAFETY: the constructors return a new reference or NULL with an exception set; True and
     // False are singletons whose reference count is raised; `data` outlives the call.
     unsafe {
         Some(match b {
-            Builtin::Text => new_utf8_str(data),
+            Builtin::Text | Builtin::Char => new_utf8_str(data),
+            Builtin::Int2 => ffi::PyLong_FromLong(i16::from_be_bytes(data.try_into().ok()?).into()),
             Builtin::Int4 => ffi::PyLong_FromLong(i32::from_be_bytes(data.try_into().ok()?).into()),
             Builtin::Int8 => ffi::PyLong_FromLongLong(i64::from_be_bytes(data.try_into().ok()?)),
+            Builtin::Oid => {
+                ffi::PyLong_FromUnsignedLong(u32::from_be_bytes(data.try_into().ok()?).into())
+            }
+            Builtin::Float4 => {
+                ffi::PyFloat_FromDouble(f32::from_be_bytes(data.try_into().ok()?).into())
+            }
             Builtin::Float8 => ffi::PyFloat_FromDouble(f64::from_be_bytes(data.try_into().ok()?)),
             Builtin::Bool => match data {
                 [0] => ffi::Py_NewRef(ffi::Py_False()),
