@@ -138,6 +138,18 @@ async def test_records_and_the_garbage_collector(conn):
     gc.collect()
     assert ref() is None, "a cycle through a composite value is collected"
 
+    # And through the array of an anonymous record (a tuple, which Python tracks itself).
+    row = await conn.fetchrow("SELECT ROW(ARRAY[1], 2) AS v")
+    assert gc.is_tracked(row["v"]) and gc.is_tracked(row["v"][0])
+    node = Node()
+    node.record = row
+    row["v"][0].append(node)
+    ref = weakref.ref(node)
+    del row, node
+    await asyncio.sleep(0)
+    gc.collect()
+    assert ref() is None, "a cycle through an anonymous record is collected"
+
 
 async def test_rows_of_a_result_share_their_names(conn):
     rows = await conn.fetch("SELECT g AS n FROM generate_series(1, 3) g")

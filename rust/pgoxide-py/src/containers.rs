@@ -76,7 +76,12 @@ pub fn decode_record<'py>(
                     // Fields of a record always arrive in binary.
                     return Err(data_error(py, format!("no binary codec for a record field of type OID {oid}")));
                 }
-                codec.decode(py, bytes)?
+                let value = codec.decode(py, bytes)?;
+                // The tuple is Python's, tracked by the collector, so what the decoder built
+                // untracked inside a field (an array's lists, a composite) must be tracked
+                // now: nothing will get to it later.
+                crate::record::track_lists(value.as_ptr());
+                value
             }
         });
     }
@@ -100,6 +105,9 @@ pub fn decode_range<'py>(py: Python<'py>, sub: &Codec, data: &[u8]) -> PyResult<
     };
     let (lower, lower_inc) = bound(r.lower_bound())?;
     let (upper, upper_inc) = bound(r.upper_bound())?;
+    // A Range is Python's: a bound the decoder built untracked (a composite) is tracked now.
+    crate::record::track_lists(lower.as_ptr());
+    crate::record::track_lists(upper.as_ptr());
     kwargs.set_item("lower_inc", lower_inc)?;
     kwargs.set_item("upper_inc", upper_inc)?;
     pycache::types_attr(py, "Range")?.call((lower, upper), Some(&kwargs))
