@@ -138,6 +138,12 @@ async def test_records_and_the_garbage_collector(conn):
     gc.collect()
     assert ref() is None, "a cycle through a composite value is collected"
 
+    # Arrays whose first element is NULL: every list and record inside is tracked all the same.
+    arr = await conn.fetchval("SELECT ARRAY[NULL, ROW(ARRAY[1], 2)::gc_composite]")
+    assert gc.is_tracked(arr) and gc.is_tracked(arr[1]) and gc.is_tracked(arr[1]["arr"])
+    grid = await conn.fetchval("SELECT '{{NULL,2},{3,4}}'::int4[]")
+    assert all(gc.is_tracked(inner) for inner in [grid, *grid])
+
     # And through the array of an anonymous record (a tuple, which Python tracks itself).
     row = await conn.fetchrow("SELECT ROW(ARRAY[1], 2) AS v")
     assert gc.is_tracked(row["v"]) and gc.is_tracked(row["v"][0])

@@ -309,10 +309,20 @@ fn track_nested(obj: *mut ffi::PyObject, record_type: *mut ffi::PyTypeObject) {
             return;
         }
         if std::ptr::eq(ffi::Py_TYPE(obj), std::ptr::addr_of_mut!(ffi::PyList_Type)) {
-            for i in 0..ffi::PyList_GET_SIZE(obj) {
-                let item = ffi::PyList_GET_ITEM(obj, i);
-                if is_container(item, record_type) {
-                    track_nested(item, record_type);
+            // An untracked list is an array's, and uniform: each item is None or comes from
+            // the array's element codec (above the innermost dimension, each is a list). So the
+            // first other item tells whether any can be a list or record of ours, and the
+            // items of a list of numbers or strings need not be read one by one.
+            let n = ffi::PyList_GET_SIZE(obj);
+            let first = (0..n)
+                .map(|i| ffi::PyList_GET_ITEM(obj, i))
+                .find(|&item| !std::ptr::eq(item, ffi::Py_None()));
+            if first.is_some_and(|item| is_container(item, record_type)) {
+                for i in 0..n {
+                    let item = ffi::PyList_GET_ITEM(obj, i);
+                    if is_container(item, record_type) {
+                        track_nested(item, record_type);
+                    }
                 }
             }
             ffi::PyObject_GC_Track(obj.cast());
