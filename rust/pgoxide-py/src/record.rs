@@ -155,12 +155,6 @@ impl Record {
         }
     }
 
-    /// Whether [`Record::track_result`] has anything to do for `row`: a record holding values
-    /// that may join a cycle (including the array lists of a `record_class` instance).
-    pub fn needs_tracking(row: &Bound<'_, PyAny>) -> bool {
-        row.cast::<Record>().is_ok_and(|r| r.get().cyclic())
-    }
-
     /// [`Record::track_result`] for a record handed out on its own (replication changes).
     pub fn track_one(row: &Bound<'_, PyAny>) {
         track_row(row, Record::type_object_raw(row.py()));
@@ -197,7 +191,8 @@ impl Record {
         PyTuple::new(py, self.values.iter().map(|v| v.bind(py)))
     }
 
-    fn cyclic(&self) -> bool {
+    /// Whether a value may take part in a cycle ([`Record::track_result`] must look at it).
+    pub fn is_cyclic(&self) -> bool {
         self.cycle_mask != 0
     }
 
@@ -252,7 +247,7 @@ fn may_join_cycle(py: Python<'_>, obj: *mut ffi::PyObject) -> bool {
             && Borrowed::from_ptr(py, obj)
                 .cast_unchecked::<Record>()
                 .get()
-                .cyclic()
+                .is_cyclic()
     }
 }
 
@@ -276,7 +271,7 @@ fn track_row(row: &Bound<'_, PyAny>, record_type: *mut ffi::PyTypeObject) {
     };
     let exact = std::ptr::eq(row.get_type_ptr(), record_type);
     let record = record.get();
-    if exact && !record.cyclic() {
+    if exact && !record.is_cyclic() {
         return;
     }
     track_values(record, record_type);
@@ -330,7 +325,7 @@ fn track_nested(obj: *mut ffi::PyObject, record_type: *mut ffi::PyTypeObject) {
             let record = Bound::from_borrowed_ptr(Python::assume_attached(), obj)
                 .cast_into_unchecked::<Record>();
             let record = record.get();
-            if record.cyclic() {
+            if record.is_cyclic() {
                 track_values(record, record_type);
                 ffi::PyObject_GC_Track(obj.cast());
             }

@@ -146,7 +146,7 @@ fn decode_row(
     stmt: &Statement,
     record_class: Option<&Py<PyType>>,
     body: &[u8],
-) -> Result<Py<PyAny>, RowError> {
+) -> Result<Row, RowError> {
     let mut row = DataRow::parse(body).map_err(RowError::Protocol)?;
     if row.len() != stmt.column_codecs.len() {
         return Err(RowError::Protocol(Error::Protocol(format!(
@@ -168,10 +168,30 @@ fn decode_row(
     row.finish().map_err(RowError::Protocol)?;
     let desc = stmt.desc.clone_ref(py);
     match record_class {
-        None => Record::create(py, desc, values).map(Py::into_any),
-        Some(cls) => Record::create_of_class(cls.bind(py), desc, &values).map(Bound::unbind),
+        None => Record::create(py, desc, values).map(Row::from),
+        // Let the tracking pass look at these: their array lists were built untracked.
+        Some(cls) => Record::create_of_class(cls.bind(py), desc, &values).map(|r| Row {
+            record: r.unbind(),
+            to_track: true,
+        }),
     }
     .map_err(RowError::Value)
+}
+
+/// A decoded row, and whether `Record::track_result` must look at it.
+struct Row {
+    record: Py<PyAny>,
+    to_track: bool,
+}
+
+impl From<Py<Record>> for Row {
+    fn from(record: Py<Record>) -> Self {
+        let to_track = record.get().is_cyclic();
+        Self {
+            record: record.into_any(),
+            to_track,
+        }
+    }
 }
 
 /// A DataRow of a simple query (text format), each value decoded by its column's type.
@@ -180,7 +200,7 @@ fn text_row(
     columns: &[(Oid, Codec)],
     desc: &Py<RecordDesc>,
     body: &[u8],
-) -> Result<Py<PyAny>, RowError> {
+) -> Result<Row, RowError> {
     let mut row = DataRow::parse(body).map_err(RowError::Protocol)?;
     if row.len() != columns.len() {
         return Err(RowError::Protocol(Error::Protocol(format!(
@@ -203,7 +223,7 @@ fn text_row(
     }
     row.finish().map_err(RowError::Protocol)?;
     Record::create(py, desc.clone_ref(py), values)
-        .map(Py::into_any)
+        .map(Row::from)
         .map_err(RowError::Value)
 }
 
@@ -503,9 +523,9 @@ impl Session {
                     {
                         if op.error.is_none() {
                             match text_row(py, columns, desc, body) {
-                                Ok(record) => {
-                                    op.rows_to_track |= Record::needs_tracking(record.bind(py));
-                                    rows.bind(py).append(record)?;
+                                Ok(row) => {
+                                    op.rows_to_track |= row.to_track;
+                                    rows.bind(py).append(row.record)?;
                                 }
                                 Err(RowError::Value(e)) => op.set_error(OpError::Client(e)),
                                 Err(RowError::Protocol(e)) => return Err(self.violation(py, &e)),
@@ -526,9 +546,9 @@ impl Session {
                         continue;
                     }
                     match decode_row(py, stmt.get(), record_class.as_ref(), body) {
-                        Ok(record) => {
-                            op.rows_to_track |= Record::needs_tracking(record.bind(py));
-                            rows.bind(py).append(record)?;
+                        Ok(row) => {
+                            op.rows_to_track |= row.to_track;
+                            rows.bind(py).append(row.record)?;
                         }
                         Err(RowError::Value(e)) => op.set_error(OpError::Client(e)),
                         Err(RowError::Protocol(e)) => return Err(self.violation(py, &e)),
