@@ -212,8 +212,12 @@ impl ReadBuffer {
     /// The body bytes of a frame returned by [`Self::next_frame`].
     pub fn body(&self, frame: Frame) -> &[u8] {
         if frame.in_chunk {
-            // SAFETY: a frame in the chunk is used only while it is borrowed (the promise of
-            // `feed_borrowed`), and its range was checked to lie within it.
+            assert!(
+                !self.chunk.is_null() && frame.end <= self.chunk_len,
+                "a frame of a chunk that is no longer borrowed"
+            );
+            // SAFETY: the chunk is borrowed, so valid (the promise of `feed_borrowed`), and
+            // the frame's range lies within it.
             unsafe {
                 std::slice::from_raw_parts(self.chunk.add(frame.start), frame.end - frame.start)
             }
