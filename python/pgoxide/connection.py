@@ -19,7 +19,7 @@ from .exceptions import (
     InvalidCachedStatementError,
     InvalidSQLStatementNameError,
     PostgresError,
-    PostgresLogMessage,
+    PostgresMessage,
 )
 from .prepared_stmt import PreparedStatement
 from .protocol import Protocol
@@ -56,12 +56,12 @@ def _stale_in_transaction(cause: PostgresError) -> InvalidCachedStatementError:
         f"({cause.message}): the schema or search_path changed since it was prepared. "
         "It has been dropped from the cache; roll back and retry the transaction."
     )
-    error.sqlstate = cause.sqlstate
+    error.sqlstate = cause.sqlstate or error.sqlstate
     return error
 
 
 NotificationCallback = Callable[["Connection", int, str, str], Union[Awaitable[None], None]]
-LogCallback = Callable[["Connection", PostgresLogMessage], Union[Awaitable[None], None]]
+LogCallback = Callable[["Connection", PostgresMessage], Union[Awaitable[None], None]]
 TerminationCallback = Callable[["Connection"], Union[Awaitable[None], None]]
 
 
@@ -549,7 +549,7 @@ class Connection:
             pass
 
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
-        task = self._loop.create_task(coro)  # type: ignore[arg-type]
+        task: asyncio.Task[Any] = self._loop.create_task(coro)  # type: ignore[arg-type]
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return task
@@ -593,7 +593,7 @@ class Connection:
         for cb in self._listeners.get(channel, ()):
             self._call_soon(cb, self, pid, channel, payload)
 
-    def _on_notice(self, message: PostgresLogMessage) -> None:
+    def _on_notice(self, message: PostgresMessage) -> None:
         for cb in self._log_listeners:
             self._call_soon(cb, self, message)
 

@@ -932,12 +932,12 @@ def _validate(options: Mapping[str, str]) -> None:
 
     tls_min = options.get("ssl_min_protocol_version") or ""
     tls_max = options.get("ssl_max_protocol_version") or ""
-    for keyword, value in (
+    for keyword, tls_version in (
         ("ssl_min_protocol_version", tls_min),
         ("ssl_max_protocol_version", tls_max),
     ):
-        if value and value.lower() not in _TLS_VERSIONS:
-            raise ClientConfigurationError(f'invalid "{keyword}" value: "{value}"')
+        if tls_version and tls_version.lower() not in _TLS_VERSIONS:
+            raise ClientConfigurationError(f'invalid "{keyword}" value: "{tls_version}"')
     # sslVerifyProtocolRange: a TLSv1 minimum allows any maximum; otherwise the lower-cased
     # names sort in version order and a TLSv1 maximum is always below the minimum.
     low, high = tls_min.lower(), tls_max.lower()
@@ -1088,6 +1088,17 @@ def _pgpass_field(line: bytes, pos: int, token: bytes) -> int | None:
     return None
 
 
+def _pgpass_fields(line: bytes, tokens: list[bytes]) -> int | None:
+    """The offset after the line's first fields if they match ``tokens``, else None."""
+    pos = 0
+    for token in tokens:
+        after = _pgpass_field(line, pos, token)
+        if after is None:
+            return None
+        pos = after
+    return pos
+
+
 def _pgpass_lookup(
     lines: list[bytes], host: str, port: str, database: str, user: str
 ) -> str | None:
@@ -1101,11 +1112,7 @@ def _pgpass_lookup(
         line = raw.rstrip(b"\r\n")
         if not line:
             continue
-        pos: int | None = 0
-        for token in tokens:
-            pos = _pgpass_field(line, pos, token)
-            if pos is None:
-                break
+        pos = _pgpass_fields(line, tokens)
         if pos is None:
             continue
         # The password runs to the first unescaped ':'; backslash escapes one character.

@@ -15,6 +15,7 @@ from .exceptions import (
     InternalClientError,
     PostgresError,
     PostgresLogMessage,
+    PostgresMessage,
 )
 
 # Kinds of the items Session.feed() returns (rust/pgoxide-py/src/session.rs).
@@ -53,7 +54,7 @@ class Protocol(asyncio.BufferedProtocol):
         self._lost: asyncio.Future[None] = loop.create_future()
         # Why the connection ended, once it has.
         self.closed_error: BaseException | None = None
-        self.on_notice: Callable[[PostgresLogMessage], None] | None = None
+        self.on_notice: Callable[[PostgresMessage], None] | None = None
         self.on_notification: Callable[[int, str, str], None] | None = None
         self.on_close: Callable[[], None] | None = None
         # The password method the session answered ('password', 'md5', ...), and a hook.

@@ -210,8 +210,9 @@ class PostgresLogMessage(PostgresMessage):
             return
         raise TypeError(f"instances of {type(self).__name__} are immutable")
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+    def __setstate__(self, state: dict[str, Any] | None) -> None:
+        if state:
+            self.__dict__.update(state)
 
     @classmethod
     def from_fields(cls, fields: Mapping[str, str], query: str | None = None) -> PostgresMessage:

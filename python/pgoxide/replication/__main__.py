@@ -194,9 +194,11 @@ async def stream_changes(
             elif isinstance(message, (Commit, StreamCommit)):
                 # The transaction's lines are out: only now may the slot move past it.
                 out.flush()
-                stream.ack(message.end_lsn)
+                end = message.end_lsn
+                if end is not None:  # always set on these two; None only types the field
+                    stream.ack(end)
+                    progress.acked = str(end)
                 progress.transactions += 1
-                progress.acked = str(message.end_lsn)
                 if args.limit and progress.changes >= args.limit:
                     await stream.stop()
                     break
