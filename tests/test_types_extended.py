@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import pgoxide
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pgoxide import exceptions
 from pgoxide.types import (
@@ -515,6 +515,7 @@ def test_hypothesis_composite(loop_conn, v):
     st.integers(-(2**31), 2**31 - 1),
     st.integers(-(2**63), 2**63 - 1),
 )
+@example(0, -(2**31), 0)  # days whose magnitude does not fit an int32
 def test_hypothesis_interval(loop_conn, months, days, micros):
     loop, conn = loop_conn
     value = Interval(months, days, micros)

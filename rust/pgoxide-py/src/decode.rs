@@ -402,7 +402,7 @@ fn timestamp<'py>(
 fn interval(py: Python<'_>, iv: dt::Interval) -> PyResult<Bound<'_, PyAny>> {
     let exact = iv.months == 0
         && (0..dt::USECS_PER_DAY).contains(&iv.microseconds)
-        && iv.days.abs() <= 999_999_999;
+        && iv.days.unsigned_abs() <= 999_999_999;
     if !exact {
         return pycache::interval_type(py)?.call1((iv.months, iv.days, iv.microseconds));
     }

@@ -140,7 +140,7 @@ pub fn encode_from_text(text: &str, buf: &mut Vec<u8>) -> Result<()> {
     // value = digits * 10^exp10, with dscale = digits after the point (never negative).
     let exp10 = exponent
         .checked_sub(frac_part.len() as i64)
-        .filter(|e| e.abs() <= 4 * MAX_WEIGHT_GROUPS + MAX_DSCALE)
+        .filter(|e| e.unsigned_abs() <= (4 * MAX_WEIGHT_GROUPS + MAX_DSCALE) as u64)
         .ok_or_else(|| Error::Encode(format!("numeric value {text:?} is out of range")))?;
     let dscale = (-exp10).max(0);
     let digits: Vec<u8> = int_part
@@ -249,6 +249,9 @@ mod tests {
             "1e",
             "abc",
             "1e99999999",
+            // The extreme exponents: their magnitude does not fit an i64.
+            "1e-9223372036854775808",
+            "0.1e-9223372036854775807",
             "sNaN",
             "1_0",
         ] {
