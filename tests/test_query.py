@@ -302,6 +302,16 @@ async def test_bad_parameter_fails_before_sending(conn):
     assert tuple(row) == (1, 7, "x")
 
 
+async def test_arguments_longer_than_a_message_fail_before_sending(conn):
+    # 2 x 600 MiB: each argument is fine, the Bind message is longer than the server reads.
+    big = bytes(600 * 2**20)
+    await conn.execute("CREATE TEMP SEQUENCE s")
+    with pytest.raises(exceptions.DataError, match="more than PostgreSQL accepts in one message"):
+        await conn.fetchval("SELECT nextval('s'), length($1::bytea), length($2::bytea)", big, big)
+    del big
+    assert await conn.fetchval("SELECT nextval('s')") == 1
+
+
 async def test_concurrent_use_is_refused(conn):
     slow = asyncio.ensure_future(conn.fetchval("SELECT pg_sleep(0.2)"))
     await asyncio.sleep(0)

@@ -18,11 +18,24 @@ fn begin(buf: &mut Vec<u8>, tag: u8) -> usize {
     at
 }
 
-/// Patches the length of the message begun at `at` (the length counts itself, not the tag).
+/// The longest message PostgreSQL reads (`PQ_LARGE_MESSAGE_LIMIT`, the length counting
+/// itself). The server refuses a longer one and closes the connection; past 4 GiB the length
+/// would wrap and the rest of the message be read as further messages.
+pub const MAX_MESSAGE_LEN: usize = 0x3fff_fffe;
+
+/// Patches the length of the message begun at `at` (the length counts itself, not the tag),
+/// or fails if the message is longer than the server accepts.
 #[inline]
-fn finish(buf: &mut [u8], at: usize) {
-    let len = (buf.len() - at) as u32;
-    buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
+fn finish(buf: &mut [u8], at: usize) -> Result<()> {
+    let len = buf.len() - at;
+    if len > MAX_MESSAGE_LEN {
+        return Err(Error::Encode(format!(
+            "a message of {len} bytes is longer than PostgreSQL accepts \
+             ({MAX_MESSAGE_LEN} bytes)"
+        )));
+    }
+    buf[at..at + 4].copy_from_slice(&(len as u32).to_be_bytes());
+    Ok(())
 }
 
 /// Appends a NUL-terminated string; an interior NUL cannot be represented on the wire.
@@ -46,8 +59,7 @@ pub fn startup(buf: &mut Vec<u8>, params: &[(&str, &str)]) -> Result<()> {
         put_cstr(buf, v.as_bytes(), "startup parameter values")?;
     }
     buf.push(0);
-    finish(buf, at);
-    Ok(())
+    finish(buf, at)
 }
 
 pub fn ssl_request(buf: &mut Vec<u8>) {
@@ -66,30 +78,28 @@ pub fn cancel_request(buf: &mut Vec<u8>, pid: i32, key: &[u8]) {
 pub fn password(buf: &mut Vec<u8>, password: &[u8]) -> Result<()> {
     let at = begin(buf, b'p');
     put_cstr(buf, password, "passwords")?;
-    finish(buf, at);
-    Ok(())
+    finish(buf, at)
 }
 
-pub fn sasl_initial_response(buf: &mut Vec<u8>, mechanism: &str, data: &[u8]) {
+pub fn sasl_initial_response(buf: &mut Vec<u8>, mechanism: &str, data: &[u8]) -> Result<()> {
     let at = begin(buf, b'p');
     buf.extend_from_slice(mechanism.as_bytes());
     buf.push(0);
     buf.extend_from_slice(&(data.len() as i32).to_be_bytes());
     buf.extend_from_slice(data);
-    finish(buf, at);
+    finish(buf, at)
 }
 
-pub fn sasl_response(buf: &mut Vec<u8>, data: &[u8]) {
+pub fn sasl_response(buf: &mut Vec<u8>, data: &[u8]) -> Result<()> {
     let at = begin(buf, b'p');
     buf.extend_from_slice(data);
-    finish(buf, at);
+    finish(buf, at)
 }
 
 pub fn query(buf: &mut Vec<u8>, sql: &str) -> Result<()> {
     let at = begin(buf, b'Q');
     put_cstr(buf, sql.as_bytes(), "query text")?;
-    finish(buf, at);
-    Ok(())
+    finish(buf, at)
 }
 
 pub fn parse(buf: &mut Vec<u8>, name: &str, sql: &str, param_types: &[u32]) -> Result<()> {
@@ -102,8 +112,7 @@ pub fn parse(buf: &mut Vec<u8>, name: &str, sql: &str, param_types: &[u32]) -> R
     for oid in param_types {
         buf.extend_from_slice(&oid.to_be_bytes());
     }
-    finish(buf, at);
-    Ok(())
+    finish(buf, at)
 }
 
 /// Describe of a prepared statement (`S`) or a portal (`P`).
@@ -111,8 +120,7 @@ pub fn describe(buf: &mut Vec<u8>, kind: u8, name: &str) -> Result<()> {
     let at = begin(buf, b'D');
     buf.push(kind);
     put_cstr(buf, name.as_bytes(), "statement names")?;
-    finish(buf, at);
-    Ok(())
+    finish(buf, at)
 }
 
 /// Close of a prepared statement (`S`) or a portal (`P`).
@@ -120,16 +128,14 @@ pub fn close(buf: &mut Vec<u8>, kind: u8, name: &str) -> Result<()> {
     let at = begin(buf, b'C');
     buf.push(kind);
     put_cstr(buf, name.as_bytes(), "statement names")?;
-    finish(buf, at);
-    Ok(())
+    finish(buf, at)
 }
 
 pub fn execute(buf: &mut Vec<u8>, portal: &str, max_rows: i32) -> Result<()> {
     let at = begin(buf, b'E');
     put_cstr(buf, portal.as_bytes(), "portal names")?;
     buf.extend_from_slice(&max_rows.to_be_bytes());
-    finish(buf, at);
-    Ok(())
+    finish(buf, at)
 }
 
 pub fn sync(buf: &mut Vec<u8>) {
@@ -144,10 +150,10 @@ pub fn terminate(buf: &mut Vec<u8>) {
     buf.extend_from_slice(&[b'X', 0, 0, 0, 4]);
 }
 
-pub fn copy_data(buf: &mut Vec<u8>, data: &[u8]) {
+pub fn copy_data(buf: &mut Vec<u8>, data: &[u8]) -> Result<()> {
     let at = begin(buf, b'd');
     buf.extend_from_slice(data);
-    finish(buf, at);
+    finish(buf, at)
 }
 
 pub fn copy_done(buf: &mut Vec<u8>) {
@@ -157,8 +163,7 @@ pub fn copy_done(buf: &mut Vec<u8>) {
 pub fn copy_fail(buf: &mut Vec<u8>, message: &str) -> Result<()> {
     let at = begin(buf, b'f');
     put_cstr(buf, message.as_bytes(), "COPY failure messages")?;
-    finish(buf, at);
-    Ok(())
+    finish(buf, at)
 }
 
 /// Incremental Bind encoder: parameters are appended one by one by the caller's codecs.
@@ -217,13 +222,19 @@ impl<'a> Bind<'a> {
         Ok(())
     }
 
-    pub fn finish(self, result_formats: &[i16]) {
+    pub fn finish(self, result_formats: &[i16]) -> Result<()> {
         self.buf
             .extend_from_slice(&(result_formats.len() as i16).to_be_bytes());
         for f in result_formats {
             self.buf.extend_from_slice(&f.to_be_bytes());
         }
-        finish(self.buf, self.at);
+        let len = self.buf.len() - self.at;
+        finish(self.buf, self.at).map_err(|_| {
+            Error::Encode(format!(
+                "the query arguments take {len} bytes, more than PostgreSQL accepts in one \
+                 message ({MAX_MESSAGE_LEN} bytes)"
+            ))
+        })
     }
 }
 
@@ -249,12 +260,25 @@ mod tests {
         bind.null();
         bind.begin_value().extend_from_slice(&7i32.to_be_bytes());
         bind.end_value().unwrap();
-        bind.finish(&[1]);
+        bind.finish(&[1]).unwrap();
         let want: &[u8] = &[
             b'B', 0, 0, 0, 30, 0, b's', b'1', 0, 0, 1, 0, 1, 0, 2, 255, 255, 255, 255, 0, 0, 0, 4,
             0, 0, 0, 7, 0, 1, 0, 1,
         ];
         assert_eq!(b, want);
+    }
+
+    #[test]
+    fn messages_longer_than_the_server_reads_are_refused() {
+        // Zeroed allocations stay unmapped until written: only the length word is.
+        let mut at_limit = vec![0u8; MAX_MESSAGE_LEN];
+        finish(&mut at_limit, 0).unwrap();
+        assert_eq!(at_limit[..4], (MAX_MESSAGE_LEN as u32).to_be_bytes());
+        let mut over = vec![0u8; MAX_MESSAGE_LEN + 1];
+        assert!(matches!(finish(&mut over, 0), Err(Error::Encode(_))));
+        // Past 4 GiB the length word would wrap to a small, plausible value.
+        let mut wrapping = vec![0u8; (1 << 32) + 40];
+        assert!(matches!(finish(&mut wrapping, 0), Err(Error::Encode(_))));
     }
 
     #[test]

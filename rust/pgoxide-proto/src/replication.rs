@@ -107,7 +107,7 @@ pub fn standby_status_update(
     payload.extend_from_slice(&apply.to_be_bytes());
     payload.extend_from_slice(&client_time.to_be_bytes());
     payload.push(u8::from(reply_requested));
-    frontend::copy_data(buf, &payload);
+    frontend::copy_data(buf, &payload).expect("a status update is 34 bytes");
 }
 
 /// Which positions a consumer reports, from what it received and what its user acknowledged.

@@ -622,7 +622,7 @@ impl Session {
                 };
                 let mut client = Box::new(client);
                 let first = client.client_first("");
-                frontend::sasl_initial_response(&mut self.out, client.mechanism(), &first);
+                frontend::sasl_initial_response(&mut self.out, client.mechanism(), &first)?;
                 let Phase::Authenticating(state) = &mut self.phase else {
                     unreachable!()
                 };
@@ -634,7 +634,7 @@ impl Session {
                     return Err(Error::protocol("unexpected SASLContinue message"));
                 };
                 let response = client.client_final(c.rest())?;
-                frontend::sasl_response(&mut self.out, &response);
+                frontend::sasl_response(&mut self.out, &response)?;
                 Ok(None)
             }
             auth_code::SASL_FINAL => {

@@ -151,7 +151,7 @@ fn rebuild(messages: &[(u8, Vec<u8>)]) -> Request {
                 }
                 let nr = c.i16().unwrap();
                 let results: Vec<i16> = (0..nr).map(|_| c.i16().unwrap()).collect();
-                bind.finish(&results);
+                bind.finish(&results).unwrap();
             }
             b'E' => {
                 let portal = c.cstr().unwrap().to_owned();

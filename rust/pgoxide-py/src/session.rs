@@ -286,8 +286,8 @@ fn encode_bind(
         }
         bind.end_value().map_err(|e| to_pyerr(py, &e))?;
     }
-    bind.finish(&stmt.result_formats);
-    Ok(())
+    bind.finish(&stmt.result_formats)
+        .map_err(|e| to_pyerr(py, &e))
 }
 
 fn argument_error(stmt: &Statement, i: usize, value: &Bound<'_, PyAny>, why: &str) -> String {
