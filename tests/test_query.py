@@ -312,15 +312,6 @@ async def test_arguments_longer_than_a_message_fail_before_sending(conn):
     assert await conn.fetchval("SELECT nextval('s')") == 1
 
 
-async def test_concurrent_use_is_refused(conn):
-    slow = asyncio.ensure_future(conn.fetchval("SELECT pg_sleep(0.2)"))
-    await asyncio.sleep(0)
-    with pytest.raises(exceptions.InterfaceError, match="another operation is in progress"):
-        await conn.fetchval("SELECT 1")
-    await slow
-    assert await conn.fetchval("SELECT 1") == 1
-
-
 async def test_cancelled_task_leaves_connection_usable(conn):
     started = asyncio.Event()
     conn.add_log_listener(lambda c, m: started.set())

@@ -179,6 +179,21 @@ async def test_identify_system_and_an_exported_snapshot(env):
     )
 
 
+async def test_extended_protocol_calls_are_refused_clearly(env):
+    calls = [
+        env.rconn.prepare("SELECT 1"),
+        env.rconn.executemany("SELECT $1", [(1,)]),
+        env.rconn.execute("SELECT $1", 1),
+        env.rconn.fetch("SELECT $1", 1),
+        env.rconn.set_type_codec("x", encoder=str, decoder=str),
+    ]
+    for call in calls:
+        with pytest.raises(pgoxide.InterfaceError, match="replication connection"):
+            await call
+    # Nothing was sent: the connection still answers.
+    assert await env.rconn.fetchval("SELECT 1") == 1
+
+
 async def test_read_replication_slot(env):
     _need(env.cluster, 15, "READ_REPLICATION_SLOT")
     await env.conn.execute(f"SELECT pg_create_physical_replication_slot('{env.slot}', true)")

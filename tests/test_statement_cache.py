@@ -127,17 +127,19 @@ async def test_evicted_statements_are_closed_with_the_next_request(dsn):
 async def test_statements_expire_after_their_lifetime(dsn):
     async with await pgoxide.connect(dsn, max_cached_statement_lifetime=0.01) as conn:
         expired = asyncio.Event()
-        expire = conn._expire
+        statements = conn._statements
+        evict = statements.evict
 
-        def watch(query: str, stmt: object) -> None:
-            expire(query, stmt)
-            expired.set()
+        def watch(query: str, stmt: object = None) -> None:
+            evict(query, stmt)  # type: ignore[arg-type]
+            if stmt is not None:  # the expiry timer names the statement it expires
+                expired.set()
 
-        conn._expire = watch  # type: ignore[method-assign]
+        statements.evict = watch  # type: ignore[method-assign]
         query = "SELECT $1::int + 100"
         assert await conn.fetchval(query, 1) == 101
         await asyncio.wait_for(expired.wait(), 30)
-        conn._cache_lifetime = 0  # the statement prepared next must stay for the count below
+        statements._lifetime = 0  # the statement prepared next must stay for the count below
         # Evicted; its Close rides with the next request, which prepares the query afresh.
         assert await conn.fetchval(query, 2) == 102
         names = await conn.fetch("SELECT statement FROM pg_prepared_statements")

@@ -4,11 +4,10 @@ codecs."""
 from __future__ import annotations
 
 import asyncio
-import collections
 import inspect
 import itertools
 import re
-from collections.abc import Awaitable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any, Callable, Union
 
 from . import _pgoxide, conninfo, introspection
@@ -21,15 +20,14 @@ from .exceptions import (
     PostgresError,
     PostgresMessage,
 )
+from .operations import OperationPath
 from .prepared_stmt import PreparedStatement
 from .protocol import Protocol
+from .statement_cache import StatementCache
 from .transaction import Transaction
-from .types import ServerVersion, Type
+from .types import ServerVersion
 
 Record = _pgoxide.Record
-
-# executemany sends its batch in chunks of about this size, awaiting the socket in between.
-_BATCH_CHUNK = 256 * 1024
 
 
 def _is_stale(error: PostgresError) -> bool:
@@ -41,9 +39,6 @@ def _is_stale(error: PostgresError) -> bool:
         and (error.message or "").startswith("cache lookup failed for type")
     )
 
-
-# With statement_cache_size=0, how many query descriptions are kept client-side.
-_DESCRIPTION_CACHE_SIZE = 100
 
 # asyncpg's short names for set_builtin_type_codec.
 _BUILTIN_ALIASES = {"int": "int4", "integer": "int4", "bigint": "int8", "smallint": "int2"}
@@ -104,8 +99,11 @@ class ConnectionSettings:
 class Connection:
     """A connection to a PostgreSQL server. Create it with :func:`connect`.
 
-    One operation runs at a time; starting another while one is awaited raises
-    :class:`InterfaceError`, as in asyncpg.
+    Calls may be made concurrently (``asyncio.gather`` on one connection, several tasks
+    sharing it): they queue on the connection and are pipelined, each with its own Sync, so
+    one call's error never affects another. They run on the server in the order they were
+    made. While a :meth:`transaction` block is open, only calls made inside it run; calls of
+    other tasks wait until it ends.
     """
 
     def __init__(
@@ -129,23 +127,18 @@ class Connection:
         self._target = target
         # CancelRequests go to the address this connection reached, as libpq's do.
         self._peer: Any = protocol.transport.get_extra_info("peername")  # type: ignore[union-attr]
-        self._cache: collections.OrderedDict[str, _pgoxide.Statement] = collections.OrderedDict()
-        # Expiry timers of cached statements (max_cached_statement_lifetime).
-        self._expiry: dict[str, asyncio.TimerHandle] = {}
-        self._cache_size = statement_cache_size
-        self._cache_lifetime = max_cached_statement_lifetime
-        self._max_cacheable = max_cacheable_statement_size
-        self._command_timeout = command_timeout
+        self._ops = OperationPath(protocol, command_timeout, self._send_cancel_request)
+        self._statements = StatementCache(
+            protocol.session,
+            protocol.loop,
+            size=statement_cache_size,
+            lifetime=max_cached_statement_lifetime,
+            max_cacheable=max_cacheable_statement_size,
+        )
         self._names = itertools.count(1)
-        self._busy = False
-        # Set when an operation was abandoned (cancelled or timed out): the next one waits for
-        # it to finish so a late CancelRequest cannot hit the wrong query.
-        self._abandoned: asyncio.Future[None] | None = None
         self._listeners: dict[str, list[NotificationCallback]] = {}
         self._log_listeners: list[LogCallback] = []
         self._termination_listeners: list[TerminationCallback] = []
-        self._background: set[asyncio.Task[Any]] = set()
-        self._top_transaction: Transaction | None = None
         protocol.on_notice = self._on_notice
         protocol.on_notification = self._on_notification
         protocol.on_close = self._on_close
@@ -161,13 +154,11 @@ class Connection:
         if args:
             _, tag = await self._execute(query, args, 0, timeout, None)
             return tag or ""
-        self._enter()
-        try:
-            if self._abandoned is not None:
-                await self._drain()
-            return await self._request(self._session.simple_query(query), timeout)  # type: ignore[no-any-return]
-        finally:
-            self._busy = False
+        session = self._session
+        tag = await self._ops.request(
+            lambda: session.simple_query(query), self._ops.deadline(timeout)
+        )
+        return tag  # type: ignore[no-any-return]
 
     async def fetch(
         self,
@@ -208,32 +199,16 @@ class Connection:
         anything of its chunk is sent; if earlier chunks were already sent, the batch is
         made to fail on the server so nothing of it commits.
         """
-        self._enter()
+        ops = self._ops
+        deadline = ops.deadline(timeout)
+        if not ops.try_take():
+            await ops.take(deadline)
         try:
-            if self._abandoned is not None:
-                await self._drain()
-            stmt = self._cached(command) or await self._prepare(command, timeout)
-            await self._execute_batch(stmt, iter(args), timeout)
+            stmt = self._statements.get(command) or await self._prepare(command, deadline)
+            fut = await ops.send_batch(stmt, iter(args))
         finally:
-            self._busy = False
-
-    async def _execute_batch(
-        self, stmt: _pgoxide.Statement, rows: Iterator[Sequence[Any]], timeout: float | None
-    ) -> None:
-        data, more = self._session.executemany(stmt, rows, _BATCH_CHUNK, True)
-        fut = self._protocol.send(data)
-        try:
-            while more:
-                await self._protocol.writable()
-                data, more = self._session.executemany(stmt, rows, _BATCH_CHUNK, False)
-                self._protocol.write(data)
-        except BaseException:
-            # Never leave a half-sent batch: end it so the server rolls it back.
-            if more and not self._protocol.is_closed:
-                self._protocol.write(self._session.abort_batch())
-            self._abandon(fut)
-            raise
-        await self._wait(fut, timeout)
+            ops.release()
+        await ops.wait(fut, deadline)
 
     async def prepare(
         self,
@@ -244,42 +219,30 @@ class Connection:
     ) -> PreparedStatement:
         """Prepares ``query`` on the server and returns a :class:`PreparedStatement`."""
         self._check_record_class(record_class)
-        self._enter()
+        ops = self._ops
+        deadline = ops.deadline(timeout)
+        if not ops.try_take():
+            await ops.take(deadline)
         try:
-            if self._abandoned is not None:
-                await self._drain()
-            stmt = await self._prepare(query, timeout, cache=False)
+            stmt = await self._prepare(query, deadline, cache=False)
         finally:
-            self._busy = False
-        return PreparedStatement(self, query, stmt, record_class)
+            ops.release()
+        return PreparedStatement(self, ops, query, stmt, record_class or self._record_class)
 
     def transaction(
         self, *, isolation: str | None = None, readonly: bool = False, deferrable: bool = False
     ) -> Transaction:
-        """A transaction block for ``async with``; nested blocks become savepoints."""
-        return Transaction(self, isolation, readonly, deferrable)
+        """A transaction block for ``async with``; nested blocks become savepoints.
+
+        The block belongs to the task that starts it (and tasks started inside it): calls
+        from other tasks wait until it ends instead of running inside it."""
+        return Transaction(self, self._ops, isolation, readonly, deferrable)
 
     def is_in_transaction(self) -> bool:
         """Whether the connection is inside a transaction block (possibly a failed one)."""
         return self._session.transaction_status != "I"
 
     async def _execute(
-        self,
-        query: str,
-        args: Sequence[Any],
-        limit: int,
-        timeout: float | None,
-        record_class: type[Record] | None,
-    ) -> tuple[list[Record], str | None]:
-        self._enter()
-        try:
-            if self._abandoned is not None:
-                await self._drain()
-            return await self._run(query, args, limit, timeout, record_class)
-        finally:
-            self._busy = False
-
-    async def _run(
         self,
         query: str,
         args: Sequence[Any],
@@ -298,27 +261,39 @@ class Connection:
             record_class = self._record_class
         else:
             self._check_record_class(record_class)
-        stmt = self._cached(query)
+        ops = self._ops
+        deadline = ops.deadline(timeout)
+        if not ops.try_take():
+            await ops.take(deadline)
+        stmt = self._statements.get(query)
         if stmt is not None:
             try:
                 # Encoding is synchronous and sends nothing: a DataError here is ours.
-                data = self._encode(stmt, args, limit, record_class)
+                fut = ops.send(self._encode(stmt, args, limit, record_class))
             except DataError:
-                self._evict(query)
+                self._statements.evict(query, stmt)
+            except BaseException:
+                ops.release()
+                raise
             else:
+                ops.release()
                 try:
-                    return await self._send_statement(query, stmt, data, timeout)
+                    return await self._result(query, stmt, fut, deadline)
                 except PostgresError as e:
                     if not getattr(e, "unexecuted", False):
                         raise
-                    self._evict(query)
+                    self._statements.evict(query, stmt)
                     if self.is_in_transaction():
                         if _is_stale(e):
                             raise _stale_in_transaction(e) from e
                         raise
-        stmt = await self._prepare(query, timeout)
-        data = self._encode(stmt, args, limit, record_class)
-        return await self._send_statement(query, stmt, data, timeout)
+                await ops.take(deadline)
+        try:
+            stmt = await self._prepare(query, deadline)
+            fut = ops.send(self._encode(stmt, args, limit, record_class))
+        finally:
+            ops.release()
+        return await self._result(query, stmt, fut, deadline)
 
     def _encode(
         self,
@@ -333,76 +308,52 @@ class Connection:
         # statement is left on the server and a pooler may move us between requests.
         return self._session.parse_bind_execute(stmt, args, limit, record_class)
 
-    async def _send_statement(
-        self, query: str, stmt: _pgoxide.Statement, data: bytes, timeout: float | None
+    async def _result(
+        self, query: str, stmt: _pgoxide.Statement, fut: asyncio.Future[Any], deadline: float | None
     ) -> tuple[list[Record], str | None]:
-        result = await self._request(data, timeout)
+        result = await self._ops.wait(fut, deadline)
         if len(result) == 3:
             # The columns had changed: keep the new description for next time.
             rows, tag, redescribed = result
-            if self._cache.get(query) is stmt:
-                self._cache[query] = redescribed
+            self._statements.replace(query, stmt, redescribed)
             return rows, tag
         return result  # type: ignore[no-any-return]
 
     # -- statement cache and types ------------------------------------------------------------
 
-    def _cached(self, query: str) -> _pgoxide.Statement | None:
-        stmt = self._cache.get(query)
-        if stmt is not None:
-            self._cache.move_to_end(query)
-        return stmt
-
     async def _prepare(
-        self, query: str, timeout: float | None, *, cache: bool = True
+        self, query: str, deadline: float | None, *, cache: bool = True
     ) -> _pgoxide.Statement:
-        """Prepares (and describes) ``query``, introspecting types the connection has not seen.
+        """Prepares (and describes) ``query``, introspecting types the connection has not
+        seen; the caller holds the turn.
 
         With ``statement_cache_size`` above 0 the statement is named and, unless it is a
         ``prepare()`` or too large, cached. With 0 it is unnamed and only its description is
         cached (client-side), so later executions take one round trip.
         """
-        cacheable = cache and len(query) <= self._max_cacheable
-        named = self._cache_size > 0 and (cacheable or not cache)
+        statements = self._statements
+        cacheable = cache and statements.cacheable(query)
+        named = statements.names_statements and (cacheable or not cache)
         name = f"__pgoxide_{next(self._names)}__" if named else ""
-        result = await self._request(self._session.prepare(name, query), timeout)
+        ops = self._ops
+        result = await ops.wait(ops.send(self._session.prepare(name, query)), deadline)
         if isinstance(result, tuple):
             described, unknown = result
-            await self._introspect(unknown, timeout)
+            await self._introspect(unknown, deadline)
             result = self._session.build_statement(described)
         if cacheable:
-            self._cache[query] = result
-            if self._cache_lifetime:
-                self._expiry[query] = self._loop.call_later(
-                    self._cache_lifetime, self._expire, query, result
-                )
-            while len(self._cache) > (self._cache_size or _DESCRIPTION_CACHE_SIZE):
-                self._evict(next(iter(self._cache)))
+            statements.put(query, result)
         return result  # type: ignore[no-any-return]
 
-    async def _introspect(self, oids: Sequence[int], timeout: float | None) -> None:
-        """Looks up non-builtin types (and what they depend on) with one query."""
+    async def _introspect(self, oids: Sequence[int], deadline: float | None) -> None:
+        """Looks up non-builtin types (and what they depend on) with one query; the caller
+        holds the turn."""
         version = self.get_server_version()
         query = introspection.types_query(version.major * 10000)
-        rows, _ = await self._run(query, (list(oids),), 0, timeout, None)
+        stmt = self._statements.get(query) or await self._prepare(query, deadline)
+        fut = self._ops.send(self._encode(stmt, (list(oids),), 0, None))
+        rows, _ = await self._result(query, stmt, fut, deadline)
         self._session.add_types([tuple(r) for r in rows])
-
-    def _expire(self, query: str, stmt: _pgoxide.Statement) -> None:
-        if self._cache.get(query) is stmt:
-            self._evict(query)
-
-    def _evict(self, query: str) -> None:
-        stmt = self._cache.pop(query)
-        timer = self._expiry.pop(query, None)
-        if timer is not None:
-            timer.cancel()
-        if stmt.name:
-            # The Close rides with the next request instead of costing a round trip.
-            self._session.close_statement(stmt.name)
-
-    def _clear_statement_cache(self) -> None:
-        while self._cache:
-            self._evict(next(iter(self._cache)))
 
     def _check_record_class(self, record_class: type[Record] | None) -> None:
         if record_class is not None and not (
@@ -428,13 +379,13 @@ class Connection:
             raise ValueError(f"format must be 'text', 'binary' or 'tuple', not {format!r}")
         oid = await self._type_oid(typename, schema)
         self._session.set_user_codec(oid, encoder, decoder, format)
-        self._clear_statement_cache()
+        self._statements.clear()
 
     async def reset_type_codec(self, typename: str, *, schema: str = "public") -> None:
         """Goes back to the driver's own codec for a type."""
         oid = await self._type_oid(typename, schema)
         self._session.reset_codec(oid)
-        self._clear_statement_cache()
+        self._statements.clear()
 
     async def set_builtin_type_codec(
         self, typename: str, *, schema: str = "public", codec_name: str, format: str | None = None
@@ -445,86 +396,25 @@ class Connection:
             raise ValueError("builtin codecs use the binary format")
         oid = await self._type_oid(typename, schema)
         self._session.set_builtin_format(oid, _BUILTIN_ALIASES.get(codec_name, codec_name))
-        self._clear_statement_cache()
+        self._statements.clear()
 
     async def _type_oid(self, typename: str, schema: str) -> int:
-        self._enter()
-        try:
-            if self._abandoned is not None:
-                await self._drain()
-            rows, _ = await self._run(
-                introspection.TYPE_BY_NAME_QUERY, (typename, schema), 0, None, None
-            )
-            if not rows:
-                raise ValueError(f"unknown type: {schema}.{typename}")
-            oid: int = rows[0][0]
-            if oid >= introspection.FIRST_UNPINNED_OID and not self._session.knows_type(oid):
-                await self._introspect([oid], None)
-            return oid
-        finally:
-            self._busy = False
-
-    def _type(self, oid: int) -> Type:
-        info = self._session.type_info(oid)
-        if info is None:
-            return Type(oid, f"oid {oid}", "scalar", "")
-        schema, name, kind = info
-        return Type(oid, name, kind, schema)
-
-    # -- operation plumbing -----------------------------------------------------------------
-
-    def _enter(self) -> None:
-        if self._protocol.is_closed:
-            raise ConnectionDoesNotExistError("connection is closed")
-        if self._busy:
-            raise InterfaceError("cannot perform operation: another operation is in progress")
-        self._busy = True
-
-    async def _request(self, data: bytes, timeout: float | None) -> Any:
-        """Sends one request and waits for its operation."""
-        return await self._wait(self._protocol.send(data), timeout)
-
-    async def _wait(self, fut: asyncio.Future[Any], timeout: float | None) -> Any:
-        if timeout is None:
-            timeout = self._command_timeout
-        handle = None
-        if timeout is not None:
-            handle = self._loop.call_later(timeout, self._timed_out, fut)
-        try:
-            return await fut
-        except asyncio.CancelledError:
-            self._abandon(fut)
-            raise
-        finally:
-            if handle is not None:
-                handle.cancel()
-
-    def _timed_out(self, fut: asyncio.Future[Any]) -> None:
-        if not fut.done():
-            fut.set_exception(asyncio.TimeoutError())
-            self._abandon(fut)
-
-    def _abandon(self, fut: asyncio.Future[Any]) -> None:
-        """The caller stopped waiting for an operation still running on the server: ask the
-        server to cancel it, and make the next operation wait until it has finished."""
-        if self._protocol.is_closed or self._abandoned is not None:
-            return
-        self._abandoned = self._spawn(self._cancel_and_drain())
-
-    async def _cancel_and_drain(self) -> None:
-        try:
-            await self._send_cancel_request()
-        finally:
-            await self._protocol.wait_idle()
-
-    async def _drain(self) -> None:
-        abandoned = self._abandoned
-        if abandoned is not None:
+        rows, _ = await self._execute(
+            introspection.TYPE_BY_NAME_QUERY, (typename, schema), 0, None, None
+        )
+        if not rows:
+            raise ValueError(f"unknown type: {schema}.{typename}")
+        oid: int = rows[0][0]
+        if oid >= introspection.FIRST_UNPINNED_OID and not self._session.knows_type(oid):
+            ops = self._ops
+            await ops.take(None)
             try:
-                await asyncio.shield(abandoned)
+                await self._introspect([oid], None)
             finally:
-                if self._abandoned is abandoned and abandoned.done():
-                    self._abandoned = None
+                ops.release()
+        return oid
+
+    # -- cancellation -----------------------------------------------------------------------
 
     async def _send_cancel_request(self) -> None:
         """Sends a CancelRequest for this backend over a new connection to the same server."""
@@ -547,12 +437,6 @@ class Connection:
         except (OSError, asyncio.TimeoutError):
             # Best effort: the operation then simply runs to completion.
             pass
-
-    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
-        task: asyncio.Task[Any] = self._loop.create_task(coro)  # type: ignore[arg-type]
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        return task
 
     # -- notifications, notices, termination ------------------------------------------------
 
@@ -598,6 +482,9 @@ class Connection:
             self._call_soon(cb, self, message)
 
     def _on_close(self) -> None:
+        self._statements.close()
+        error = self._protocol.closed_error or ConnectionDoesNotExistError("connection closed")
+        self._ops.connection_lost(error)
         for cb in self._termination_listeners:
             self._call_soon(cb, self)
 
@@ -605,7 +492,7 @@ class Connection:
         def run() -> None:
             result = cb(*args)
             if inspect.isawaitable(result):
-                self._spawn(result)
+                self._ops.spawn(result)
 
         self._loop.call_soon(run)
 
@@ -617,6 +504,7 @@ class Connection:
             return
         transport = self._protocol.transport
         assert transport is not None
+        self._protocol.flush()
         self._protocol.write(self._session.terminate())
         transport.close()
         try:

@@ -6,6 +6,9 @@ Builtin types (OIDs below 10000) are known from the driver's catalogue and never
 
 from __future__ import annotations
 
+from . import _pgoxide
+from .types import Type
+
 FIRST_UNPINNED_OID = 10_000
 
 
@@ -66,3 +69,12 @@ FROM pg_catalog.pg_type t
 JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
 WHERE t.typname = $1 AND n.nspname = $2
 """
+
+
+def type_of(session: _pgoxide.Session, oid: int) -> Type:
+    """What the connection knows of a type: builtin, introspected, or only its OID."""
+    info = session.type_info(oid)
+    if info is None:
+        return Type(oid, f"oid {oid}", "scalar", "")
+    schema, name, kind = info
+    return Type(oid, name, kind, schema)

@@ -8,10 +8,12 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import _pgoxide
+from .introspection import type_of
 from .types import Attribute, Type
 
 if TYPE_CHECKING:
     from .connection import Connection, Record
+    from .operations import OperationPath
 
 
 class PreparedStatement:
@@ -22,22 +24,32 @@ class PreparedStatement:
     transaction mode) it is unnamed: each execution parses it again in the same request.
     """
 
-    __slots__ = ("__weakref__", "_conn", "_query", "_record_class", "_statusmsg", "_stmt")
+    __slots__ = (
+        "__weakref__",
+        "_conn",
+        "_ops",
+        "_query",
+        "_record_class",
+        "_statusmsg",
+        "_stmt",
+    )
 
     def __init__(
         self,
         conn: Connection,
+        ops: OperationPath,
         query: str,
         stmt: _pgoxide.Statement,
         record_class: type[Record] | None,
     ) -> None:
         self._conn = conn
+        self._ops = ops
         self._query = query
         self._stmt = stmt
         self._record_class = record_class
         self._statusmsg: str | None = None
         if stmt.name:
-            weakref.finalize(self, conn._session.close_statement, stmt.name)
+            weakref.finalize(self, ops.session.close_statement, stmt.name)
 
     def get_query(self) -> str:
         """The text of the statement."""
@@ -49,11 +61,12 @@ class PreparedStatement:
 
     def get_parameters(self) -> tuple[Type, ...]:
         """The types of the statement's parameters."""
-        return tuple(self._conn._type(oid) for oid in self._stmt.param_types)
+        return tuple(type_of(self._ops.session, oid) for oid in self._stmt.param_types)
 
     def get_attributes(self) -> tuple[Attribute, ...]:
         """The name and type of each result column."""
-        return tuple(Attribute(name, self._conn._type(oid)) for name, oid, *_ in self._stmt.columns)
+        session = self._ops.session
+        return tuple(Attribute(name, type_of(session, oid)) for name, oid, *_ in self._stmt.columns)
 
     async def fetch(self, *args: Any, timeout: float | None = None) -> list[Record]:
         """Executes the statement and returns all rows."""
@@ -75,14 +88,15 @@ class PreparedStatement:
         self, args: Iterable[Sequence[Any]], *, timeout: float | None = None
     ) -> None:
         """Executes the statement once per argument tuple, pipelined and atomic."""
-        conn = self._conn
-        conn._enter()
+        ops = self._ops
+        deadline = ops.deadline(timeout)
+        if not ops.try_take():
+            await ops.take(deadline)
         try:
-            if conn._abandoned is not None:
-                await conn._drain()
-            await conn._execute_batch(self._stmt, iter(args), timeout)
+            fut = await ops.send_batch(self._stmt, iter(args))
         finally:
-            conn._busy = False
+            ops.release()
+        await ops.wait(fut, deadline)
 
     async def explain(self, *args: Any, analyze: bool = False) -> Any:
         """The server's plan for the statement with ``args``, as decoded JSON. With
@@ -100,24 +114,22 @@ class PreparedStatement:
     async def _execute(
         self, args: Sequence[Any], limit: int, timeout: float | None
     ) -> list[Record]:
-        conn = self._conn
-        conn._enter()
-        try:
-            if conn._abandoned is not None:
-                await conn._drain()
-            record_class = self._record_class or conn._record_class
-            if self._stmt.name:
-                data = conn._session.bind_execute(self._stmt, args, limit, record_class)
-                rows, self._statusmsg = await conn._request(data, timeout)
-            else:
-                # Unnamed (poolers): parsed again with each execution, in the same request.
-                data = conn._session.parse_bind_execute(self._stmt, args, limit, record_class)
-                rows, self._statusmsg, *redescribed = await conn._request(data, timeout)
-                if redescribed:
-                    self._stmt = redescribed[0]
-            return rows  # type: ignore[no-any-return]
-        finally:
-            conn._busy = False
+        ops = self._ops
+        session, record_class, stmt = ops.session, self._record_class, self._stmt
+        if stmt.name:
+            rows, self._statusmsg = await ops.request(
+                lambda: session.bind_execute(stmt, args, limit, record_class),
+                ops.deadline(timeout),
+            )
+        else:
+            # Unnamed (poolers): parsed again with each execution, in the same request.
+            rows, self._statusmsg, *redescribed = await ops.request(
+                lambda: session.parse_bind_execute(stmt, args, limit, record_class),
+                ops.deadline(timeout),
+            )
+            if redescribed:
+                self._stmt = redescribed[0]
+        return rows  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:
         return f"<pgoxide.PreparedStatement {self._query!r}>"

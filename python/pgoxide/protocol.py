@@ -49,8 +49,11 @@ class Protocol(asyncio.BufferedProtocol):
         self._recv_buffer = memoryview(bytearray(_RECV_BUFFER_SIZE))
         self.transport: asyncio.Transport | None = None
         self._waiters: collections.deque[asyncio.Future[Any]] = collections.deque()
-        self._idle_waiter: asyncio.Future[None] | None = None
+        # Resolved when the oldest operation in flight completes (see `wait_completion`).
+        self._completed: asyncio.Future[None] | None = None
         self._write_resumed: asyncio.Future[None] | None = None
+        # Requests written during this tick, sent together at its end (see `send`).
+        self._out: list[bytes] = []
         self._lost: asyncio.Future[None] = loop.create_future()
         # Why the connection ended, once it has.
         self.closed_error: BaseException | None = None
@@ -67,29 +70,62 @@ class Protocol(asyncio.BufferedProtocol):
     # -- operations ---------------------------------------------------------------------------
 
     def send(self, data: bytes) -> asyncio.Future[Any]:
-        """Writes one request and returns the future of its operation."""
+        """Writes one request and returns the future of its operation.
+
+        A request sent while others are in flight waits for the end of the event-loop tick,
+        so the requests of one tick leave in one write; one sent to an idle connection
+        leaves at once.
+        """
         if self.closed_error is not None:
             raise ConnectionDoesNotExistError("connection is closed") from self.closed_error
         fut = self.loop.create_future()
-        self._waiters.append(fut)
-        self.transport.write(data)  # type: ignore[union-attr]
+        waiters = self._waiters
+        waiters.append(fut)
+        if self._out or len(waiters) > 1:
+            self._buffer(data)
+        else:
+            self.transport.write(data)  # type: ignore[union-attr]
         return fut
 
     def write(self, data: bytes) -> None:
-        """Writes bytes that belong to an operation already queued."""
+        """Writes bytes that belong to an operation already queued (after any buffered)."""
         if self.closed_error is None:
-            self.transport.write(data)  # type: ignore[union-attr]
+            if self._out:
+                self._out.append(data)
+            else:
+                self.transport.write(data)  # type: ignore[union-attr]
+
+    def _buffer(self, data: bytes) -> None:
+        if not self._out:
+            self.loop.call_soon(self.flush)
+        self._out.append(data)
+
+    def flush(self) -> None:
+        """Writes what was buffered during this tick."""
+        out = self._out
+        if out and self.closed_error is None:
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))  # type: ignore[union-attr]
+        out.clear()
+
+    def all_abandoned(self) -> bool:
+        """Whether no caller waits for any operation in flight (all were abandoned)."""
+        return all(fut.done() for fut in self._waiters)
 
     @property
     def is_closed(self) -> bool:
         return self.closed_error is not None
 
-    async def wait_idle(self) -> None:
-        """Waits until every queued operation has completed (cancelled ones included)."""
+    async def wait_completion(self) -> None:
+        """Waits until the oldest operation in flight completes (or the connection ends)."""
         if self._waiters and self.closed_error is None:
-            if self._idle_waiter is None:
-                self._idle_waiter = self.loop.create_future()
-            await asyncio.shield(self._idle_waiter)
+            if self._completed is None:
+                self._completed = self.loop.create_future()
+            await asyncio.shield(self._completed)
+
+    @property
+    def in_flight(self) -> int:
+        """Operations written whose results have not all arrived."""
+        return len(self._waiters)
 
     async def wait_closed(self) -> None:
         """Waits until the transport has been closed and the connection is gone."""
@@ -171,9 +207,10 @@ class Protocol(asyncio.BufferedProtocol):
                 fut.set_result(result)
             else:
                 fut.set_exception(error)
-        if not self._waiters and self._idle_waiter is not None:
-            self._idle_waiter.set_result(None)
-            self._idle_waiter = None
+        completed = self._completed
+        if completed is not None:
+            self._completed = None
+            completed.set_result(None)
 
     def pause_reading(self) -> None:
         """Stops reading the socket (a consumer is far behind)."""
@@ -223,7 +260,7 @@ class Protocol(asyncio.BufferedProtocol):
             fut = self._waiters.popleft()
             if not fut.done():
                 fut.set_exception(error)
-        for w in (self._idle_waiter, self._write_resumed):
+        for w in (self._completed, self._write_resumed):
             if w is not None and not w.done():
                 w.set_result(None)
-        self._idle_waiter = self._write_resumed = None
+        self._completed = self._write_resumed = None

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from .connection import Connection
+    from .operations import OperationPath
 
 _ISOLATION_LEVELS = {
     "read_committed": "READ COMMITTED",
@@ -37,19 +38,26 @@ class Transaction:
         "_deferrable",
         "_isolation",
         "_nested",
+        "_ops",
         "_readonly",
         "_savepoint",
         "_state",
     )
 
     def __init__(
-        self, conn: Connection, isolation: str | None, readonly: bool, deferrable: bool
+        self,
+        conn: Connection,
+        ops: OperationPath,
+        isolation: str | None,
+        readonly: bool,
+        deferrable: bool,
     ) -> None:
         if isolation is not None and isolation not in _ISOLATION_LEVELS:
             raise ValueError(
                 f"isolation must be one of {sorted(_ISOLATION_LEVELS)}, not {isolation!r}"
             )
         self._conn = conn
+        self._ops = ops
         self._isolation = isolation
         self._readonly = readonly
         self._deferrable = deferrable
@@ -58,13 +66,40 @@ class Transaction:
         self._state = _State.NEW
 
     async def start(self) -> None:
-        """Starts the transaction block, or a savepoint inside the current one."""
+        """Starts the transaction block, or a savepoint inside the current one.
+
+        From then until it ends, only calls made inside the block (by this task, or tasks
+        it starts) run on the connection; other tasks' calls wait."""
         if self._state is not _State.NEW:
             raise InterfaceError(f"cannot start a transaction that is already {self._state.value}")
-        conn = self._conn
-        top = conn._top_transaction
+        ops = self._ops
+        deadline = ops.deadline(None)
+        if not ops.try_take():
+            await ops.take(deadline)
+        try:
+            query = self._begin_query()
+            fut = ops.send(ops.session.simple_query(query))
+            if not self._nested:
+                ops.own(self)
+        except BaseException:
+            self._state = _State.FAILED
+            raise
+        finally:
+            ops.release()
+        try:
+            await ops.wait(fut, deadline)
+        except BaseException:
+            self._state = _State.FAILED
+            self._end_ownership()
+            raise
+        self._state = _State.STARTED
+
+    def _begin_query(self) -> str:
+        """BEGIN for the outermost block, SAVEPOINT for a nested one (the turn is held, so
+        the connection's state cannot change meanwhile)."""
+        top = self._ops.owner
         if top is None:
-            if conn.is_in_transaction():
+            if self._conn.is_in_transaction():
                 raise InterfaceError(
                     "cannot use Connection.transaction() in a manually started transaction"
                 )
@@ -75,23 +110,19 @@ class Transaction:
                 parts.append("READ ONLY")
             if self._deferrable:
                 parts.append("DEFERRABLE")
-            query = " ".join(parts)
-        else:
-            if self._isolation is not None and self._isolation != top._isolation:
-                raise InterfaceError(
-                    "nested transaction has a different isolation level than the enclosing one"
-                )
-            self._nested = True
-            self._savepoint = f"pgoxide_savepoint_{id(self):x}"
-            query = f"SAVEPOINT {self._savepoint}"
-        try:
-            await conn.execute(query)
-        except BaseException:
-            self._state = _State.FAILED
-            raise
+            return " ".join(parts)
+        assert isinstance(top, Transaction)
+        if self._isolation is not None and self._isolation != top._isolation:
+            raise InterfaceError(
+                "nested transaction has a different isolation level than the enclosing one"
+            )
+        self._nested = True
+        self._savepoint = f"pgoxide_savepoint_{id(self):x}"
+        return f"SAVEPOINT {self._savepoint}"
+
+    def _end_ownership(self) -> None:
         if not self._nested:
-            conn._top_transaction = self
-        self._state = _State.STARTED
+            self._ops.disown(self)
 
     async def commit(self) -> None:
         """Commits the block, or releases its savepoint."""
@@ -109,15 +140,23 @@ class Transaction:
     async def _finish(self, query: str, state: _State) -> None:
         if self._state is not _State.STARTED:
             raise InterfaceError(f"cannot end a transaction that is {self._state.value}")
+        ops = self._ops
+        deadline = ops.deadline(None)
         try:
-            await self._conn.execute(query)
+            if not ops.try_take():
+                await ops.take(deadline)
+            try:
+                fut = ops.send(ops.session.simple_query(query))
+            finally:
+                # The block ends with this request: other tasks' calls may follow it.
+                self._end_ownership()
+                ops.release()
+            await ops.wait(fut, deadline)
             self._state = state
         except BaseException:
             self._state = _State.FAILED
+            self._end_ownership()
             raise
-        finally:
-            if not self._nested and self._conn._top_transaction is self:
-                self._conn._top_transaction = None
 
     async def __aenter__(self) -> Transaction:
         await self.start()
@@ -133,6 +172,9 @@ class Transaction:
             await self.commit()
         elif not self._conn.is_closed():
             await self.rollback()
+        else:
+            self._state = _State.FAILED
+            self._end_ownership()
 
     def __repr__(self) -> str:
         kind = "savepoint" if self._nested else "transaction"

@@ -35,6 +35,11 @@ _TEXT_SETTINGS = {
     "extra_float_digits": "1",
 }
 
+_SIMPLE_ONLY = (
+    "{} is not available on a replication connection, which speaks only the simple query "
+    "protocol; use a regular connection (pgoxide.connect) for it"
+)
+
 # Messages buffered before the socket stops being read (TCP then slows the server down).
 _HIGH_WATER = 10_000
 _LOW_WATER = 1_000
@@ -120,7 +125,28 @@ class ReplicationConnection(Connection):
         """Ends the running stream gracefully (see :meth:`ReplicationStream.stop`)."""
         await self._current_stream().stop()
 
+    # -- what a replication connection cannot do ---------------------------------------------
+
+    async def prepare(self, query: str, **_: Any) -> Any:  # type: ignore[override]
+        """Not available: a replication connection has only the simple query protocol."""
+        raise InterfaceError(_SIMPLE_ONLY.format("prepare()"))
+
+    async def executemany(self, command: str, args: Any, **_: Any) -> None:  # type: ignore[override]
+        """Not available: a replication connection has only the simple query protocol."""
+        raise InterfaceError(_SIMPLE_ONLY.format("executemany()"))
+
+    async def set_type_codec(self, typename: str, **_: Any) -> None:  # type: ignore[override]
+        """Not available: values are decoded from their text form by type."""
+        raise InterfaceError(_SIMPLE_ONLY.format("set_type_codec()"))
+
     # -- SQL without parameters -------------------------------------------------------------
+
+    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:
+        """Runs ``query`` (simple protocol; several statements allowed) and returns the status
+        of its last command."""
+        if args:
+            raise InterfaceError("a replication connection takes no query arguments")
+        return await super().execute(query, timeout=timeout)
 
     async def fetch(  # type: ignore[override]
         self, query: str, *args: Any, timeout: float | None = None, **_: Any
@@ -128,13 +154,11 @@ class ReplicationConnection(Connection):
         """Runs ``query`` (simple protocol) and returns the rows of its last result set."""
         if args:
             raise InterfaceError("a replication connection takes no query arguments")
-        self._enter()
-        try:
-            if self._abandoned is not None:
-                await self._drain()
-            return await self._request(self._session.simple_rows(query), timeout)  # type: ignore[no-any-return]
-        finally:
-            self._busy = False
+        session = self._session
+        rows = await self._ops.request(
+            lambda: session.simple_rows(query), self._ops.deadline(timeout)
+        )
+        return rows  # type: ignore[no-any-return]
 
     async def fetchrow(  # type: ignore[override]
         self, query: str, *args: Any, timeout: float | None = None, **_: Any
@@ -282,17 +306,20 @@ class ReplicationConnection(Connection):
             )
         stream = ReplicationStream(self, interval)
         self._stream = stream
-        self._enter()
+        ops = self._ops
+        if not ops.try_take():
+            await ops.take(None)
         try:
-            done = self._protocol.send(
+            done = ops.send(
                 self._session.start_replication(
                     command, start, decode and pgoutput, parallel, values
                 )
             )
-            await stream._run(done)
         except BaseException:
-            self._busy = False
+            ops.release()
             raise
+        # The stream keeps the turn while it runs; it gives it back when it ends.
+        await stream._run(done)
         if callback is None:
             return stream
         async for item in stream:
@@ -387,7 +414,7 @@ class ReplicationStream:
     def _on_done(self, done: asyncio.Future[Any]) -> None:
         if not done.cancelled():
             done.exception()  # retrieved here; __anext__ raises it to the consumer
-        self._conn._busy = False
+        self._conn._ops.release()
         self._protocol.on_replication = None
         self._protocol.on_replication_started = None
         if self._paused:
