@@ -4,14 +4,18 @@ Each adapter calls its driver the way that driver's documentation recommends for
 nothing more: asyncpg and pgoxide ``fetch``/``fetchval``/``executemany``; psycopg 3 an
 ``AsyncConnection`` with a ``binary=True`` cursor, the default tuple rows, ``%b`` parameters and
 ``cursor.executemany`` (pipelined by psycopg itself); psqlpy ``fetch(...).result(as_tuple=True)``
-(with a list of parameters when there are any), ``fetch_val`` and ``execute_many``.  The timed
-paths call the driver directly; helpers used only around the timing (``execute``, ``scalar``)
-may be slower.
+(with a list of parameters when there are any), ``fetch_val`` and ``execute_many``.  Many
+independent queries on one connection (:meth:`Driver.concurrent`) go out together where the
+driver allows it: pgoxide ``asyncio.gather``, psycopg its pipeline mode, psqlpy
+``Transaction.pipeline``; asyncpg refuses concurrent calls, so it awaits them one by one.  The
+timed paths call the driver directly; helpers used only around the timing (``execute``,
+``scalar``) may be slower.
 """
 
 from __future__ import annotations
 
 import abc
+import asyncio
 import importlib
 import importlib.metadata
 import os
@@ -113,6 +117,13 @@ class Driver(abc.ABC):
         and return the last value (timed)."""
 
     @abc.abstractmethod
+    async def concurrent(self, sql: str, n: int) -> list[Any]:
+        """Run ``sql`` with parameter ``i`` for i in range(n) on this one connection, as
+        independent calls, the fastest way the driver documents (all in flight together if
+        it can, else one after another); return the n values in order.  A call that fails
+        may leave its exception in its place (timed)."""
+
+    @abc.abstractmethod
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run ``sql`` once per row, the driver's batched way, in one transaction (timed)."""
 
@@ -165,10 +176,13 @@ class _AsyncpgApi(Driver):
 
 
 class Pgoxide(_AsyncpgApi):
+    """pgoxide pipelines concurrent calls on one connection: ``asyncio.gather`` over the
+    ``fetchval`` calls sends them together, each with its own Sync."""
+
     name = "pgoxide"
     distribution = "pgoxide"
     module_name = "pgoxide"
-    usage = "connect(uri); fetch / fetchval / executemany"
+    usage = "connect(uri); fetch / fetchval / executemany; gather: asyncio.gather of fetchval"
 
     def version(self) -> str:
         # Editable installs: say when the compiled core was built, to catch a stale build.
@@ -183,24 +197,47 @@ class Pgoxide(_AsyncpgApi):
     async def connect(self, target: Target) -> None:
         self.conn = await self.module.connect(target.uri())
 
+    async def concurrent(self, sql: str, n: int) -> list[Any]:
+        fetchval = self.conn.fetchval
+        # return_exceptions: wait for every call even if some fail, so that none is still
+        # running on the connection when the next run starts.
+        return await asyncio.gather(*[fetchval(sql, i) for i in range(n)], return_exceptions=True)
+
 
 class Asyncpg(_AsyncpgApi):
+    """asyncpg refuses a second call on a connection while one is running ("another
+    operation is in progress"), so independent calls are awaited one after another."""
+
     name = "asyncpg"
     distribution = "asyncpg"
     module_name = "asyncpg"
-    usage = "connect(uri); fetch / fetchval / executemany"
+    usage = "connect(uri); fetch / fetchval / executemany; gather: fetchval one after another"
 
     async def connect(self, target: Target) -> None:
         self.conn = await self.module.connect(target.uri())
 
+    async def concurrent(self, sql: str, n: int) -> list[Any]:
+        fetchval = self.conn.fetchval
+        return [await fetchval(sql, i) for i in range(n)]
+
 
 class Psycopg(Driver):
+    """psycopg 3.  An ``AsyncConnection`` serialises its operations with a lock, so
+    ``asyncio.gather`` over ``execute`` calls runs them one at a time; its documented way to
+    have many queries in flight is pipeline mode (``async with conn.pipeline()``), which
+    :meth:`concurrent` uses: one ``conn.execute`` (a cursor) per query inside the block, the
+    values read after it.  psycopg sends one Sync for the block, so one failing query would
+    abort the rest (pgoxide sends a Sync per call).  ``cursor.executemany(returning=True)``
+    is faster still, but it runs one statement over many parameter sets, as the
+    ``executemany`` workload and asyncpg's ``fetchmany`` do, not independent calls."""
+
     name = "psycopg"
     distribution = "psycopg"
     module_name = "psycopg"
     usage = (
         "AsyncConnection(autocommit=True), cursor(binary=True), tuple rows, %b params; "
-        "cursor.executemany in conn.transaction()"
+        "cursor.executemany in conn.transaction(); gather: conn.execute(binary=True) per "
+        "query in async with conn.pipeline(), fetchone after the block"
     )
 
     conn: Any
@@ -252,6 +289,18 @@ class Psycopg(Driver):
             row = await fetchone()
         return row[0] if row is not None else None
 
+    async def concurrent(self, sql: str, n: int) -> list[Any]:
+        conn = self.conn
+        execute = conn.execute
+        # In pipeline mode a cursor keeps only its last result: one cursor per query.
+        async with conn.pipeline():
+            cursors = [await execute(sql, (i,), binary=True) for i in range(n)]
+        values = []
+        for cur in cursors:
+            row = await cur.fetchone()
+            values.append(row[0] if row is not None else None)
+        return values
+
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         async with self.conn.transaction():
             await self.cur.executemany(sql, rows)
@@ -266,12 +315,20 @@ class Psycopg(Driver):
 
 
 class Psqlpy(Driver):
+    """psqlpy.  Its documented way to run many independent queries together is
+    ``Transaction.pipeline`` (tokio-postgres pipelining), which :meth:`concurrent` calls the
+    way the documentation's example does: on ``connection.transaction()`` without
+    ``begin()``, so no BEGIN/COMMIT round trips are added and the queries run in autocommit
+    like the other drivers'.  (``asyncio.gather`` over ``fetch_val`` on one connection also
+    overlaps the calls, but is not documented and was slower here.)"""
+
     name = "psqlpy"
     distribution = "psqlpy"
     module_name = "psqlpy"
     usage = (
         "connect(dsn=uri, ssl_mode=Disable); fetch(...).result(as_tuple=True) / fetch_val / "
-        "execute_many (list of lists)"
+        "execute_many (list of lists); gather: transaction().pipeline([(sql, [i]), ...]) "
+        "without begin(), result(as_tuple=True) of each"
     )
 
     conn: Any
@@ -310,6 +367,10 @@ class Psqlpy(Driver):
         for i in range(n):
             value = await fetch_val(sql, [i])
         return value
+
+    async def concurrent(self, sql: str, n: int) -> list[Any]:
+        results = await self.conn.transaction().pipeline([(sql, [i]) for i in range(n)])
+        return [r.result(as_tuple=True)[0][0] for r in results]
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         # psqlpy wraps the pipelined batch in BEGIN/COMMIT itself.

@@ -1,12 +1,15 @@
 """Run the benchmark: the same workloads on pgoxide, asyncpg, psycopg 3 and psqlpy.
 
     python benches/run.py [--loop asyncio|uvloop|both] [--repeat N] [--drivers a,b]
-                          [--suite all|foundation|types | --workloads w1,w2] [--dsn URI]
-                          [--json PATH]
+                          [--suite all|foundation|types|pipelining | --workloads w1,w2]
+                          [--dsn URI] [--json PATH]
 
 Without ``--dsn`` (or ``PGOXIDE_DSN``) a throwaway cluster is started with
-``pgoxide.cluster.Cluster``.  Each cell of the printed tables is the median of ``--repeat``
-timed runs; see benches/README.md for how to read them.
+``pgoxide.cluster.Cluster``.  The workloads with a latency (``gather_2ms``, ``queries_2ms``)
+run on a second connection per driver, made through benches/latency_proxy.py.  Each cell of
+the printed tables is the median of ``--repeat`` timed runs; see benches/README.md for how to
+read them.  A driver that fails a workload is reported (``error`` in the tables, the reason in
+the notes), its connection is opened again, and the run goes on.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import importlib.metadata
 import json
@@ -22,16 +26,23 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from drivers import DRIVERS, REQUIRED, Driver, Target, load_drivers
+from latency_proxy import LISTEN_HOST, LatencyProxy
 from timing import Measurement, measure
 from workloads import SUITES, FetchWorkload, RepeatedFetchWorkload, Workload, build_workloads
 
 T = TypeVar("T")
 
 _SETTINGS_SHOWN = ("fsync", "synchronous_commit", "shared_buffers", "jit")
+
+#: Seconds a timed run may take (times --scale when larger) before the driver is reported as
+#: hanging; the slowest published run (asyncpg's gather_2ms) takes about 5 s.
+_RUN_TIMEOUT = 300.0
+#: Seconds to open or close a connection, when one is replaced after an error.
+_CONNECT_TIMEOUT = 30.0
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -175,28 +186,66 @@ async def _references(target: Target, workloads: Sequence[Workload]) -> None:
         await conn.close()
 
 
+async def _connect(driver: Driver, target: Target) -> None:
+    await driver.connect(target)
+    driver.backend_pid = int(await driver.scalar("SELECT pg_backend_pid()"))
+
+
+async def _replace_connection(driver: Driver, target: Target) -> str | None:
+    """Close ``driver``'s connection and open a new one, so a workload that left it broken
+    or busy does not fail the next ones; return why that failed, or None."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(driver.close(), _CONNECT_TIMEOUT)
+    try:
+        await asyncio.wait_for(_connect(driver, target), _CONNECT_TIMEOUT)
+    except Exception as e:
+        return f"{type(e).__name__}: {e}"
+    return None
+
+
 async def _bench_loop(
     loop_kind: str,
     target: Target,
+    proxies: Mapping[float, Target],
     drivers: list[Driver],
     workloads: list[Workload],
     repeat: int,
     collect_garbage: bool,
+    timeout: float,
 ) -> list[Measurement]:
-    for d in drivers:
-        await d.connect(target)
-        d.backend_pid = int(await d.scalar("SELECT pg_backend_pid()"))
+    # One connection per driver, and per proxy another one through it (a fresh adapter of
+    # the same driver): each workload runs on the connections of its latency.
+    targets: dict[float, Target] = {0.0: target, **proxies}
+    by_latency: dict[float, list[Driver]] = {0.0: drivers}
+    for latency in proxies:
+        by_latency[latency] = [type(d)(d.module) for d in drivers]
+    opened: list[Driver] = []
     try:
+        for latency, ds in by_latency.items():
+            for d in ds:
+                await _connect(d, targets[latency])
+                opened.append(d)
         out: list[Measurement] = []
         for w in workloads:
             started = time.perf_counter()
-            out += await measure(w, drivers, repeat, loop_kind, collect_garbage=collect_garbage)
+            ds = by_latency[w.latency_ms]
+            results = await measure(
+                w, ds, repeat, loop_kind, collect_garbage=collect_garbage, timeout=timeout
+            )
+            out += results
             _progress(f"  {loop_kind:8} {w.name:12} {time.perf_counter() - started:6.1f} s")
+            for d, m in zip(ds, results):
+                if m.error is None:
+                    continue
+                _progress(f"    {d.name}: error: {m.error}")
+                why = await _replace_connection(d, targets[w.latency_ms])
+                if why is not None:
+                    _progress(f"    {d.name}: could not reconnect: {why}")
         return out
     finally:
-        for d in drivers:
+        for d in opened:
             with contextlib.suppress(Exception):
-                await d.close()
+                await asyncio.wait_for(d.close(), _CONNECT_TIMEOUT)
 
 
 def _progress(text: str) -> None:
@@ -206,7 +255,9 @@ def _progress(text: str) -> None:
 def _fmt_rate(rate: float) -> str:
     if rate >= 1e6:
         return f"{rate / 1e6:.2f}M"
-    return f"{rate / 1e3:.1f}k"
+    if rate >= 1e3:
+        return f"{rate / 1e3:.1f}k"
+    return f"{rate:.0f}"  # the proxied sequential queries: a few hundred per second
 
 
 def _fmt_count(m: Measurement) -> str:
@@ -268,7 +319,8 @@ def format_cpu_table(
     driver_names: list[str],
     workloads: list[Workload],
 ) -> str:
-    """Per workload and driver: wall, client CPU and server CPU time per round trip."""
+    """Per workload and driver: wall, client CPU and server CPU time per operation (a fetch,
+    a query or an executemany batch: see ``Workload.operations``)."""
     by_key = {(m.workload, m.driver): m for m in results}
     header = ["workload", "per"] + [f"{n} wall/client/server" for n in driver_names]
     rows: list[list[str]] = []
@@ -283,9 +335,9 @@ def format_cpu_table(
             row.append(" / ".join(_us(xs, ops) for xs in (m.seconds, m.client_cpu, m.server_cpu)))
         rows.append(row)
     title = (
-        f"loop: {loop_kind}  (microseconds per round trip, medians: wall time / CPU time of "
-        "this process / CPU time of the connection's server process; server CPU close to "
-        "wall: bound by the server)"
+        f"loop: {loop_kind}  (microseconds per operation named in 'per', medians: wall time / "
+        "CPU time of this process / CPU time of the connection's server process; server CPU "
+        "close to wall: bound by the server; pipelined queries share round trips)"
     )
     return "\n".join([title, *_aligned(header, rows, left={0, 1})])
 
@@ -332,13 +384,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     drivers = [d for d in loaded if d.name in args.drivers]
     workloads = [w for w in build_workloads(args.scale) if w.name in args.workloads]
+    latencies = sorted({w.latency_ms for w in workloads if w.latency_ms > 0})
 
     versions = {d.name: d.version() for d in drivers}
     if "uvloop" in loops:
         versions["uvloop"] = importlib.metadata.version("uvloop")
 
     results: list[Measurement] = []
-    with server(args.dsn) as (target, server_kind):
+    with server(args.dsn) as (target, server_kind), contextlib.ExitStack() as stack:
+        # One proxy process per latency, for the whole run; leaving the block stops them.
+        proxies: dict[float, Target] = {}
+        for ms in latencies:
+            proxy = stack.enter_context(LatencyProxy(target.host, target.port, ms))
+            proxies[ms] = dataclasses.replace(target, host=LISTEN_HOST, port=proxy.port)
         setup = [sql for w in workloads for sql in w.setup_sql()]
         _progress(f"setting up tables on {target.host}:{target.port} ...")
         facts = run_in_loop("asyncio", lambda: _admin(target, setup))
@@ -358,6 +416,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             header.append(f"missing: {name}: {why} (skipped)")
         for name, why in skipped_loops.items():
             header.append(f"skipped loop: {name}: {why}")
+        for ms, via in proxies.items():
+            names = ", ".join(w.name for w in workloads if w.latency_ms == ms)
+            header.append(
+                f"latency proxy: {ms:g} ms each way (benches/latency_proxy.py on "
+                f"{via.host}:{via.port}) for {names}; a second connection per driver"
+            )
         if args.no_gc:
             header.append("NOTE: --no-gc: the garbage collector is off inside the clock")
         if args.scale != 1.0:
@@ -373,10 +437,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         _bench_loop,
                         loop_kind,
                         target,
+                        proxies,
                         drivers,
                         workloads,
                         args.repeat,
                         not args.no_gc,
+                        _RUN_TIMEOUT * max(1.0, args.scale),
                     ),
                 )
                 results += loop_results
@@ -421,6 +487,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "unit": w.unit,
                     "count": w.count,
                     "repetitions": w.repetitions,
+                    "latency_ms": w.latency_ms,
                 }
                 for w in workloads
             },

@@ -14,6 +14,10 @@ the driver's work, the event loop and the kernel's work for this process) and, w
 server runs on this machine, the CPU time of the connection's server process (from
 ``/proc/<pid>/schedstat``).  A workload whose server CPU time is close to its wall time is
 bound by the server: no client can make it much faster.
+
+A driver that raises, returns a wrong result or exceeds the timeout is reported with the
+error and skipped for the rest of that workload; the caller decides what to do with its
+connection.
 """
 
 from __future__ import annotations
@@ -148,10 +152,12 @@ async def measure(
     loop: str,
     *,
     collect_garbage: bool = True,
+    timeout: float | None = None,
 ) -> list[Measurement]:
     """Warm up, then time ``repeat`` interleaved rounds of ``workload`` on ``drivers``.
 
-    A driver that raises is reported with its error and left out of the later rounds."""
+    A driver that raises, or whose run (with its check) takes longer than ``timeout``
+    seconds, is reported with its error and left out of the later rounds."""
     results = {
         d.name: Measurement(
             loop,
@@ -169,9 +175,13 @@ async def measure(
         for d in active[shift:] + active[:shift]:
             m = results[d.name]
             try:
-                run = await _run_once(workload, d, collect_garbage)
+                # The timeout is outside the clock (it wraps the whole run), and only there so
+                # that a driver that hangs is reported instead of stopping the benchmark.
+                run = await asyncio.wait_for(_run_once(workload, d, collect_garbage), timeout)
             except Exception as e:
-                m.error = f"{type(e).__name__}: {e}"
+                m.error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+                if isinstance(e, asyncio.TimeoutError) and timeout is not None:
+                    m.error += f" (runs are stopped after {timeout:.0f} s)"
                 active.remove(d)
                 continue
             if round_no < 0:

@@ -2,8 +2,10 @@
 
 Every driver runs the same SQL (only the parameter markers differ) over the same rows.  The
 tables are created once per benchmark run by :func:`setup_sql` and dropped by
-:func:`teardown_sql`; their names start with ``pgoxide_bench_``.  :data:`SUITES` groups the
-workloads for ``--suite``.
+:func:`teardown_sql`; their names start with ``pgoxide_bench_``.  A workload with
+``latency_ms`` runs on connections made through benches/latency_proxy.py, which delays
+every chunk by that much in each direction.  :data:`SUITES` groups the workloads for
+``--suite``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ __all__ = [
     "SUITES",
     "ExecuteManyWorkload",
     "FetchWorkload",
+    "GatherWorkload",
     "RepeatedFetchWorkload",
     "SequentialWorkload",
     "Workload",
@@ -44,6 +47,8 @@ class Workload(abc.ABC):
     unit: str
     count: int
     repetitions: int = 1
+    #: Milliseconds a local proxy adds in each direction (0: the drivers connect directly).
+    latency_ms: float = 0.0
 
     def details(self) -> str:
         """The description shown in the notes (may depend on what setup found)."""
@@ -223,6 +228,44 @@ class SequentialWorkload(Workload):
 
 
 @dataclass
+class GatherWorkload(Workload):
+    """``count`` independent parameterised queries on one connection, all in flight
+    together where the driver allows it (:meth:`Driver.concurrent`: pgoxide
+    ``asyncio.gather``, psycopg pipeline mode, psqlpy ``pipeline``; asyncpg one after
+    another).  Every value is checked, in order."""
+
+    template: str = ""
+
+    def operations(self) -> tuple[int, str]:
+        # Per query, as for `queries`: the wall time per query is then the round trip for
+        # a driver that waits for each one, and a fraction of it for one that pipelines.
+        return self.count, "query"
+
+    async def prepare(self, driver: Driver) -> Any:
+        return self.template.format(*driver.placeholders(1))
+
+    async def run(self, driver: Driver, arg: Any) -> Any:
+        return await driver.concurrent(arg, self.count)
+
+    async def verify(self, driver: Driver, result: Any) -> None:
+        values = list(result)
+        failed = [v for v in values if isinstance(v, BaseException)]
+        if failed:
+            first = failed[0]
+            raise WorkloadError(
+                f"{driver.name}: {len(failed):,} of {self.count:,} calls failed, the first "
+                f"with {type(first).__name__}: {first}"
+            )
+        expected = list(range(1, self.count + 1))  # query i returns i + 1
+        if values != expected:
+            total = sum(v for v in values if isinstance(v, int))
+            raise WorkloadError(
+                f"{driver.name}: {len(values):,} values summing to {total:,}; expected "
+                f"{self.count:,} summing to {sum(expected):,}, in order"
+            )
+
+
+@dataclass
 class ExecuteManyWorkload(Workload):
     """``executemany`` of an INSERT with ``count`` parameter rows into an emptied table."""
 
@@ -349,6 +392,10 @@ def _pg_type_key(row: Sequence[Any]) -> tuple[Any, ...]:
     return (row[0], row[1], row[3])
 
 
+#: The delay the proxied workloads' proxy adds in each direction (their names say 2ms).
+_LATENCY_MS = 2.0
+
+
 def build_workloads(scale: float = 1.0) -> list[Workload]:
     """All workloads, in report order; ``scale`` multiplies every count (for the repeated
     fetches, the number of fetches; 1.0 is the published configuration)."""
@@ -436,6 +483,36 @@ def build_workloads(scale: float = 1.0) -> list[Workload]:
             key=_bytea_key,
             expected=sorted((_bytea_value(i),) for i in range(1, 101)),
         ),
+        GatherWorkload(
+            name="gather",
+            description="SELECT $1::int + 1, independent calls on one connection, all in "
+            "flight together where the driver allows it (asyncpg: one after another)",
+            unit="queries",
+            count=n(1_000),
+            template="SELECT {0}::int + 1",
+        ),
+        # Through a proxy that adds 2 ms each way, as a nearby server over a network would:
+        # each wait for the server now costs over 4 ms, which pipelining pays once per batch.
+        # `queries_2ms` is the reference (every driver waits for each query); it has fewer
+        # queries because each takes over 4 ms.
+        SequentialWorkload(
+            name="queries_2ms",
+            description="SELECT $1::int + 1, one query at a time, through a proxy adding "
+            "2 ms each way",
+            unit="queries",
+            count=n(200),
+            template="SELECT {0}::int + 1",
+            latency_ms=_LATENCY_MS,
+        ),
+        GatherWorkload(
+            name="gather_2ms",
+            description="SELECT $1::int + 1, independent calls on one connection as in "
+            "gather, through a proxy adding 2 ms each way",
+            unit="queries",
+            count=n(1_000),
+            template="SELECT {0}::int + 1",
+            latency_ms=_LATENCY_MS,
+        ),
     ]
 
 
@@ -450,7 +527,11 @@ SUITES: dict[str, tuple[str, ...]] = {
         "intarray",
         "pgtype",
         "bytea",
+        "gather",
+        "queries_2ms",
+        "gather_2ms",
     ),
     "foundation": ("wide", "ints", "text", "queries", "executemany"),
     "types": ("wide", "intarray", "pgtype", "bytea"),
+    "pipelining": ("queries", "gather", "queries_2ms", "gather_2ms"),
 }
