@@ -3,7 +3,7 @@
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, final, overload
+from typing import Any, Final, final, overload
 
 from typing_extensions import disjoint_base
 
@@ -11,6 +11,16 @@ from .types import Lsn
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
+    "ITEM_AUTH",
+    "ITEM_CLIENT_ERROR",
+    "ITEM_DONE",
+    "ITEM_NOTICE",
+    "ITEM_NOTIFICATION",
+    "ITEM_REPLICATION",
+    "ITEM_REPLICATION_STARTED",
+    "ITEM_SEND",
+    "ITEM_SERVER_ERROR",
+    "ITEM_SERVER_ERROR_UNEXECUTED",
     "UNCHANGED",
     "UUID",
     "Begin",
@@ -49,6 +59,29 @@ __all__ = [
 ]
 
 DEFAULT_MAX_MESSAGE_SIZE: int
+
+# The kinds of the ``(kind, payload)`` items ``Session.feed`` returns.
+ITEM_DONE: Final = 0
+"""An operation completed; the payload is its result."""
+ITEM_SERVER_ERROR: Final = 1
+"""An operation failed with a server error; the payload is its field dict."""
+ITEM_CLIENT_ERROR: Final = 2
+"""An operation failed on the client side; the payload is the exception."""
+ITEM_NOTICE: Final = 3
+"""A NoticeResponse; the payload is its field dict."""
+ITEM_NOTIFICATION: Final = 4
+"""A NotificationResponse; the payload is ``(pid, channel, payload)``."""
+ITEM_SEND: Final = 5
+"""Bytes to send now."""
+ITEM_SERVER_ERROR_UNEXECUTED: Final = 6
+"""A server error that arrived before the statement was bound: it never ran."""
+ITEM_AUTH: Final = 7
+"""The server asked for a password method and the session answered; the payload names it
+(``password``, ``md5``, ``scram-sha-256``, ``scram-sha-256-plus``)."""
+ITEM_REPLICATION: Final = 8
+"""Replication stream items (``XLogData``/``Keepalive``), a list per feed."""
+ITEM_REPLICATION_STARTED: Final = 9
+"""START_REPLICATION was accepted: the stream runs (CopyBoth)."""
 
 def cancel_request(pid: int, key: bytes) -> bytes:
     """A CancelRequest packet for the backend ``pid`` with its secret ``key``."""
@@ -120,10 +153,8 @@ class Session:
     """The protocol state machine and the FIFO of operations awaiting results.
 
     Request methods return the bytes to write and queue one operation; ``feed`` returns
-    ``None`` or a list of ``(kind, payload)`` items: 0 done (result), 1 server error
-    (field dict), 2 client error (exception), 3 notice (field dict), 4 notification
-    ``(pid, channel, payload)``, 5 bytes to send, 6 server error before the statement ran
-    (field dict), 7 password method answered (its ``require_auth`` name).
+    ``None`` or a list of ``(kind, payload)`` items, whose kinds are the ``ITEM_*``
+    constants of this module.
     """
 
     def __new__(

@@ -2,19 +2,13 @@
 //! results and maps errors; the protocol lives in the core crate.
 
 mod codec;
-mod containers;
-mod decode;
-mod encode;
 mod errors;
-mod json;
 mod pycache;
 mod record;
 mod registry;
 mod replication;
-mod scalars;
 mod session;
 mod statement;
-mod uuid;
 
 use pyo3::pymodule;
 
@@ -75,7 +69,7 @@ mod _pgoxide {
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
         super::record::install_traverse(m.py());
-        m.add("UUID", super::uuid::class(m.py())?)?;
+        m.add("UUID", super::codec::uuid_class(m.py())?)?;
         m.add(
             "DEFAULT_MAX_MESSAGE_SIZE",
             pgoxide_proto::framing::DEFAULT_MAX_MESSAGE_SIZE,
@@ -84,6 +78,7 @@ mod _pgoxide {
             "UNCHANGED",
             super::replication::unchanged(m.py())?.clone_ref(m.py()),
         )?;
+        super::session::export_item_kinds(m)?;
         Ok(())
     }
 }

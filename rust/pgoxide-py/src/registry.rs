@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use pgoxide_proto::types::{Builtin, Oid};
+use pgoxide_proto::types::{self, Builtin, Oid};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 /// One row of `pgoxide.introspection.TYPES_QUERY`: oid, schema, name, typtype, element,
@@ -63,6 +64,20 @@ pub enum ExchangeFormat {
     Tuple,
 }
 
+impl ExchangeFormat {
+    /// The `format` argument of `set_type_codec`.
+    pub fn parse(format: &str) -> PyResult<Self> {
+        match format {
+            "text" => Ok(Self::Text),
+            "binary" => Ok(Self::Binary),
+            "tuple" => Ok(Self::Tuple),
+            other => Err(PyValueError::new_err(format!(
+                "format must be 'text', 'binary' or 'tuple', not {other:?}"
+            ))),
+        }
+    }
+}
+
 /// A user codec: Python callables for one type.
 #[derive(Debug)]
 pub struct UserCodec {
@@ -105,4 +120,75 @@ impl Registry {
             self.types.insert(oid, TypeInfo { schema, name, kind });
         }
     }
+
+    /// `(schema, name, kind)` of a type, from the builtin catalogue or the registry; kind is
+    /// asyncpg's: scalar, array, composite, range, multirange, domain, enum.
+    pub fn type_info(&self, oid: Oid) -> Option<(String, String, &'static str)> {
+        if let Some(t) = pgoxide_proto::catalog::lookup(oid) {
+            let kind = match (t.element, t.kind) {
+                (e, _) if e != 0 => "array",
+                (_, b'c') => "composite",
+                (_, b'r') => "range",
+                (_, b'm') => "multirange",
+                _ => "scalar",
+            };
+            return Some(("pg_catalog".to_owned(), t.name.to_owned(), kind));
+        }
+        let info = self.types.get(&oid)?;
+        let kind = match info.kind {
+            TypeKind::Enum => "enum",
+            TypeKind::Domain { .. } => "domain",
+            TypeKind::Composite { .. } => "composite",
+            TypeKind::Range { .. } => "range",
+            TypeKind::Multirange { .. } => "multirange",
+            TypeKind::Array { .. } => "array",
+            TypeKind::Base => "scalar",
+        };
+        Some((info.schema.clone(), info.name.clone(), kind))
+    }
+
+    /// Registers a user codec for `oid` (asyncpg's `set_type_codec`).
+    pub fn set_user_codec(&mut self, oid: Oid, codec: UserCodec) {
+        self.builtin_formats.remove(&oid);
+        self.user_codecs.insert(oid, Arc::new(codec));
+    }
+
+    /// Makes `oid` travel in a builtin's binary format (see [`builtin_format`]); `None`: as
+    /// hstore (asyncpg's `set_builtin_type_codec`).
+    pub fn set_builtin_format(&mut self, oid: Oid, format: Option<Builtin>) {
+        self.user_codecs.remove(&oid);
+        if let Some(b) = format {
+            self.builtin_formats.insert(oid, b);
+        } else {
+            self.builtin_formats.remove(&oid);
+            let info = self.types.entry(oid).or_insert_with(|| TypeInfo {
+                schema: String::new(),
+                name: "hstore".to_owned(),
+                kind: TypeKind::Base,
+            });
+            "hstore".clone_into(&mut info.name);
+            info.kind = TypeKind::Base;
+        }
+    }
+
+    /// Removes a user or builtin codec set for `oid` (asyncpg's `reset_type_codec`).
+    pub fn reset_codec(&mut self, oid: Oid) {
+        self.user_codecs.remove(&oid);
+        self.builtin_formats.remove(&oid);
+    }
+}
+
+/// The binary format of the builtin codec named `builtin_name` (`int4`, `pg_catalog.text`,
+/// ...); `None` for hstore, which is not a builtin type but has a codec of its own.
+pub fn builtin_format(builtin_name: &str) -> PyResult<Option<Builtin>> {
+    Ok(match builtin_name {
+        "hstore" | "pg_contrib.hstore" => None,
+        name => Some(
+            types::builtin_by_name(name.trim_start_matches("pg_catalog."))
+                .ok_or_else(|| {
+                    PyValueError::new_err(format!("{builtin_name:?} is not a builtin codec"))
+                })?
+                .1,
+        ),
+    })
 }

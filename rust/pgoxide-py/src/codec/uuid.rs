@@ -7,18 +7,21 @@
 //! inline and answers `int` from them; everything `uuid.UUID` builds on `int` (str, repr,
 //! hex, bytes, hash, equality with any `uuid.UUID`, ordering) works unchanged. The int, once
 //! made, is kept in `uuid.UUID`'s own `int` slot. Pickles and copies are plain `uuid.UUID`s,
-//! so they do not depend on pgoxide.
+//! so they do not depend on pgoxide. Parameters are any `uuid.UUID`, or its text.
 
 use std::ffi::{c_int, c_void};
 use std::ptr;
 use std::sync::OnceLock;
 
+use pgoxide_proto::codec;
+use pgoxide_proto::types::Builtin;
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyString, PyTuple, PyType};
 
+use super::{core_error, expected, EncodeResult};
 use crate::pycache;
 
 static TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -33,8 +36,43 @@ struct Layout {
     int_slot: Option<isize>,
 }
 
+/// Decodes a uuid (the one type of this family).
+#[inline]
+pub fn decode<'py>(py: Python<'py>, _: Builtin, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    new(
+        py,
+        codec::fixed::<16>(data, "uuid").map_err(core_error(py))?,
+    )
+}
+
+/// Encodes a uuid from a `uuid.UUID` or its text.
+pub fn encode(_: Builtin, v: &Bound<'_, PyAny>, buf: &mut Vec<u8>) -> EncodeResult {
+    if let Some(raw) = raw_of(v) {
+        buf.extend_from_slice(&raw);
+        return Ok(());
+    }
+    let py = v.py();
+    let uuid_type = pycache::uuid_type(py).map_err(|e| e.to_string())?;
+    let value = if v.is_instance(uuid_type).unwrap_or(false) {
+        v.clone()
+    } else if v.is_instance_of::<PyString>() {
+        uuid_type
+            .call1((v,))
+            .map_err(|e| format!("invalid UUID: {e}"))?
+            .into_any()
+    } else {
+        return Err(expected("uuid.UUID or str", v));
+    };
+    let n: u128 = value
+        .getattr("int")
+        .and_then(|i| i.extract())
+        .map_err(|e| e.to_string())?;
+    buf.extend_from_slice(&n.to_be_bytes());
+    Ok(())
+}
+
 /// A new `pgoxide.UUID` of `raw` (big-endian, as sent).
-pub fn new(py: Python<'_>, raw: [u8; 16]) -> PyResult<Bound<'_, PyAny>> {
+fn new(py: Python<'_>, raw: [u8; 16]) -> PyResult<Bound<'_, PyAny>> {
     let ty = class(py)?;
     let layout = LAYOUT.get().expect("set with the type");
     // SAFETY: `PyType_GenericAlloc` returns a zeroed instance of our type (or NULL with an
@@ -53,7 +91,7 @@ pub fn new(py: Python<'_>, raw: [u8; 16]) -> PyResult<Bound<'_, PyAny>> {
 }
 
 /// The 16 bytes of `value` if it is a `pgoxide.UUID` (the encoder's shortcut).
-pub fn raw_of(value: &Bound<'_, PyAny>) -> Option<[u8; 16]> {
+fn raw_of(value: &Bound<'_, PyAny>) -> Option<[u8; 16]> {
     let ty = TYPE.get(value.py())?;
     if !ptr::eq(value.get_type_ptr(), ty.as_ptr().cast()) {
         return None;

@@ -1,10 +1,12 @@
-//! json and jsonb text straight to Python objects, for the documents most columns hold.
+//! json, jsonb and jsonpath: JSON values as Python objects (dict, list, str, int, float, bool,
+//! None), parsed in Rust; parameters as JSON text or any object `json.dumps` serialises.
 //!
-//! [`build`] handles JSON made of objects, arrays, strings (escapes included), integers of up
-//! to 18 digits, floats, booleans and null: what `json.loads` gives, built with no
+//! [`build`] turns json and jsonb text straight into Python objects, for the documents most
+//! columns hold. It handles JSON made of objects, arrays, strings (escapes included), integers
+//! of up to 18 digits, floats, booleans and null: what `json.loads` gives, built with no
 //! intermediate tree. Object keys come from a small per-thread cache, so the keys that repeat
 //! in every row are one shared `str` each. It gives up on anything else (bigger
-//! integers, lone surrogate escapes, nesting past [`MAX_DEPTH`], invalid JSON) and the caller
+//! integers, lone surrogate escapes, nesting past [`MAX_DEPTH`], invalid JSON) and [`parse`]
 //! parses the value again with jiter, which covers all of JSON and words the errors.
 //!
 //! Why not jiter alone: per value it takes its string cache from a global lock and gives it
@@ -13,11 +15,102 @@
 
 use std::cell::Cell;
 
+use pgoxide_proto::codec::{self, misc, JSONB_VERSION};
+use pgoxide_proto::types::Builtin;
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::PyString;
+use pyo3::types::{PyBytes, PyString};
 
-use crate::decode::new_ascii_str;
+use super::{core_error, new_ascii_str, str_bytes, text, EncodeResult};
+use crate::errors::data_error;
+use crate::pycache;
+
+/// Decodes a value of one of the types of this family.
+#[inline]
+pub fn decode<'py>(py: Python<'py>, b: Builtin, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    let core = core_error(py);
+    match b {
+        Builtin::Json => parse(py, data),
+        Builtin::Jsonb => parse(py, codec::decode_jsonb(data).map_err(core)?),
+        Builtin::Jsonpath => text(py, misc::decode_jsonpath(data).map_err(core)?),
+        _ => unreachable!("not a type of this family: {b:?}"),
+    }
+}
+
+/// Encodes a value of one of the types of this family.
+pub fn encode(b: Builtin, v: &Bound<'_, PyAny>, buf: &mut Vec<u8>) -> EncodeResult {
+    match b {
+        Builtin::Json => json_text(v, buf)?,
+        Builtin::Jsonb => {
+            buf.push(JSONB_VERSION);
+            json_text(v, buf)?;
+        }
+        Builtin::Jsonpath => {
+            buf.push(JSONB_VERSION);
+            buf.extend_from_slice(str_bytes(v)?);
+        }
+        _ => unreachable!("not a type of this family: {b:?}"),
+    }
+    Ok(())
+}
+
+/// JSON text to Python objects: common documents by our builder, the rest by jiter.
+pub fn parse<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    if let Some(value) = build(py, data)? {
+        return Ok(value);
+    }
+    let parser = jiter::PythonParse {
+        cache_mode: jiter::StringCacheMode::Keys,
+        ..Default::default()
+    };
+    match parser.python_parse(py, data) {
+        Ok(value) => Ok(value),
+        // jiter stops at 200 levels of nesting, and PostgreSQL stores far deeper values.
+        Err(e) if e.error_type == jiter::JsonErrorType::RecursionLimitExceeded => {
+            deeply_nested_json(py, data)
+        }
+        Err(e) => Err(data_error(
+            py,
+            format!("invalid JSON value: {}", e.description(data)),
+        )),
+    }
+}
+
+/// A JSON value too deeply nested for jiter, through Python's `json.loads` (which goes as
+/// deep as the interpreter's recursion limit). Rare, so its speed does not matter.
+fn deeply_nested_json<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    pycache::json_loads(py)?
+        .call1((PyBytes::new(py, data),))
+        .map_err(|e| {
+            if e.is_instance_of::<pyo3::exceptions::PyRecursionError>(py) {
+                data_error(
+                    py,
+                    "JSON value nested too deeply to decode into Python objects; select it \
+                     as text (col::text) or register a codec for the type"
+                        .into(),
+                )
+            } else {
+                data_error(py, format!("invalid JSON value: {e}"))
+            }
+        })
+}
+
+/// A json value: a `str` (or bytes) is taken as JSON text already, as asyncpg does; any other
+/// object is serialised with `json.dumps`.
+fn json_text(v: &Bound<'_, PyAny>, buf: &mut Vec<u8>) -> EncodeResult {
+    if let Ok(s) = v.cast::<PyString>() {
+        buf.extend_from_slice(s.to_str().map_err(|e| e.to_string())?.as_bytes());
+    } else if let Ok(b) = v.cast::<PyBytes>() {
+        buf.extend_from_slice(b.as_bytes());
+    } else {
+        let dumps = pycache::json_dumps(v.py()).map_err(|e| e.to_string())?;
+        let text = dumps
+            .call1((v,))
+            .map_err(|e| format!("cannot serialise to JSON: {e}"))?;
+        buf.extend_from_slice(str_bytes(&text)?);
+    }
+    Ok(())
+}
 
 /// Deeper values go to jiter (and from there, past its limit, to `json.loads`).
 const MAX_DEPTH: u32 = 128;
@@ -51,7 +144,7 @@ enum Stop {
 type Built<'py> = Result<Bound<'py, PyAny>, Stop>;
 
 /// The Python object of the JSON text `data`, or `None` when the text needs the full parser.
-pub fn build<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Option<Bound<'py, PyAny>>> {
+fn build<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Option<Bound<'py, PyAny>>> {
     KEYS.with(|keys| {
         let mut builder = Builder {
             py,

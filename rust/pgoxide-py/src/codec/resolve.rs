@@ -1,100 +1,14 @@
-//! The per-column and per-parameter codec of a statement, resolved once from the type OID, the
-//! builtin catalogue and the connection's registry.
+//! Choosing a statement's codecs: from the type OID, the builtin catalogue and the
+//! connection's registry, once per statement.
 
 use std::sync::Arc;
 
 use pgoxide_proto::types::{self, Builtin, Oid, FIRST_UNPINNED_OID};
 use pyo3::prelude::*;
 
+use super::{Codec, Composite};
 use crate::record::RecordDesc;
-use crate::registry::{ExchangeFormat, Registry, TypeKind, UserCodec};
-
-/// How values of one type travel. Every variant but `Text` (and a user codec exchanging text)
-/// uses the binary format.
-#[derive(Debug, Clone)]
-pub enum Codec {
-    Scalar(Builtin),
-    /// Text format: the value as `str`. Types without a binary codec travel this way, and so
-    /// does a container whose elements cannot travel in binary.
-    Text,
-    Array(Box<Codec>, Oid),
-    Composite(Arc<Composite>),
-    /// The anonymous `record` type: field types are named only in the data, so they are
-    /// resolved at decode time against a snapshot of the registry.
-    Record(Arc<Registry>),
-    Range(Box<Codec>, Oid),
-    Multirange(Box<Codec>, Oid),
-    Hstore,
-    /// A user codec, and the type's own codec beneath it (for `binary`/`tuple` exchange and
-    /// for text-like types inside arrays).
-    User(Arc<UserCodec>, Box<Codec>),
-}
-
-/// A composite type's fields and the names its decoded records share.
-#[derive(Debug)]
-pub struct Composite {
-    pub type_name: String,
-    pub fields: Vec<(Oid, Codec)>,
-    pub names: Vec<String>,
-    pub desc: Py<RecordDesc>,
-}
-
-impl Codec {
-    /// The format code this codec asks for: 0 text, 1 binary.
-    pub fn format(&self) -> i16 {
-        i16::from(self.binary())
-    }
-
-    /// Whether values travel in binary. A user codec exchanging text does too when the type's
-    /// binary form is its text (enums, text-like types, json): then it also works inside
-    /// arrays and composites, which are always binary.
-    fn binary(&self) -> bool {
-        match self {
-            Codec::Text => false,
-            Codec::User(user, inner) => user.format != ExchangeFormat::Text || inner.text_like(),
-            _ => true,
-        }
-    }
-
-    /// Whether values can sit inside a binary container (array, range, composite).
-    fn nests_in_binary(&self) -> bool {
-        self.binary()
-    }
-
-    /// Whether a value is itself a sequence (a tuple or list), so that inside an array only
-    /// lists mark a further dimension.
-    pub fn sequence_valued(&self) -> bool {
-        match self {
-            Codec::Composite(_) | Codec::Record(_) | Codec::Range(..) => true,
-            Codec::Scalar(b) => matches!(
-                b,
-                Builtin::Point
-                    | Builtin::Line
-                    | Builtin::Lseg
-                    | Builtin::Box
-                    | Builtin::Path
-                    | Builtin::Polygon
-                    | Builtin::Circle
-                    | Builtin::Tid
-                    | Builtin::Snapshot
-            ),
-            Codec::User(user, inner) => {
-                user.format == ExchangeFormat::Tuple || inner.sequence_valued()
-            }
-            _ => false,
-        }
-    }
-
-    /// Types whose binary form is (a version byte plus) their text form.
-    pub fn text_like(&self) -> bool {
-        matches!(
-            self,
-            Codec::Scalar(
-                Builtin::Text | Builtin::Char | Builtin::Json | Builtin::Jsonb | Builtin::Jsonpath
-            )
-        )
-    }
-}
+use crate::registry::{Registry, TypeKind};
 
 /// Resolves codecs for a statement's types, collecting the OIDs the registry does not know
 /// yet (they must be introspected before the statement can be built).

@@ -1,163 +1,20 @@
-//! Logical replication in the binding: the stream's messages as Python objects, pgoutput
-//! decoded against a relation cache with the connection's type codecs, and the positions the
-//! consumer reports.
-//!
-//! Positions and times are kept as integers and turned into `Lsn`/`datetime` only when read,
-//! so a consumer that never looks at them does not pay for them.
+//! pgoutput messages as Python objects: the message classes, and the decoder that keeps the
+//! relation cache and decodes each tuple's values with the connection's type codecs.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use pgoxide_proto::codec::text as text_codec;
 use pgoxide_proto::pgoutput::{self, Message, OldTuple, TupleData, Value};
-use pgoxide_proto::replication::{Feedback, StreamMessage, PG_EPOCH_OFFSET_USECS};
-use pgoxide_proto::types::{self, Builtin, Oid};
+use pgoxide_proto::types::{self, Oid};
 use pgoxide_proto::Error;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyTuple};
 
-use crate::codec::{Codec, Resolver};
-use crate::decode::{decimal_from_text, json, text, timestamptz};
+use super::{opt_lsn, opt_time, raw, unchanged};
+use crate::codec::{text, Codec, Resolver};
 use crate::errors::{data_error, to_pyerr};
-use crate::pycache;
 use crate::record::{Record, RecordDesc, Values};
 use crate::registry::{Registry, TypeKind};
-
-fn lsn(py: Python<'_>, value: u64) -> PyResult<Bound<'_, PyAny>> {
-    pycache::lsn_type(py)?.call1((value,))
-}
-
-fn opt_lsn(py: Python<'_>, value: Option<u64>) -> PyResult<Option<Bound<'_, PyAny>>> {
-    value.map(|v| lsn(py, v)).transpose()
-}
-
-fn time(py: Python<'_>, usecs: i64) -> PyResult<Bound<'_, PyAny>> {
-    Ok(timestamptz(py, usecs)?.into_any())
-}
-
-fn opt_time(py: Python<'_>, usecs: Option<i64>) -> PyResult<Option<Bound<'_, PyAny>>> {
-    usecs.map(|v| time(py, v)).transpose()
-}
-
-/// Microseconds since 2000-01-01 UTC now, for status updates.
-pub fn pg_now() -> i64 {
-    let since_unix = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
-    since_unix - PG_EPOCH_OFFSET_USECS
-}
-
-/// The value pgoutput sends for a TOASTed column that did not change: distinct from `None`.
-#[pyclass(frozen, module = "pgoxide.replication", name = "UnchangedToast")]
-pub struct UnchangedToast;
-
-#[pymethods]
-#[allow(clippy::unused_self)]
-impl UnchangedToast {
-    fn __repr__(&self) -> &'static str {
-        "UNCHANGED"
-    }
-
-    fn __bool__(&self) -> bool {
-        false
-    }
-}
-
-static UNCHANGED: PyOnceLock<Py<UnchangedToast>> = PyOnceLock::new();
-
-/// The one `UnchangedToast` instance.
-pub fn unchanged(py: Python<'_>) -> PyResult<&Py<UnchangedToast>> {
-    UNCHANGED.get_or_try_init(py, || Py::new(py, UnchangedToast))
-}
-
-// -- stream envelopes ------------------------------------------------------------------------
-
-/// Primary keepalive: the server's WAL end and clock.
-#[pyclass(frozen, module = "pgoxide.replication")]
-pub struct Keepalive {
-    wal_end: u64,
-    send_time: i64,
-    /// The server asked for a status update at once (pgoxide has already sent it).
-    #[pyo3(get)]
-    reply_requested: bool,
-}
-
-#[pymethods]
-impl Keepalive {
-    #[getter]
-    fn wal_end<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        lsn(py, self.wal_end)
-    }
-
-    #[getter]
-    fn send_time<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        time(py, self.send_time)
-    }
-
-    fn __repr__(&self) -> String {
-        format!(
-            "<Keepalive wal_end={} reply_requested={}>",
-            pgoxide_proto::replication::Lsn(self.wal_end),
-            self.reply_requested
-        )
-    }
-}
-
-/// WAL data: one output-plugin message, raw and (for pgoutput) decoded.
-#[pyclass(frozen, module = "pgoxide.replication")]
-pub struct XLogData {
-    data_start: u64,
-    wal_end: u64,
-    send_time: i64,
-    payload: Box<[u8]>,
-    /// The decoded pgoutput message, or None when decoding is off.
-    #[pyo3(get)]
-    message: Option<Py<PyAny>>,
-}
-
-#[pymethods]
-impl XLogData {
-    /// The position of this message (0 for Relation and Type messages); acknowledge a
-    /// Commit's to confirm its transaction.
-    #[getter]
-    fn data_start<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        lsn(py, self.data_start)
-    }
-
-    #[getter]
-    fn wal_end<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        lsn(py, self.wal_end)
-    }
-
-    #[getter]
-    fn send_time<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        time(py, self.send_time)
-    }
-
-    /// The raw plugin message.
-    #[getter]
-    fn data<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &self.payload)
-    }
-
-    fn __repr__(&self, py: Python<'_>) -> String {
-        let message = self.message.as_ref().map_or_else(
-            || format!("{} bytes", self.payload.len()),
-            |m| {
-                m.bind(py)
-                    .repr()
-                    .map_or_else(|_| "?".into(), |r| r.to_string())
-            },
-        );
-        format!(
-            "<XLogData {} {message}>",
-            pgoxide_proto::replication::Lsn(self.data_start)
-        )
-    }
-}
-
-// -- pgoutput messages -----------------------------------------------------------------------
 
 /// One column of a published table.
 #[pyclass(frozen, get_all, module = "pgoxide.replication")]
@@ -854,47 +711,7 @@ impl ChangeDecoder {
         codec: &Codec,
         data: &[u8],
     ) -> PyResult<Bound<'py, PyAny>> {
-        decode_text(py, oid, codec, data, &mut self.scratch)
-    }
-}
-
-/// A text-format value: transcoded to its binary form and decoded by `codec` when the type
-/// allows it (see `pgoxide_proto::codec::text`), else the text itself as `str`.
-pub fn decode_text<'py>(
-    py: Python<'py>,
-    oid: Oid,
-    codec: &Codec,
-    data: &[u8],
-    scratch: &mut Vec<u8>,
-) -> PyResult<Bound<'py, PyAny>> {
-    match codec {
-        Codec::Text | Codec::User(..) | Codec::Scalar(Builtin::Text) => return text(py, data),
-        // Straight from the text: transcoding would only turn it into text again.
-        Codec::Scalar(Builtin::Numeric) => {
-            let s = std::str::from_utf8(data)
-                .map_err(|_| data_error(py, "invalid numeric value: not UTF-8".into()))?;
-            return decimal_from_text(py, s);
-        }
-        Codec::Scalar(Builtin::Json) if oid == types::JSON => return json(py, data),
-        Codec::Scalar(Builtin::Jsonb) if oid == types::JSONB => return json(py, data),
-        _ => {}
-    }
-    scratch.clear();
-    match text_codec::to_binary(oid, data, scratch) {
-        Ok(true) => codec.decode(py, scratch),
-        Ok(false) => text(py, data),
-        Err(e) => Err(data_error(py, e.to_string())),
-    }
-}
-
-/// Whether a `values` argument asks for values as sent.
-pub fn raw(values: &str) -> PyResult<bool> {
-    match values {
-        "typed" => Ok(false),
-        "raw" => Ok(true),
-        other => Err(pyo3::exceptions::PyValueError::new_err(format!(
-            "values must be 'typed' or 'raw', not {other:?}"
-        ))),
+        codec.decode_text(py, oid, data, &mut self.scratch)
     }
 }
 
@@ -942,73 +759,6 @@ fn column_error(py: Python<'_>, entry: &RelationEntry, i: usize, e: &PyErr) -> P
             e.value(py)
         ),
     )
-}
-
-/// What a replication stream in progress keeps: the decoder and the reported positions.
-pub struct Stream {
-    /// None: XLogData is handed out raw (another plugin, or decoding turned off).
-    pub changes: Option<ChangeDecoder>,
-    pub feedback: Feedback,
-    /// The client has sent CopyDone.
-    pub copy_done_sent: bool,
-}
-
-impl Stream {
-    pub fn new(changes: Option<ChangeDecoder>, start: u64) -> Self {
-        Self {
-            changes,
-            feedback: Feedback::new(start),
-            copy_done_sent: false,
-        }
-    }
-
-    /// Handles one CopyData of the stream: the item for the consumer, and whether the server
-    /// asked for a status update.
-    pub fn on_copy_data(&mut self, py: Python<'_>, payload: &[u8]) -> PyResult<(Py<PyAny>, bool)> {
-        match StreamMessage::parse(payload).map_err(|e| to_pyerr(py, &e))? {
-            StreamMessage::XLogData {
-                data_start,
-                wal_end,
-                send_time,
-                data,
-            } => {
-                self.feedback.on_data(data_start);
-                let message = match &mut self.changes {
-                    Some(decoder) => Some(decoder.decode(py, data)?),
-                    None => None,
-                };
-                let item = XLogData {
-                    data_start,
-                    wal_end,
-                    send_time,
-                    payload: data.into(),
-                    message,
-                };
-                Ok((Py::new(py, item)?.into_any(), false))
-            }
-            StreamMessage::Keepalive {
-                wal_end,
-                send_time,
-                reply_requested,
-            } => {
-                self.feedback.on_keepalive(wal_end);
-                let item = Keepalive {
-                    wal_end,
-                    send_time,
-                    reply_requested,
-                };
-                Ok((Py::new(py, item)?.into_any(), reply_requested))
-            }
-        }
-    }
-
-    /// A CopyData with the current positions.
-    pub fn status_update(&self, reply_requested: bool) -> Vec<u8> {
-        let mut buf = Vec::with_capacity(39);
-        self.feedback
-            .status_update(&mut buf, pg_now(), reply_requested);
-        buf
-    }
 }
 
 /// pgoutput decoding with its own relation cache, for users who read XLogData themselves.

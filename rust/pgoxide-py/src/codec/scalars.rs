@@ -1,0 +1,175 @@
+//! The plain scalars: bool, the integers (int2, int4, int8, oid, xid8), float4 and float8,
+//! numeric (as `Decimal`), text and `"char"` (as `str`) and bytea (as `bytes`).
+
+use pgoxide_proto::codec::{self, numeric};
+use pgoxide_proto::types::Builtin;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyByteArray, PyBytes, PyFloat, PyInt, PyString};
+
+use super::{core_error, expected, new_ascii_str, str_bytes, text, EncodeResult};
+use crate::errors::data_error;
+use crate::pycache;
+
+/// Decodes a value of one of the types of this family.
+#[inline]
+pub fn decode<'py>(py: Python<'py>, b: Builtin, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    let core = core_error(py);
+    Ok(match b {
+        Builtin::Text | Builtin::Char => text(py, data)?,
+        Builtin::Int4 => codec::decode_i32(data)
+            .map_err(core)?
+            .into_pyobject(py)?
+            .into_any(),
+        Builtin::Int8 => codec::decode_i64(data)
+            .map_err(core)?
+            .into_pyobject(py)?
+            .into_any(),
+        Builtin::Int2 => codec::decode_i16(data)
+            .map_err(core)?
+            .into_pyobject(py)?
+            .into_any(),
+        Builtin::Oid => codec::decode_u32(data)
+            .map_err(core)?
+            .into_pyobject(py)?
+            .into_any(),
+        Builtin::Xid8 => u64::from_be_bytes(codec::fixed(data, "xid8").map_err(core)?)
+            .into_pyobject(py)?
+            .into_any(),
+        Builtin::Bool => PyBool::new(py, codec::decode_bool(data).map_err(core)?)
+            .to_owned()
+            .into_any(),
+        Builtin::Float8 => codec::decode_f64(data)
+            .map_err(core)?
+            .into_pyobject(py)?
+            .into_any(),
+        Builtin::Float4 => f64::from(codec::decode_f32(data).map_err(core)?)
+            .into_pyobject(py)?
+            .into_any(),
+        Builtin::Numeric => decimal(py, data)?,
+        Builtin::Bytea => PyBytes::new(py, data).into_any(),
+        _ => unreachable!("not a type of this family: {b:?}"),
+    })
+}
+
+/// Encodes a value of one of the types of this family.
+pub fn encode(b: Builtin, v: &Bound<'_, PyAny>, buf: &mut Vec<u8>) -> EncodeResult {
+    match b {
+        Builtin::Bool => {
+            let b = v.cast::<PyBool>().map_err(|_| expected("bool", v))?;
+            buf.push(u8::from(b.is_true()));
+        }
+        Builtin::Int2 => buf.extend_from_slice(&int::<i16>(v, "int2")?.to_be_bytes()),
+        Builtin::Int4 => buf.extend_from_slice(&int::<i32>(v, "int4")?.to_be_bytes()),
+        Builtin::Int8 => buf.extend_from_slice(&int::<i64>(v, "int8")?.to_be_bytes()),
+        Builtin::Oid => buf.extend_from_slice(&int::<u32>(v, "oid")?.to_be_bytes()),
+        Builtin::Xid8 => buf.extend_from_slice(&int::<u64>(v, "xid8")?.to_be_bytes()),
+        Builtin::Float8 => buf.extend_from_slice(&float(v)?.to_be_bytes()),
+        Builtin::Float4 => {
+            let f = float(v)?;
+            let narrow = f as f32;
+            if narrow.is_infinite() && f.is_finite() {
+                return Err("value out of float4 range".into());
+            }
+            buf.extend_from_slice(&narrow.to_be_bytes());
+        }
+        Builtin::Numeric => {
+            let ok = v
+                .is_instance(pycache::decimal(v.py()).map_err(|e| e.to_string())?)
+                .unwrap_or(false)
+                || (v.is_instance_of::<PyInt>() && !v.is_instance_of::<PyBool>())
+                || v.is_instance_of::<PyFloat>();
+            if !ok {
+                return Err(expected("Decimal, int or float", v));
+            }
+            let text = v.str().map_err(|e| e.to_string())?;
+            numeric::encode_from_text(&text.to_cow().map_err(|e| e.to_string())?, buf)
+                .map_err(|e| e.to_string())?;
+        }
+        Builtin::Text => buf.extend_from_slice(str_bytes(v)?),
+        Builtin::Char => {
+            let b = str_bytes(v)?;
+            if b.len() > 1 {
+                return Err("\"char\" holds a single byte".into());
+            }
+            buf.extend_from_slice(b);
+        }
+        Builtin::Bytea => {
+            if let Ok(b) = v.cast::<PyBytes>() {
+                buf.extend_from_slice(b.as_bytes());
+            } else if let Ok(b) = v.cast::<PyByteArray>() {
+                buf.extend_from_slice(&b.to_vec());
+            } else if let Ok(b) = pyo3::buffer::PyBuffer::<u8>::get(v) {
+                buf.extend_from_slice(&b.to_vec(v.py()).map_err(|e| e.to_string())?);
+            } else {
+                return Err(expected("bytes, bytearray or memoryview", v));
+            }
+        }
+        _ => unreachable!("not a type of this family: {b:?}"),
+    }
+    Ok(())
+}
+
+fn int<T: TryFrom<i128>>(v: &Bound<'_, PyAny>, type_name: &str) -> Result<T, String> {
+    if !v.is_instance_of::<PyInt>() && v.hasattr("__index__").ok() != Some(true) {
+        return Err(expected("int", v));
+    }
+    let wide: i128 = v
+        .extract()
+        .map_err(|_| format!("value out of {type_name} range"))?;
+    T::try_from(wide).map_err(|_| format!("value out of {type_name} range"))
+}
+
+fn float(v: &Bound<'_, PyAny>) -> Result<f64, String> {
+    if v.is_instance_of::<PyString>() || v.is_instance_of::<PyBytes>() {
+        return Err(expected("float", v));
+    }
+    v.extract::<f64>().map_err(|_| expected("float", v))
+}
+
+thread_local! {
+    /// The text of the numeric being decoded: one buffer reused for every value, as growing a
+    /// fresh buffer cost more than the digits themselves.
+    static NUMERIC_TEXT: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `Decimal` of a binary numeric.
+fn decimal<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    // The buffer is released before Decimal() runs: nothing in between can run Python code
+    // (making a str triggers no collection), so no finalizer can re-enter while it is held.
+    // A malformed value's error is made after the buffer is released, too.
+    let text = NUMERIC_TEXT.with_borrow_mut(|text| {
+        text.clear();
+        numeric::decode_to_text(data, text).map(|()| {
+            // SAFETY: the text is ASCII; the result is a new str or NULL with an exception set.
+            unsafe {
+                Bound::from_owned_ptr_or_err(py, new_ascii_str(text))
+                    .map(|s| s.cast_into_unchecked::<PyString>())
+            }
+        })
+    });
+    let text = text.map_err(|e| data_error(py, e.to_string()))??;
+    decimal_of(py, &text)
+}
+
+/// `Decimal(text)` for a numeric's text output (as PostgreSQL prints it, including `NaN` and
+/// `Infinity`, which Decimal reads the same way).
+pub fn decimal_from_text<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
+    decimal_of(py, &ascii_str(py, text)?)
+}
+
+/// `Decimal(arg)`, exactly.
+fn decimal_of<'py>(py: Python<'py>, arg: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyAny>> {
+    pycache::make_decimal(py)?.call(arg)
+}
+
+/// A `str` of `text`, copied without UTF-8 validation when it is ASCII (numbers, dates).
+fn ascii_str<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyString>> {
+    if !text.is_ascii() {
+        return Ok(PyString::new(py, text));
+    }
+    // SAFETY: checked just above; the result is a new str or NULL with an exception set.
+    unsafe {
+        Bound::from_owned_ptr_or_err(py, new_ascii_str(text.as_bytes()))
+            .map(|s| s.cast_into_unchecked())
+    }
+}

@@ -1,0 +1,458 @@
+//! `Session`: the core state machine plus the FIFO of operations awaiting results.
+//!
+//! Python calls a request method (which returns the bytes to write and queues one operation),
+//! then feeds received bytes. `feed` decodes every DataRow straight into a `Record` of the
+//! operation's result and returns only what completed: one item per finished operation,
+//! notification, notice or bytes to send. Nothing is called back per row or per message.
+//!
+//! The methods here extract arguments and queue requests; what they hand over lives in the
+//! files of this folder: the operation kinds and their results (`ops`), rows and parameters
+//! (`rows`), the event loop over the core's events (`events`), the items handed back to Python
+//! (`items`) and `executemany` batches (`batch`).
+
+mod batch;
+mod events;
+mod items;
+mod ops;
+mod rows;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use pgoxide_proto::auth::policy::RequireAuth;
+use pgoxide_proto::session::{self as core, ChannelBindingMode, Request, StartupConfig};
+use pgoxide_proto::types::Oid;
+use pgoxide_proto::Error;
+use pyo3::buffer::PyBuffer;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyIterator, PyList, PyType};
+
+pub use self::items::export as export_item_kinds;
+use self::ops::{Op, OpKind};
+use self::rows::encode_bind;
+use crate::errors::to_pyerr;
+use crate::registry::{builtin_format, ExchangeFormat, Registry, TypeRow, UserCodec};
+use crate::replication;
+use crate::statement::{Described, Statement};
+
+#[pyclass(module = "pgoxide._pgoxide")]
+pub struct Session {
+    core: core::Session,
+    ops: VecDeque<Op>,
+    /// Non-builtin types and user codecs; copied on write so statements can keep a snapshot.
+    registry: Arc<Registry>,
+    /// Statements to close with the next request.
+    pending_close: Vec<String>,
+}
+
+impl Session {
+    fn new_request(&self) -> PyResult<Request> {
+        let mut req = Request::new();
+        for name in &self.pending_close {
+            req.close_statement(name)
+                .map_err(|e| Python::attach(|py| to_pyerr(py, &e)))?;
+        }
+        Ok(req)
+    }
+
+    fn submit<'py>(
+        &mut self,
+        py: Python<'py>,
+        mut req: Request,
+        kind: OpKind,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = self.core.submit(&mut req).map_err(|e| to_pyerr(py, &e))?;
+        self.pending_close.clear();
+        self.ops.push_back(Op::new(kind));
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// Execute (`limit` rows, 0 for all) + Sync after the Bind in `req`, queueing a query that
+    /// completes with its rows (`record_class` instances when one is given); `verify`: the
+    /// request describes the portal, whose columns are checked before any row is decoded.
+    fn submit_query<'py>(
+        &mut self,
+        py: Python<'py>,
+        mut req: Request,
+        stmt: Bound<'py, Statement>,
+        limit: i32,
+        record_class: Option<Py<PyType>>,
+        verify: bool,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        req.execute("", limit).map_err(|e| to_pyerr(py, &e))?;
+        req.sync();
+        let kind = OpKind::Query {
+            stmt: stmt.unbind(),
+            rows: PyList::empty(py).unbind(),
+            record_class,
+            verify,
+            redescribed: false,
+        };
+        self.submit(py, req, kind)
+    }
+
+    fn stream_mut(&mut self) -> PyResult<&mut replication::Stream> {
+        self.ops
+            .front_mut()
+            .and_then(Op::stream_mut)
+            .ok_or_else(|| PyValueError::new_err("no replication stream is running"))
+    }
+}
+
+#[pymethods]
+impl Session {
+    #[new]
+    #[pyo3(signature = (user, database, params, password, max_message_size, tls=false, server_certificate=None, channel_binding="prefer", require_auth=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        user: String,
+        database: String,
+        params: Vec<(String, String)>,
+        password: Option<Vec<u8>>,
+        max_message_size: usize,
+        tls: bool,
+        server_certificate: Option<Vec<u8>>,
+        channel_binding: &str,
+        require_auth: Option<&str>,
+    ) -> PyResult<Self> {
+        let require_auth = require_auth
+            .map(RequireAuth::parse)
+            .transpose()
+            .map_err(PyValueError::new_err)?;
+        let channel_binding = match channel_binding {
+            "disable" => ChannelBindingMode::Disable,
+            "prefer" => ChannelBindingMode::Prefer,
+            "require" => ChannelBindingMode::Require,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "invalid channel_binding value: {other:?}"
+                )))
+            }
+        };
+        Ok(Self {
+            core: core::Session::new(StartupConfig {
+                user,
+                database,
+                params,
+                password,
+                max_message_size,
+                tls,
+                server_certificate,
+                channel_binding,
+                require_auth,
+            }),
+            ops: VecDeque::new(),
+            registry: Arc::new(Registry::default()),
+            pending_close: Vec::new(),
+        })
+    }
+
+    /// The StartupMessage; queues the startup operation, which completes at the first
+    /// ReadyForQuery.
+    fn startup<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = self.core.startup_message().map_err(|e| to_pyerr(py, &e))?;
+        self.ops.push_back(Op::new(OpKind::Startup));
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// Processes received bytes (any bytes-like object, e.g. a slice of the protocol's
+    /// receive buffer). Returns `None`, or a list of `(kind, payload)` items.
+    fn feed<'py>(
+        &mut self,
+        py: Python<'py>,
+        data: PyBuffer<u8>,
+    ) -> PyResult<Option<Bound<'py, PyList>>> {
+        if !data.is_c_contiguous() {
+            return Err(PyValueError::new_err("feed() needs a contiguous buffer"));
+        }
+        self.feed_buffer(py, data)
+    }
+
+    /// Simple-protocol query (several statements allowed); completes with the last command tag.
+    fn simple_query<'py>(&mut self, py: Python<'py>, sql: &str) -> PyResult<Bound<'py, PyBytes>> {
+        let mut req = self.new_request()?;
+        req.simple_query(sql).map_err(|e| to_pyerr(py, &e))?;
+        self.submit(py, req, OpKind::Simple)
+    }
+
+    /// Simple-protocol query completing with the rows of its last result set, their text
+    /// values decoded by type (what replication connections and SQL commands without a
+    /// prepared statement need).
+    fn simple_rows<'py>(&mut self, py: Python<'py>, sql: &str) -> PyResult<Bound<'py, PyBytes>> {
+        let mut req = self.new_request()?;
+        req.simple_query(sql).map_err(|e| to_pyerr(py, &e))?;
+        self.submit(
+            py,
+            req,
+            OpKind::SimpleRows {
+                columns: Vec::new(),
+                desc: None,
+                rows: PyList::empty(py).unbind(),
+            },
+        )
+    }
+
+    /// Sends a START_REPLICATION command; the operation runs while the stream does and
+    /// completes with the command tag after it ends. `start` is the position feedback starts
+    /// from; `decode` turns pgoutput messages into Python objects (`parallel`: the stream uses
+    /// streaming=parallel; `values`: "typed" or "raw", as for `PgOutputDecoder`).
+    #[pyo3(signature = (command, start, decode, parallel=false, values="typed"))]
+    fn start_replication<'py>(
+        &mut self,
+        py: Python<'py>,
+        command: &str,
+        start: u64,
+        decode: bool,
+        parallel: bool,
+        values: &str,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let raw = replication::raw(values)?;
+        let mut req = self.new_request()?;
+        req.simple_query(command).map_err(|e| to_pyerr(py, &e))?;
+        let changes =
+            decode.then(|| replication::ChangeDecoder::new(self.registry.clone(), parallel, raw));
+        self.submit(
+            py,
+            req,
+            OpKind::Replication(Box::new(replication::Stream::new(changes, start))),
+        )
+    }
+
+    /// A standby status update with the current positions, to send now.
+    #[pyo3(signature = (reply_requested=false))]
+    fn replication_status<'py>(
+        &mut self,
+        py: Python<'py>,
+        reply_requested: bool,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let update = self.stream_mut()?.status_update(reply_requested);
+        Ok(PyBytes::new(py, &update))
+    }
+
+    /// Records that everything up to `lsn` is durably handled (flush position; never backwards).
+    fn replication_ack(&mut self, lsn: u64) -> PyResult<()> {
+        self.stream_mut()?.acknowledge(lsn);
+        Ok(())
+    }
+
+    /// `(received, flushed)` positions of the running stream.
+    fn replication_positions(&mut self) -> PyResult<(u64, u64)> {
+        Ok(self.stream_mut()?.positions())
+    }
+
+    /// CopyDone, ending the stream from the client side (None if already sent).
+    fn copy_done<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let done = self.stream_mut()?.copy_done();
+        Ok(done.map(|bytes| PyBytes::new(py, &bytes)))
+    }
+
+    /// Parse + Describe + Sync; completes with a `Statement`, or `(Described,
+    /// unknown_type_oids)` when types must be looked up first. An unnamed statement is only
+    /// described here: executions send their own Parse (see `parse_bind_execute`).
+    fn prepare<'py>(
+        &mut self,
+        py: Python<'py>,
+        name: String,
+        query: String,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let mut req = self.new_request()?;
+        req.parse(&name, &query, &[])
+            .map_err(|e| to_pyerr(py, &e))?;
+        req.describe_statement(&name)
+            .map_err(|e| to_pyerr(py, &e))?;
+        req.sync();
+        self.submit(
+            py,
+            req,
+            OpKind::Prepare {
+                name,
+                query,
+                params: None,
+                columns: None,
+            },
+        )
+    }
+
+    /// Bind + Execute + Sync; completes with `(rows, command_tag)`. `limit` 0 means all rows;
+    /// rows are `record_class` instances when one is given.
+    #[pyo3(signature = (stmt, args, limit=0, record_class=None))]
+    fn bind_execute<'py>(
+        &mut self,
+        py: Python<'py>,
+        stmt: Bound<'py, Statement>,
+        args: &Bound<'py, PyAny>,
+        limit: i32,
+        record_class: Option<Py<PyType>>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let mut req = self.new_request()?;
+        encode_bind(py, &mut req, stmt.get(), args)?;
+        self.submit_query(py, req, stmt, limit, record_class, false)
+    }
+
+    /// Parse (unnamed, with the parameter types of a description kept client-side) + Bind +
+    /// Describe portal + Execute + Sync: one round trip without a named statement. Completes
+    /// with `(rows, tag)`, or `(rows, tag, statement)` when the columns had changed and the
+    /// statement was rebuilt from the new description.
+    #[pyo3(signature = (stmt, args, limit=0, record_class=None))]
+    fn parse_bind_execute<'py>(
+        &mut self,
+        py: Python<'py>,
+        stmt: Bound<'py, Statement>,
+        args: &Bound<'py, PyAny>,
+        limit: i32,
+        record_class: Option<Py<PyType>>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let st = stmt.get();
+        let mut req = self.new_request()?;
+        req.parse("", &st.query, &st.param_oids)
+            .map_err(|e| to_pyerr(py, &e))?;
+        encode_bind(py, &mut req, st, args)?;
+        req.describe_portal("").map_err(|e| to_pyerr(py, &e))?;
+        self.submit_query(py, req, stmt, limit, record_class, true)
+    }
+
+    /// One chunk of a pipelined `executemany`: Bind + Execute per row until `max_bytes`, and the
+    /// single Sync after the last row. Returns `(bytes, more)`.
+    ///
+    /// On the first chunk a bad row raises before anything is queued. On a later chunk, part of
+    /// the batch is already on the wire: the chunk then ends with a deliberately failing Execute
+    /// and the Sync, so the server rolls the whole implicit transaction back, and the operation
+    /// completes with the row's error.
+    fn executemany<'py>(
+        &mut self,
+        py: Python<'py>,
+        stmt: &Bound<'py, Statement>,
+        rows: Bound<'py, PyIterator>,
+        max_bytes: usize,
+        first: bool,
+    ) -> PyResult<(Bound<'py, PyBytes>, bool)> {
+        self.batch_chunk(py, stmt, rows, max_bytes, first)
+    }
+
+    /// Ends a batch whose remaining rows will not be sent (the sending task was cancelled):
+    /// a failing Execute and the Sync, so nothing of the batch commits.
+    fn abort_batch<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        self.batch_abort(py)
+    }
+
+    /// Builds a statement described earlier, once its unknown types were introspected; types
+    /// still unknown travel as text.
+    fn build_statement(
+        &self,
+        py: Python<'_>,
+        described: &Bound<'_, Described>,
+    ) -> PyResult<Statement> {
+        Ok(Statement::build(py, described.get(), &self.registry, true)?
+            .expect("unknown types allowed"))
+    }
+
+    /// Records introspected types (rows of `pgoxide.introspection.TYPES_QUERY`).
+    fn add_types(&mut self, rows: Vec<TypeRow>) {
+        Arc::make_mut(&mut self.registry).add_types(rows);
+    }
+
+    /// Whether the registry knows a non-builtin type.
+    fn knows_type(&self, oid: Oid) -> bool {
+        self.registry.types.contains_key(&oid)
+    }
+
+    /// `(schema, name, kind)` of a type, from the builtin catalogue or the registry; kind is
+    /// asyncpg's: scalar, array, composite, range, multirange, domain, enum.
+    fn type_info(&self, oid: Oid) -> Option<(String, String, &'static str)> {
+        self.registry.type_info(oid)
+    }
+
+    /// Registers a user codec for `oid` (asyncpg's `set_type_codec`).
+    fn set_user_codec(
+        &mut self,
+        oid: Oid,
+        encoder: Py<PyAny>,
+        decoder: Py<PyAny>,
+        format: &str,
+    ) -> PyResult<()> {
+        let format = ExchangeFormat::parse(format)?;
+        Arc::make_mut(&mut self.registry).set_user_codec(
+            oid,
+            UserCodec {
+                encoder,
+                decoder,
+                format,
+            },
+        );
+        Ok(())
+    }
+
+    /// Makes `oid` travel in the binary format of the builtin type `builtin_name`
+    /// (asyncpg's `set_builtin_type_codec`).
+    fn set_builtin_format(&mut self, oid: Oid, builtin_name: &str) -> PyResult<()> {
+        let format = builtin_format(builtin_name)?;
+        Arc::make_mut(&mut self.registry).set_builtin_format(oid, format);
+        Ok(())
+    }
+
+    /// Removes a user or builtin codec set for `oid` (asyncpg's `reset_type_codec`).
+    fn reset_codec(&mut self, oid: Oid) {
+        Arc::make_mut(&mut self.registry).reset_codec(oid);
+    }
+
+    /// Closes a prepared statement with the next request (no round trip of its own).
+    fn close_statement(&mut self, name: String) {
+        self.pending_close.push(name);
+    }
+
+    /// The Terminate message; the session is closed afterwards.
+    fn terminate<'py>(&mut self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.core.terminate())
+    }
+
+    /// Marks the session failed (the transport was lost); pending operations are the caller's
+    /// to fail.
+    fn connection_lost(&mut self, reason: String) {
+        self.core.fail(Error::Protocol(reason));
+        self.ops.clear();
+    }
+
+    #[getter]
+    fn pending_ops(&self) -> usize {
+        self.ops.len()
+    }
+
+    #[getter]
+    fn is_ready(&self) -> bool {
+        self.core.is_ready()
+    }
+
+    /// Whether the server accepted the client (AuthenticationOk). An error before that may
+    /// be retried with another encryption method; one after it ends the attempt.
+    #[getter]
+    fn authenticated(&self) -> bool {
+        self.core.is_authenticated()
+    }
+
+    /// `'I'` idle, `'T'` in a transaction block, `'E'` in a failed transaction block.
+    #[getter]
+    fn transaction_status(&self) -> char {
+        self.core.transaction_status().as_char()
+    }
+
+    #[getter]
+    fn backend_pid(&self) -> i32 {
+        self.core.backend_pid()
+    }
+
+    #[getter]
+    fn backend_key<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.core.backend_key())
+    }
+
+    /// Server parameters reported by ParameterStatus (server_version, TimeZone, ...).
+    #[getter]
+    fn server_parameters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (k, v) in self.core.server_params() {
+            d.set_item(k, v)?;
+        }
+        Ok(d)
+    }
+}
