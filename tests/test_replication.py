@@ -186,10 +186,15 @@ async def test_extended_protocol_calls_are_refused_clearly(env):
         env.rconn.execute("SELECT $1", 1),
         env.rconn.fetch("SELECT $1", 1),
         env.rconn.set_type_codec("x", encoder=str, decoder=str),
+        env.rconn.fetchmany("SELECT $1", [(1,)]),
     ]
     for call in calls:
         with pytest.raises(pgoxide.InterfaceError, match="replication connection"):
             await call
+    with pytest.raises(pgoxide.InterfaceError, match="replication connection"):
+        env.rconn.cursor("SELECT 1")
+    with pytest.raises(pgoxide.InterfaceError, match="replication connection"):
+        env.rconn.pipeline()
     # Nothing was sent: the connection still answers.
     assert await env.rconn.fetchval("SELECT 1") == 1
 

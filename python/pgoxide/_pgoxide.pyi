@@ -11,6 +11,7 @@ from .types import Lsn
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
+    "ITEM_ABORTED",
     "ITEM_AUTH",
     "ITEM_CLIENT_ERROR",
     "ITEM_DONE",
@@ -82,6 +83,9 @@ ITEM_REPLICATION: Final = 8
 """Replication stream items (``XLogData``/``Keepalive``), a list per feed."""
 ITEM_REPLICATION_STARTED: Final = 9
 """START_REPLICATION was accepted: the stream runs (CopyBoth)."""
+ITEM_ABORTED: Final = 10
+"""An operation without a Sync of its own was skipped by the server: an earlier one of the
+same Sync failed. No payload."""
 
 def cancel_request(pid: int, key: bytes) -> bytes:
     """A CancelRequest packet for the backend ``pid`` with its secret ``key``."""
@@ -190,15 +194,35 @@ class Session:
         args: Sequence[Any],
         limit: int = 0,
         record_class: type[Record] | None = None,
-    ) -> bytes: ...
+        portal: str = "",
+        sync: bool = True,
+    ) -> bytes:
+        """Bind + Execute + Sync (a Flush without ``sync``: the operation then ends with
+        its Execute)."""
     def parse_bind_execute(
         self,
         stmt: Statement,
         args: Sequence[Any],
         limit: int = 0,
         record_class: type[Record] | None = None,
+        portal: str = "",
+        sync: bool = True,
     ) -> bytes:
         """Parse (unnamed) + Bind + Describe portal + Execute + Sync in one request."""
+    def execute_portal(
+        self,
+        stmt: Statement,
+        portal: str,
+        limit: int,
+        record_class: type[Record] | None = None,
+        sync: bool = True,
+    ) -> bytes:
+        """Execute of an open portal: its next ``limit`` rows."""
+    def close_portal(self, portal: str) -> bytes:
+        """Close of a portal + Sync."""
+    def sync(self, abort: bool = False) -> bytes:
+        """A Sync of its own; with ``abort``, after an Execute that fails, so the implicit
+        transaction rolls back."""
     def build_statement(self, described: Described) -> Statement: ...
     def add_types(
         self,
@@ -212,8 +236,15 @@ class Session:
     def set_builtin_format(self, oid: int, builtin_name: str) -> None: ...
     def reset_codec(self, oid: int) -> None: ...
     def executemany(
-        self, stmt: Statement, rows: Iterator[Any], max_bytes: int, first: bool
-    ) -> tuple[bytes, bool]: ...
+        self,
+        stmt: Statement,
+        rows: Iterator[Any],
+        max_bytes: int,
+        first: bool,
+        collect: bool = False,
+        record_class: type[Record] | None = None,
+    ) -> tuple[bytes, bool]:
+        """One chunk of a batch; with ``collect`` it completes with ``(rows, tag)``."""
     def abort_batch(self) -> bytes: ...
     def close_statement(self, name: str) -> None: ...
     def terminate(self) -> bytes: ...

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any, Callable, Union
 
 from . import _pgoxide, conninfo, introspection
+from .cursor import CursorFactory, Portal, Stream
 from .exceptions import (
     ConnectionDoesNotExistError,
     DataError,
@@ -21,6 +22,7 @@ from .exceptions import (
     PostgresMessage,
 )
 from .operations import OperationPath
+from .pipeline import Pipeline
 from .prepared_stmt import PreparedStatement
 from .protocol import Protocol
 from .statement_cache import StatementCache
@@ -204,11 +206,37 @@ class Connection:
         if not ops.try_take():
             await ops.take(deadline)
         try:
-            stmt = self._statements.get(command) or await self._prepare(command, deadline)
+            stmt = await self._statement(command, deadline)
             fut = await ops.send_batch(stmt, iter(args))
         finally:
             ops.release()
         await ops.wait(fut, deadline)
+
+    async def fetchmany(
+        self,
+        query: str,
+        args: Iterable[Sequence[Any]],
+        *,
+        timeout: float | None = None,
+        record_class: type[Record] | None = None,
+    ) -> list[Record]:
+        """Runs ``query`` once per argument tuple and returns the rows of all, in one round
+        trip and one implicit transaction, as asyncpg 0.30's (atomic like
+        :meth:`executemany`)."""
+        self._check_record_class(record_class)
+        ops = self._ops
+        deadline = ops.deadline(timeout)
+        if not ops.try_take():
+            await ops.take(deadline)
+        try:
+            stmt = await self._statement(query, deadline)
+            fut = await ops.send_batch(
+                stmt, iter(args), collect=True, record_class=record_class or self._record_class
+            )
+        finally:
+            ops.release()
+        rows, _ = await ops.wait(fut, deadline)
+        return rows  # type: ignore[no-any-return]
 
     async def prepare(
         self,
@@ -237,6 +265,70 @@ class Connection:
         The block belongs to the task that starts it (and tasks started inside it): calls
         from other tasks wait until it ends instead of running inside it."""
         return Transaction(self, self._ops, isolation, readonly, deferrable)
+
+    def cursor(
+        self,
+        query: str,
+        *args: Any,
+        prefetch: int | None = None,
+        timeout: float | None = None,
+        record_class: type[Record] | None = None,
+    ) -> CursorFactory:
+        """A cursor over ``query``'s rows, as asyncpg's: ``async for row in conn.cursor(...)``
+        (``prefetch`` rows per round trip, 50 by default), or ``cur = await conn.cursor(...)``
+        for ``cur.fetch(n)``, ``cur.fetchrow()`` and ``cur.forward(n)``.
+
+        Unlike asyncpg's, it also works outside a transaction block: see
+        :mod:`pgoxide.cursor` for what other calls do meanwhile."""
+        self._check_record_class(record_class)
+        ops = self._ops
+
+        def portal() -> Portal:
+            return Portal(
+                ops,
+                self._statement,
+                query,
+                args,
+                record_class or self._record_class,
+                ops.deadline(timeout),
+            )
+
+        return CursorFactory(ops, portal, prefetch)
+
+    def stream(
+        self,
+        query: str,
+        *args: Any,
+        window: int = 1000,
+        timeout: float | None = None,
+        record_class: type[Record] | None = None,
+    ) -> Stream:
+        """The rows of ``query`` as an async iterator, ``window`` rows per round trip; the
+        next window is fetched only once the previous one was consumed, so memory stays
+        bounded for any result size. ``timeout`` covers the whole stream. Leaving the loop
+        early closes the portal; see :mod:`pgoxide.cursor` for what other calls do while a
+        stream is open."""
+        self._check_record_class(record_class)
+        ops = self._ops
+        portal = Portal(
+            ops,
+            self._statement,
+            query,
+            args,
+            record_class or self._record_class,
+            ops.deadline(timeout),
+        )
+        return Stream(portal, window)
+
+    def pipeline(self, *, atomic: bool = False, timeout: float | None = None) -> Pipeline:
+        """Calls collected with ``async with conn.pipeline() as p`` and sent together.
+
+        ``p.execute``/``fetch``/``fetchrow``/``fetchval``/``executemany`` return awaitables;
+        they are sent when the block ends or one of them is awaited. By default each call has
+        its own Sync and its own outcome (``p.results`` lists them by index); ``atomic=True``
+        runs them all in one implicit transaction with one Sync. ``timeout`` covers the whole
+        pipeline."""
+        return Pipeline(self, self._ops, self._statement, atomic=atomic, timeout=timeout)
 
     def is_in_transaction(self) -> bool:
         """Whether the connection is inside a transaction block (possibly a failed one)."""
@@ -321,6 +413,10 @@ class Connection:
 
     # -- statement cache and types ------------------------------------------------------------
 
+    async def _statement(self, query: str, deadline: float | None) -> _pgoxide.Statement:
+        """``query``'s statement, from the cache or prepared now (the caller holds the turn)."""
+        return self._statements.get(query) or await self._prepare(query, deadline)
+
     async def _prepare(
         self, query: str, deadline: float | None, *, cache: bool = True
     ) -> _pgoxide.Statement:
@@ -350,7 +446,7 @@ class Connection:
         holds the turn."""
         version = self.get_server_version()
         query = introspection.types_query(version.major * 10000)
-        stmt = self._statements.get(query) or await self._prepare(query, deadline)
+        stmt = await self._statement(query, deadline)
         fut = self._ops.send(self._encode(stmt, (list(oids),), 0, None))
         rows, _ = await self._result(query, stmt, fut, deadline)
         self._session.add_types([tuple(r) for r in rows])

@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Iterator, Sequence
 from typing import Any, Callable
 
 from . import _pgoxide
-from .exceptions import ConnectionDoesNotExistError
+from .exceptions import ConnectionDoesNotExistError, InterfaceError
 from .protocol import Protocol
 
 # The transaction blocks the current task runs inside (one per connection at most). Tasks
@@ -74,6 +74,8 @@ class OperationPath:
         # The open transaction block that owns the connection, if any.
         self._owner: object | None = None
         self._draining: asyncio.Task[None] | None = None
+        # The task reading a portal that keeps the turn (see pgoxide.cursor), if any.
+        self._kept_by: asyncio.Task[Any] | None = None
         self._background: set[asyncio.Task[Any]] = set()
 
     # -- deadlines --------------------------------------------------------------------------
@@ -107,6 +109,12 @@ class OperationPath:
             raise ConnectionDoesNotExistError("connection is closed") from (
                 self.protocol.closed_error
             )
+        if self._kept_by is not None and self._kept_by is asyncio.current_task():
+            raise InterfaceError(
+                "cannot run another call on this connection while this task reads a cursor or "
+                "stream opened outside a transaction (it keeps the connection until it ends): "
+                "exhaust or close it first, or open it inside a transaction block"
+            )
         fut: asyncio.Future[None] = self.loop.create_future()
         entry = (fut, _scopes.get())
         self._waiting.append(entry)
@@ -124,6 +132,11 @@ class OperationPath:
         finally:
             if handle is not None:
                 handle.cancel()
+
+    def hold_for(self, task: asyncio.Task[Any] | None) -> None:
+        """Records that the turn is kept across awaits for a portal read by ``task`` (None:
+        no longer), so that a call from that task fails instead of waiting for itself."""
+        self._kept_by = task
 
     def release(self) -> None:
         """Gives the turn (or a drain's hold) back; the next eligible caller gets it."""
@@ -200,12 +213,17 @@ class OperationPath:
         return await self.wait(fut, deadline)
 
     async def send_batch(
-        self, stmt: _pgoxide.Statement, rows: Iterator[Sequence[Any]]
+        self,
+        stmt: _pgoxide.Statement,
+        rows: Iterator[Sequence[Any]],
+        *,
+        collect: bool = False,
+        record_class: type[_pgoxide.Record] | None = None,
     ) -> asyncio.Future[Any]:
         """Writes an executemany batch in chunks as the socket drains (the turn is held);
-        returns its future."""
+        returns its future, whose result is ``(rows, tag)`` with ``collect``, else None."""
         session, protocol = self.session, self.protocol
-        data, more = session.executemany(stmt, rows, _BATCH_CHUNK, True)
+        data, more = session.executemany(stmt, rows, _BATCH_CHUNK, True, collect, record_class)
         fut = protocol.send(data)
         try:
             while more:

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import _pgoxide
+from .cursor import CursorFactory, Portal
 from .introspection import type_of
 from .types import Attribute, Type
 
@@ -97,6 +98,50 @@ class PreparedStatement:
         finally:
             ops.release()
         await ops.wait(fut, deadline)
+
+    async def fetchmany(
+        self, args: Iterable[Sequence[Any]], *, timeout: float | None = None
+    ) -> list[Record]:
+        """Executes the statement once per argument tuple; the rows of all (one round trip,
+        atomic)."""
+        ops = self._ops
+        deadline = ops.deadline(timeout)
+        if not ops.try_take():
+            await ops.take(deadline)
+        try:
+            fut = await ops.send_batch(
+                self._stmt, iter(args), collect=True, record_class=self._record_class
+            )
+        finally:
+            ops.release()
+        rows, self._statusmsg = await ops.wait(fut, deadline)
+        return rows  # type: ignore[no-any-return]
+
+    def cursor(
+        self,
+        *args: Any,
+        prefetch: int | None = None,
+        timeout: float | None = None,
+        record_class: type[Record] | None = None,
+    ) -> CursorFactory:
+        """A cursor over the statement's rows with ``args`` (see :meth:`Connection.cursor`)."""
+        ops, stmt = self._ops, self._stmt
+
+        async def resolve(query: str, deadline: float | None) -> _pgoxide.Statement:
+            return stmt
+
+        def portal() -> Portal:
+            return Portal(
+                ops,
+                resolve,
+                self._query,
+                args,
+                record_class or self._record_class,
+                ops.deadline(timeout),
+                stmt,
+            )
+
+        return CursorFactory(ops, portal, prefetch)
 
     async def explain(self, *args: Any, analyze: bool = False) -> Any:
         """The server's plan for the statement with ``args``, as decoded JSON. With

@@ -13,22 +13,24 @@ from .exceptions import (
     ConnectionDoesNotExistError,
     InterfaceError,
     InternalClientError,
+    PipelineAbortedError,
     PostgresError,
     PostgresLogMessage,
     PostgresMessage,
 )
 
-# Kinds of the items Session.feed() returns (rust/pgoxide-py/src/session.rs).
-_DONE = 0
-_SERVER_ERROR = 1
-_CLIENT_ERROR = 2
-_NOTICE = 3
-_NOTIFICATION = 4
-_SEND = 5
-_SERVER_ERROR_UNEXECUTED = 6
-_AUTH = 7
-_REPLICATION = 8
-_REPLICATION_STARTED = 9
+# Kinds of the items Session.feed() returns (defined in rust/pgoxide-py/src/session/items.rs).
+_DONE = _pgoxide.ITEM_DONE
+_SERVER_ERROR = _pgoxide.ITEM_SERVER_ERROR
+_CLIENT_ERROR = _pgoxide.ITEM_CLIENT_ERROR
+_NOTICE = _pgoxide.ITEM_NOTICE
+_NOTIFICATION = _pgoxide.ITEM_NOTIFICATION
+_SEND = _pgoxide.ITEM_SEND
+_SERVER_ERROR_UNEXECUTED = _pgoxide.ITEM_SERVER_ERROR_UNEXECUTED
+_AUTH = _pgoxide.ITEM_AUTH
+_REPLICATION = _pgoxide.ITEM_REPLICATION
+_REPLICATION_STARTED = _pgoxide.ITEM_REPLICATION_STARTED
+_ABORTED = _pgoxide.ITEM_ABORTED
 
 
 # Size of the receive buffer the transport reads into (asyncio's own read size).
@@ -184,6 +186,14 @@ class Protocol(asyncio.BufferedProtocol):
                 self.closed_error = self.closed_error or error
         elif kind == _CLIENT_ERROR:
             self._complete(None, payload)
+        elif kind == _ABORTED:
+            self._complete(
+                None,
+                PipelineAbortedError(
+                    "not run: an earlier call sent with it (before the same Sync) failed, "
+                    "so the server skipped it"
+                ),
+            )
         elif kind == _NOTICE:
             if self.on_notice is not None:
                 self.on_notice(PostgresLogMessage.from_fields(payload))

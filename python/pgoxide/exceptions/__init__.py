@@ -292,6 +292,11 @@ class UnsupportedServerFeatureError(InterfaceError):
     """The requested feature is not supported by the PostgreSQL server."""
 
 
+class PipelineAbortedError(InterfaceError):
+    """A call of an atomic pipeline was not run: an earlier call of it failed, and the
+    server skipped the rest (``__cause__`` is that failure)."""
+
+
 class AuthenticationPolicyError(InterfaceError):
     """The client refused to authenticate as the server asked (require_auth, channel_binding)."""
 
@@ -363,6 +368,7 @@ __all__ = (
     "InternalClientError",
     "InvalidCachedStatementError",
     "OutdatedSchemaCacheError",
+    "PipelineAbortedError",
     "PostgresError",
     "PostgresLogMessage",
     "PostgresMessage",

@@ -100,8 +100,10 @@ class ReplicationConnection(Connection):
 
     _stream: ReplicationStream | None = None
 
+    # Connection.stream (a windowed query) needs the extended protocol, which a replication
+    # connection lacks; here the name is the replication stream.
     @property
-    def stream(self) -> ReplicationStream | None:
+    def stream(self) -> ReplicationStream | None:  # type: ignore[override]
         """The stream :meth:`start_replication` started, while it runs."""
         stream = self._stream
         return stream if stream is not None and not stream.done else None
@@ -134,6 +136,18 @@ class ReplicationConnection(Connection):
     async def executemany(self, command: str, args: Any, **_: Any) -> None:  # type: ignore[override]
         """Not available: a replication connection has only the simple query protocol."""
         raise InterfaceError(_SIMPLE_ONLY.format("executemany()"))
+
+    async def fetchmany(self, query: str, args: Any, **_: Any) -> Any:  # type: ignore[override]
+        """Not available: a replication connection has only the simple query protocol."""
+        raise InterfaceError(_SIMPLE_ONLY.format("fetchmany()"))
+
+    def cursor(self, query: str, *args: Any, **_: Any) -> Any:  # type: ignore[override]
+        """Not available: a replication connection has only the simple query protocol."""
+        raise InterfaceError(_SIMPLE_ONLY.format("cursor()"))
+
+    def pipeline(self, **_: Any) -> Any:  # type: ignore[override]
+        """Not available: a replication connection has only the simple query protocol."""
+        raise InterfaceError(_SIMPLE_ONLY.format("pipeline()"))
 
     async def set_type_codec(self, typename: str, **_: Any) -> None:  # type: ignore[override]
         """Not available: values are decoded from their text form by type."""

@@ -104,6 +104,16 @@ pub enum Event<'a> {
     CopyDone,
 }
 
+/// The copy the server is sending, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CopyMode {
+    None,
+    /// COPY TO STDOUT: CopyData until CopyDone.
+    Out,
+    /// CopyBoth (a replication stream): CopyData both ways until the command completes.
+    Both,
+}
+
 #[derive(Debug)]
 enum Phase {
     /// Waiting for authentication requests.
@@ -129,10 +139,12 @@ pub struct Session {
     buf: ReadBuffer,
     phase: Phase,
     expects: VecDeque<Expect>,
-    /// Inside a COPY OUT or CopyBoth (replication): CopyData and CopyDone are allowed.
-    copy_out: bool,
-    /// The copy is a CopyBoth (replication stream).
-    copy_both: bool,
+    /// An error arrived before the Sync that ends its request was sent: the server ignores
+    /// every message until that Sync, so a request submitted meanwhile causes no response
+    /// before its ReadyForQuery.
+    skip_to_sync: bool,
+    /// Which copy (if any) the server is sending: CopyData and CopyDone are allowed then.
+    copy: CopyMode,
     out: Vec<u8>,
     failure: Option<Error>,
     tx_status: TransactionStatus,
@@ -151,8 +163,8 @@ impl Session {
             buf,
             phase: Phase::Authenticating(AuthState::Start),
             expects: VecDeque::new(),
-            copy_out: false,
-            copy_both: false,
+            skip_to_sync: false,
+            copy: CopyMode::None,
             out: Vec::new(),
             failure: None,
             tx_status: TransactionStatus::Idle,
@@ -264,7 +276,17 @@ impl Session {
         if !self.is_ready() {
             return Err(Error::protocol("the connection is not ready for queries"));
         }
-        self.expects.extend(req.expects.drain(..));
+        let mut expects = req.expects.drain(..);
+        if self.skip_to_sync {
+            for e in expects.by_ref() {
+                if e == Expect::ReadyForQuery {
+                    self.skip_to_sync = false;
+                    self.expects.push_back(e);
+                    break;
+                }
+            }
+        }
+        self.expects.extend(expects);
         Ok(std::mem::take(&mut req.buf))
     }
 
@@ -413,23 +435,19 @@ impl Session {
                 char::from(tag)
             )))
         };
-        if self.copy_out {
+        if self.copy != CopyMode::None {
             match tag {
                 b'd' => return Ok(Some(Event::CopyData(self.buf.body(frame)))),
                 b'c' => {
                     // A walsender may still queue a keepalive after its CopyDone: CopyData
                     // stays acceptable until the command completes.
-                    self.copy_out = self.copy_both;
+                    if self.copy == CopyMode::Out {
+                        self.copy = CopyMode::None;
+                    }
                     return Ok(Some(Event::CopyDone));
                 }
-                b'E' => {
-                    self.copy_out = false;
-                    self.copy_both = false;
-                }
-                b'C' if self.copy_both => {
-                    self.copy_out = false;
-                    self.copy_both = false;
-                }
+                b'E' => self.copy = CopyMode::None,
+                b'C' if self.copy == CopyMode::Both => self.copy = CopyMode::None,
                 _ => return unexpected(self),
             }
         }
@@ -460,6 +478,8 @@ impl Session {
                     }
                     self.expects.pop_front();
                 }
+                // That Sync may not have been sent yet (a request ending with a Flush).
+                self.skip_to_sync = self.expects.is_empty();
                 let fields = ErrorFields::parse(self.buf.body(frame))
                     .inspect_err(|e| self.failure = Some(e.clone()))?;
                 return Ok(Some(Event::Error(fields)));
@@ -491,12 +511,11 @@ impl Session {
                 return Ok(Some(Event::CopyInResponse(self.buf.body(frame))));
             }
             (b'H', Some(Expect::Execute | Expect::SimpleQuery)) => {
-                self.copy_out = true;
+                self.copy = CopyMode::Out;
                 return Ok(Some(Event::CopyOutResponse(self.buf.body(frame))));
             }
             (b'W', Some(Expect::SimpleQuery)) => {
-                self.copy_out = true;
-                self.copy_both = true;
+                self.copy = CopyMode::Both;
                 return Ok(Some(Event::CopyBothResponse(self.buf.body(frame))));
             }
             _ => return unexpected(self),
@@ -1099,6 +1118,43 @@ mod tests {
         s.submit(&mut req).unwrap();
         s.feed(&msg(b'd', b"x"));
         assert!(matches!(drain(&mut s), Err(Error::Protocol(_))));
+    }
+
+    #[test]
+    fn portal_windows_without_sync_and_an_error_before_the_sync() {
+        let mut s = session(None, false, ChannelBindingMode::Prefer);
+        s.feed(&auth(0, &[]));
+        s.feed(&msg(b'Z', b"I"));
+        drain(&mut s).unwrap();
+        // A window read in the implicit transaction: Execute + Flush, no ReadyForQuery owed.
+        let mut req = Request::new();
+        req.execute("p", 2).unwrap();
+        req.flush();
+        s.submit(&mut req).unwrap();
+        s.feed(&msg(b'D', &[0, 0]));
+        s.feed(&msg(b's', b""));
+        assert_eq!(drain(&mut s).unwrap(), ["DataRow", "PortalSuspended"]);
+        let mut req = Request::new();
+        req.execute("p", 2).unwrap();
+        req.flush();
+        s.submit(&mut req).unwrap();
+        s.feed(&msg(b'E', b"SERROR\0C22012\0Mdivision by zero\0\0"));
+        assert_eq!(drain(&mut s).unwrap(), ["Error"]);
+        // The server now ignores everything up to the Sync, the Close riding with it too.
+        let mut req = Request::new();
+        req.close_statement("old").unwrap();
+        req.sync();
+        s.submit(&mut req).unwrap();
+        s.feed(&msg(b'Z', b"I"));
+        assert_eq!(drain(&mut s).unwrap(), ["ReadyForQuery"]);
+        // And afterwards every response counts again.
+        let mut req = Request::new();
+        req.close_statement("old").unwrap();
+        req.sync();
+        s.submit(&mut req).unwrap();
+        s.feed(&msg(b'3', b""));
+        s.feed(&msg(b'Z', b"I"));
+        assert_eq!(drain(&mut s).unwrap(), ["CloseComplete", "ReadyForQuery"]);
     }
 
     #[test]

@@ -16,7 +16,8 @@ use crate::statement::Statement;
 const ABORT_PORTAL: &str = "pgoxide: abandoned batch";
 
 impl Session {
-    /// One chunk of a batch (see `Session.executemany`): `(bytes, more)`.
+    /// One chunk of a batch (see `Session.executemany`): `(bytes, more)`; `kind` is the
+    /// operation the first chunk queues.
     pub(super) fn batch_chunk<'py>(
         &mut self,
         py: Python<'py>,
@@ -24,6 +25,7 @@ impl Session {
         mut rows: Bound<'py, PyIterator>,
         max_bytes: usize,
         first: bool,
+        kind: OpKind,
     ) -> PyResult<(Bound<'py, PyBytes>, bool)> {
         let st = stmt.get();
         let mut req = if first {
@@ -52,7 +54,7 @@ impl Session {
                 Some(Ok(row)) => row,
             };
             let mark = req.mark();
-            let encoded = encode_bind(py, &mut req, st, &row)
+            let encoded = encode_bind(py, &mut req, "", st, &row)
                 .and_then(|()| req.execute("", 0).map_err(|e| to_pyerr(py, &e)));
             if let Err(e) = encoded {
                 req.rollback(mark);
@@ -78,7 +80,7 @@ impl Session {
             req.sync();
         }
         if first {
-            Ok((self.submit(py, req, OpKind::Many)?, more))
+            Ok((self.submit(py, req, kind)?, more))
         } else {
             let bytes = self.core.submit(&mut req).map_err(|e| to_pyerr(py, &e))?;
             Ok((PyBytes::new(py, &bytes), more))
@@ -97,9 +99,15 @@ impl Session {
         py: Python<'py>,
         mut req: Request,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        req.execute(ABORT_PORTAL, 0).map_err(|e| to_pyerr(py, &e))?;
+        fail_implicit_transaction(py, &mut req)?;
         req.sync();
         let bytes = self.core.submit(&mut req).map_err(|e| to_pyerr(py, &e))?;
         Ok(PyBytes::new(py, &bytes))
     }
+}
+
+/// Appends an Execute that fails (of a portal no client creates), so the implicit transaction
+/// it is part of rolls back at the next Sync.
+pub(super) fn fail_implicit_transaction(py: Python<'_>, req: &mut Request) -> PyResult<()> {
+    req.execute(ABORT_PORTAL, 0).map_err(|e| to_pyerr(py, &e))
 }

@@ -12,7 +12,7 @@ use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use super::items::{Items, AUTH, NOTICE, NOTIFICATION, REPLICATION_STARTED, SERVER_ERROR};
+use super::items::{Items, ABORTED, AUTH, NOTICE, NOTIFICATION, REPLICATION_STARTED, SERVER_ERROR};
 use super::ops::{Op, OpError, OpKind};
 use super::rows::{decode_row, text_row, RowError};
 use super::Session;
@@ -139,8 +139,9 @@ impl Handler<'_, '_> {
         let py = self.py;
         match event {
             Event::DataRow(body) => self.on_data_row(body)?,
-            Event::CommandComplete(tag) => self.set_tag(tag),
-            Event::EmptyQuery => self.set_tag(""),
+            Event::CommandComplete(tag) => self.on_execute_end(Some(tag))?,
+            Event::EmptyQuery => self.on_execute_end(Some(""))?,
+            Event::PortalSuspended => self.on_execute_end(None)?,
             Event::ReadyForQuery(_) => self.on_ready_for_query()?,
             Event::Error(fields) => self.on_error(&fields)?,
             Event::ParameterDescription(body) => self.on_parameter_description(body)?,
@@ -169,7 +170,6 @@ impl Handler<'_, '_> {
             | Event::ParameterStatus { .. }
             | Event::ParseComplete
             | Event::CloseComplete
-            | Event::PortalSuspended
             | Event::CopyOutResponse(_) => {}
         }
         Ok(())
@@ -213,11 +213,20 @@ impl Handler<'_, '_> {
         Ok(())
     }
 
-    /// CommandComplete (or EmptyQueryResponse, an empty tag).
-    fn set_tag(&mut self, tag: &str) {
-        if let Some(op) = self.ops.front_mut() {
+    /// CommandComplete (a tag), EmptyQueryResponse (an empty tag) or PortalSuspended (none):
+    /// an operation without a Sync of its own is complete.
+    fn on_execute_end(&mut self, tag: Option<&str>) -> PyResult<()> {
+        let Some(op) = self.ops.front_mut() else {
+            return Ok(());
+        };
+        if let Some(tag) = tag {
             op.tag = Some(tag.to_owned());
         }
+        if !op.sync {
+            let op = self.ops.pop_front().expect("front exists");
+            op.complete(self.py, self.registry, &mut self.items)?;
+        }
+        Ok(())
     }
 
     /// The front operation is complete.
@@ -249,6 +258,17 @@ impl Handler<'_, '_> {
                 let mut op = self.ops.pop_front().expect("front exists");
                 op.set_error(OpError::Server(dict));
                 op.complete(py, self.registry, &mut self.items)?;
+            }
+            Some(op) if !op.sync => {
+                // No ReadyForQuery is owed to it: it fails now, and the server skips the
+                // operations after it up to the next Sync.
+                let mut op = self.ops.pop_front().expect("front exists");
+                op.set_error(OpError::Server(dict));
+                op.complete(py, self.registry, &mut self.items)?;
+                while self.ops.front().is_some_and(|op| !op.sync) {
+                    self.ops.pop_front();
+                    self.items.push(ABORTED, py.None())?;
+                }
             }
             Some(op) => op.set_error(OpError::Server(dict)),
             None => self.items.push(SERVER_ERROR, dict)?,

@@ -36,6 +36,9 @@ item_kinds! {
     REPLICATION = 8,
     /// START_REPLICATION was accepted: the stream runs (CopyBoth).
     REPLICATION_STARTED = 9,
+    /// An operation without a Sync of its own was skipped by the server: an earlier one of
+    /// the same Sync failed. No payload.
+    ABORTED = 10,
 }
 
 /// Adds the item kinds to the module.

@@ -68,20 +68,42 @@ impl Session {
         Ok(PyBytes::new(py, &bytes))
     }
 
-    /// Execute (`limit` rows, 0 for all) + Sync after the Bind in `req`, queueing a query that
-    /// completes with its rows (`record_class` instances when one is given); `verify`: the
-    /// request describes the portal, whose columns are checked before any row is decoded.
+    /// Queues `req` as an operation that ends with its Sync, or (without `sync`) with its
+    /// Execute: the request then ends with a Flush, so the server answers without waiting.
+    fn submit_op<'py>(
+        &mut self,
+        py: Python<'py>,
+        mut req: Request,
+        kind: OpKind,
+        sync: bool,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        if !sync {
+            req.flush();
+            let bytes = self.core.submit(&mut req).map_err(|e| to_pyerr(py, &e))?;
+            self.pending_close.clear();
+            self.ops.push_back(Op::without_sync(kind));
+            return Ok(PyBytes::new(py, &bytes));
+        }
+        req.sync();
+        self.submit(py, req, kind)
+    }
+
+    /// Execute of `portal` (`limit` rows, 0 for all) after what `req` holds, queueing a query
+    /// that completes with its rows (`record_class` instances when one is given); `verify`:
+    /// the request describes the portal, whose columns are checked before any row is decoded.
+    #[allow(clippy::too_many_arguments)]
     fn submit_query<'py>(
         &mut self,
         py: Python<'py>,
         mut req: Request,
         stmt: Bound<'py, Statement>,
+        portal: &str,
         limit: i32,
         record_class: Option<Py<PyType>>,
         verify: bool,
+        sync: bool,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        req.execute("", limit).map_err(|e| to_pyerr(py, &e))?;
-        req.sync();
+        req.execute(portal, limit).map_err(|e| to_pyerr(py, &e))?;
         let kind = OpKind::Query {
             stmt: stmt.unbind(),
             rows: PyList::empty(py).unbind(),
@@ -89,7 +111,7 @@ impl Session {
             verify,
             redescribed: false,
         };
-        self.submit(py, req, kind)
+        self.submit_op(py, req, kind, sync)
     }
 
     fn stream_mut(&mut self) -> PyResult<&mut replication::Stream> {
@@ -275,8 +297,11 @@ impl Session {
     }
 
     /// Bind + Execute + Sync; completes with `(rows, command_tag)`. `limit` 0 means all rows;
-    /// rows are `record_class` instances when one is given.
-    #[pyo3(signature = (stmt, args, limit=0, record_class=None))]
+    /// rows are `record_class` instances when one is given. With a `portal` name and a
+    /// `limit`, the portal stays open for `execute_portal` (the tag is None while rows remain);
+    /// without `sync` the request ends with a Flush and the operation with its Execute.
+    #[pyo3(signature = (stmt, args, limit=0, record_class=None, portal="", sync=true))]
+    #[allow(clippy::too_many_arguments)]
     fn bind_execute<'py>(
         &mut self,
         py: Python<'py>,
@@ -284,17 +309,21 @@ impl Session {
         args: &Bound<'py, PyAny>,
         limit: i32,
         record_class: Option<Py<PyType>>,
+        portal: &str,
+        sync: bool,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let mut req = self.new_request()?;
-        encode_bind(py, &mut req, stmt.get(), args)?;
-        self.submit_query(py, req, stmt, limit, record_class, false)
+        encode_bind(py, &mut req, portal, stmt.get(), args)?;
+        self.submit_query(py, req, stmt, portal, limit, record_class, false, sync)
     }
 
     /// Parse (unnamed, with the parameter types of a description kept client-side) + Bind +
     /// Describe portal + Execute + Sync: one round trip without a named statement. Completes
     /// with `(rows, tag)`, or `(rows, tag, statement)` when the columns had changed and the
-    /// statement was rebuilt from the new description.
-    #[pyo3(signature = (stmt, args, limit=0, record_class=None))]
+    /// statement was rebuilt from the new description. `portal` and `sync` as for
+    /// `bind_execute`.
+    #[pyo3(signature = (stmt, args, limit=0, record_class=None, portal="", sync=true))]
+    #[allow(clippy::too_many_arguments)]
     fn parse_bind_execute<'py>(
         &mut self,
         py: Python<'py>,
@@ -302,14 +331,55 @@ impl Session {
         args: &Bound<'py, PyAny>,
         limit: i32,
         record_class: Option<Py<PyType>>,
+        portal: &str,
+        sync: bool,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let st = stmt.get();
         let mut req = self.new_request()?;
         req.parse("", &st.query, &st.param_oids)
             .map_err(|e| to_pyerr(py, &e))?;
-        encode_bind(py, &mut req, st, args)?;
-        req.describe_portal("").map_err(|e| to_pyerr(py, &e))?;
-        self.submit_query(py, req, stmt, limit, record_class, true)
+        encode_bind(py, &mut req, portal, st, args)?;
+        req.describe_portal(portal).map_err(|e| to_pyerr(py, &e))?;
+        self.submit_query(py, req, stmt, portal, limit, record_class, true, sync)
+    }
+
+    /// Execute of an open `portal` of `stmt`: its next `limit` rows, as `bind_execute`.
+    #[pyo3(signature = (stmt, portal, limit, record_class=None, sync=true))]
+    fn execute_portal<'py>(
+        &mut self,
+        py: Python<'py>,
+        stmt: Bound<'py, Statement>,
+        portal: &str,
+        limit: i32,
+        record_class: Option<Py<PyType>>,
+        sync: bool,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let req = self.new_request()?;
+        self.submit_query(py, req, stmt, portal, limit, record_class, false, sync)
+    }
+
+    /// Close of `portal` + Sync; completes with None.
+    fn close_portal<'py>(
+        &mut self,
+        py: Python<'py>,
+        portal: &str,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let mut req = self.new_request()?;
+        req.close_portal(portal).map_err(|e| to_pyerr(py, &e))?;
+        self.submit_op(py, req, OpKind::Simple, true)
+    }
+
+    /// A Sync of its own, ending what operations without one began (an implicit transaction,
+    /// or the skipping after an error); completes with None. With `abort`, a failing Execute
+    /// comes first, so the implicit transaction is rolled back instead of committed (the
+    /// operation then completes with that error).
+    #[pyo3(signature = (abort=false))]
+    fn sync<'py>(&mut self, py: Python<'py>, abort: bool) -> PyResult<Bound<'py, PyBytes>> {
+        let mut req = self.new_request()?;
+        if abort {
+            batch::fail_implicit_transaction(py, &mut req)?;
+        }
+        self.submit_op(py, req, OpKind::Simple, true)
     }
 
     /// One chunk of a pipelined `executemany`: Bind + Execute per row until `max_bytes`, and the
@@ -319,6 +389,11 @@ impl Session {
     /// the batch is already on the wire: the chunk then ends with a deliberately failing Execute
     /// and the Sync, so the server rolls the whole implicit transaction back, and the operation
     /// completes with the row's error.
+    ///
+    /// With `collect` (`fetchmany`) the operation completes as a query does, with the rows of
+    /// every execution (`record_class` instances when one is given) and the last tag.
+    #[pyo3(signature = (stmt, rows, max_bytes, first, collect=false, record_class=None))]
+    #[allow(clippy::too_many_arguments)]
     fn executemany<'py>(
         &mut self,
         py: Python<'py>,
@@ -326,8 +401,21 @@ impl Session {
         rows: Bound<'py, PyIterator>,
         max_bytes: usize,
         first: bool,
+        collect: bool,
+        record_class: Option<Py<PyType>>,
     ) -> PyResult<(Bound<'py, PyBytes>, bool)> {
-        self.batch_chunk(py, stmt, rows, max_bytes, first)
+        let kind = if collect {
+            OpKind::Query {
+                stmt: stmt.clone().unbind(),
+                rows: PyList::empty(py).unbind(),
+                record_class,
+                verify: false,
+                redescribed: false,
+            }
+        } else {
+            OpKind::Many
+        };
+        self.batch_chunk(py, stmt, rows, max_bytes, first, kind)
     }
 
     /// Ends a batch whose remaining rows will not be sent (the sending task was cancelled):

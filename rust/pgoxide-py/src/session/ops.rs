@@ -57,6 +57,10 @@ pub struct Op {
     pub bound: bool,
     pub tag: Option<String>,
     pub error: Option<OpError>,
+    /// The request ends with a Sync, and the operation with its ReadyForQuery. Without one
+    /// (a portal read in the implicit transaction, an atomic pipeline) it ends with its
+    /// Execute: CommandComplete, PortalSuspended, EmptyQueryResponse or an error.
+    pub sync: bool,
     /// A row that `Record::track_result` must look at was added: without one, the pass over
     /// a finished result (and the cache misses of reading every row again) is skipped.
     pub rows_to_track: bool,
@@ -69,7 +73,16 @@ impl Op {
             bound: false,
             tag: None,
             error: None,
+            sync: true,
             rows_to_track: false,
+        }
+    }
+
+    /// An operation whose request has no Sync of its own (see `sync`).
+    pub fn without_sync(kind: OpKind) -> Self {
+        Self {
+            sync: false,
+            ..Self::new(kind)
         }
     }
 

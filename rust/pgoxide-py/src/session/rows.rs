@@ -119,10 +119,11 @@ fn column_error(py: Python<'_>, stmt: &Statement, i: usize, e: &PyErr) -> PyErr 
     )
 }
 
-/// Encodes one Bind for `stmt` with `args`; fails before anything is queued.
+/// Encodes one Bind of `stmt` with `args` to `portal`; fails before anything is queued.
 pub fn encode_bind(
     py: Python<'_>,
     req: &mut Request,
+    portal: &str,
     stmt: &Statement,
     args: &Bound<'_, PyAny>,
 ) -> PyResult<()> {
@@ -152,7 +153,7 @@ pub fn encode_bind(
         ));
     }
     let mut bind = req
-        .bind("", &stmt.name, &stmt.param_formats, items.len())
+        .bind(portal, &stmt.name, &stmt.param_formats, items.len())
         .map_err(|e| to_pyerr(py, &e))?;
     for (i, (value, encoder)) in items.iter().zip(&stmt.param_codecs).enumerate() {
         if value.is_none() {
