@@ -128,6 +128,11 @@ class Driver(abc.ABC):
         """Run ``sql`` once per row, the driver's batched way, in one transaction (timed)."""
 
     @abc.abstractmethod
+    async def stream(self, sql: str, window: int) -> tuple[int, int]:
+        """Read every row of ``sql`` through the driver's cursor, ``window`` rows per round
+        trip, keeping none; return the row count and the sum of the first column (timed)."""
+
+    @abc.abstractmethod
     async def execute(self, sql: str) -> None:
         """Run a utility statement (untimed)."""
 
@@ -168,6 +173,15 @@ class _AsyncpgApi(Driver):
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         await self.conn.executemany(sql, rows)
 
+    async def stream(self, sql: str, window: int) -> tuple[int, int]:
+        # asyncpg's cursors need a transaction.
+        count = total = 0
+        async with self.conn.transaction():
+            async for row in self.conn.cursor(sql, prefetch=window):
+                count += 1
+                total += row[0]
+        return count, total
+
     async def execute(self, sql: str) -> None:
         await self.conn.execute(sql)
 
@@ -196,6 +210,14 @@ class Pgoxide(_AsyncpgApi):
 
     async def connect(self, target: Target) -> None:
         self.conn = await self.module.connect(target.uri())
+
+    async def stream(self, sql: str, window: int) -> tuple[int, int]:
+        # No transaction needed: the portal lives in the implicit one.
+        count = total = 0
+        async for row in self.conn.stream(sql, window=window):
+            count += 1
+            total += row[0]
+        return count, total
 
     async def concurrent(self, sql: str, n: int) -> list[Any]:
         fetchval = self.conn.fetchval
@@ -305,6 +327,18 @@ class Psycopg(Driver):
         async with self.conn.transaction():
             await self.cur.executemany(sql, rows)
 
+    async def stream(self, sql: str, window: int) -> tuple[int, int]:
+        # A server-side (named) cursor, which needs a transaction; itersize rows per FETCH.
+        count = total = 0
+        conn = self.conn
+        async with conn.transaction(), conn.cursor(name="pgoxide_bench", binary=True) as cur:
+            cur.itersize = window
+            await cur.execute(sql)
+            async for row in cur:
+                count += 1
+                total += row[0]
+        return count, total
+
     async def execute(self, sql: str) -> None:
         await self.conn.execute(sql)
 
@@ -375,6 +409,17 @@ class Psqlpy(Driver):
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         # psqlpy wraps the pipelined batch in BEGIN/COMMIT itself.
         await self.conn.execute_many(sql, rows)
+
+    async def stream(self, sql: str, window: int) -> tuple[int, int]:
+        # Its cursor yields a QueryResult per fetch_number rows; it needs a transaction.
+        count = total = 0
+        tx = self.conn.transaction()
+        async with tx, tx.cursor(sql, fetch_number=window) as cur:
+            async for result in cur:
+                for row in result.result(as_tuple=True):
+                    count += 1
+                    total += row[0]
+        return count, total
 
     async def execute(self, sql: str) -> None:
         await self.conn.execute_batch(sql)

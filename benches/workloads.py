@@ -25,6 +25,7 @@ __all__ = [
     "GatherWorkload",
     "RepeatedFetchWorkload",
     "SequentialWorkload",
+    "StreamWorkload",
     "Workload",
     "WorkloadError",
     "build_workloads",
@@ -266,6 +267,32 @@ class GatherWorkload(Workload):
 
 
 @dataclass
+class StreamWorkload(Workload):
+    """``count`` rows read through each driver's cursor, ``window`` rows per round trip,
+    none kept (pgoxide ``conn.stream`` outside a transaction; asyncpg ``cursor`` in one, as
+    it requires; psycopg a named cursor; psqlpy ``Transaction.cursor``)."""
+
+    window: int = 1000
+    #: (name, SQL type, expression of i) of the columns; the first must be an integer.
+    columns: tuple[tuple[str, str, str], ...] = ()
+
+    def operations(self) -> tuple[int, str]:
+        return -(-self.count // self.window), "window"
+
+    def sql(self) -> str:
+        exprs = ", ".join(f"{expr} AS {name}" for name, _, expr in self.columns)
+        return f"SELECT {exprs} FROM generate_series(1, {self.count}) AS i"
+
+    async def run(self, driver: Driver, arg: Any) -> Any:
+        return await driver.stream(self.sql(), self.window)
+
+    async def verify(self, driver: Driver, result: Any) -> None:
+        count, total = result
+        if (count, total) != (self.count, self.count * (self.count + 1) // 2):
+            raise WorkloadError(f"{driver.name}: {count} rows summing to {total}")
+
+
+@dataclass
 class ExecuteManyWorkload(Workload):
     """``executemany`` of an INSERT with ``count`` parameter rows into an emptied table."""
 
@@ -483,6 +510,15 @@ def build_workloads(scale: float = 1.0) -> list[Workload]:
             key=_bytea_key,
             expected=sorted((_bytea_value(i),) for i in range(1, 101)),
         ),
+        StreamWorkload(
+            name="stream",
+            description="SELECT of (int4, text) over generate_series, read through a cursor "
+            "1,000 rows per round trip, no row kept",
+            unit="rows",
+            count=n(1_000_000),
+            window=1000,
+            columns=(("id", "int4", "i"), ("label", "text", "'row-' || i")),
+        ),
         GatherWorkload(
             name="gather",
             description="SELECT $1::int + 1, independent calls on one connection, all in "
@@ -527,11 +563,12 @@ SUITES: dict[str, tuple[str, ...]] = {
         "intarray",
         "pgtype",
         "bytea",
+        "stream",
         "gather",
         "queries_2ms",
         "gather_2ms",
     ),
     "foundation": ("wide", "ints", "text", "queries", "executemany"),
     "types": ("wide", "intarray", "pgtype", "bytea"),
-    "pipelining": ("queries", "gather", "queries_2ms", "gather_2ms"),
+    "pipelining": ("queries", "gather", "queries_2ms", "gather_2ms", "stream"),
 }

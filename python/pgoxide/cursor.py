@@ -116,19 +116,38 @@ class Portal:
         if self.exhausted:
             return []
         deadline = self._deadline if deadline is None else deadline
-        ops, session = self._ops, self._ops.session
-        stmt, name, record_class = self._stmt, self.name, self._record_class
-        assert stmt is not None  # set when the portal was opened
-        if self._holds_turn:
-            fut = ops.send(session.execute_portal(stmt, name, window, record_class, False))
+        fut = self.request(window)
+        if fut is not None:
             return await self._window(fut, deadline)
-        if not ops.try_take():
-            await ops.take(deadline)
+        ops = self._ops
+        await ops.take(deadline)
         try:
-            fut = ops.send(session.execute_portal(stmt, name, window, record_class, True))
+            fut = ops.send(self._execute(window, True))
         finally:
             ops.release()
         return await self._window(fut, deadline)
+
+    def request(self, window: int) -> asyncio.Future[Any] | None:
+        """Asks for the next ``window`` rows now, if that needs no wait for a turn (the portal
+        keeps the turn, or it is free); their future, to pass to :meth:`receive`."""
+        ops = self._ops
+        if self._holds_turn:
+            return ops.send(self._execute(window, False))
+        if not ops.try_take():
+            return None
+        try:
+            return ops.send(self._execute(window, True))
+        finally:
+            ops.release()
+
+    async def receive(self, fut: asyncio.Future[Any]) -> list[Record]:
+        """The rows :meth:`request` asked for."""
+        return await self._window(fut, self._deadline)
+
+    def _execute(self, window: int, sync: bool) -> bytes:
+        stmt, name = self._stmt, self.name
+        assert stmt is not None and name is not None  # set when the portal was opened
+        return self._ops.session.execute_portal(stmt, name, window, self._record_class, sync)
 
     async def _window(self, fut: asyncio.Future[Any], deadline: float | None) -> list[Record]:
         try:
@@ -183,10 +202,13 @@ def _retrieve(fut: asyncio.Future[Any]) -> None:
 
 
 class Stream:
-    """``conn.stream(...)``: an async iterator of rows, fetched a window at a time; the
-    next window is asked for only when the previous one has been consumed."""
+    """``conn.stream(...)``: an async iterator of rows, fetched a window at a time.
 
-    __slots__ = ("__weakref__", "_portal", "_rows", "_window")
+    When the consumer starts on a window, the next one is asked for, so the server produces
+    it while this one is consumed: at most two windows are held, whatever the result size.
+    """
+
+    __slots__ = ("__weakref__", "_next", "_portal", "_rows", "_window")
 
     def __init__(self, portal: Portal, window: int) -> None:
         if window < 1:
@@ -194,6 +216,8 @@ class Stream:
         self._portal = portal
         self._window = window
         self._rows: list[Record] = []
+        # The next window's request, written while the current one is consumed.
+        self._next: asyncio.Future[Any] | None = None
 
     def __aiter__(self) -> Stream:
         return self
@@ -201,9 +225,18 @@ class Stream:
     async def __anext__(self) -> Record:
         rows = self._rows
         if not rows:
-            rows = await self._portal.fetch(self._window)
+            portal, pending = self._portal, self._next
+            self._next = None
+            if pending is not None:
+                rows = await portal.receive(pending)
+            else:
+                rows = await portal.fetch(self._window)
             if not rows:
                 raise StopAsyncIteration
+            if not portal.exhausted:
+                # Written now, not from a task: the consumer may not yield to the event
+                # loop until it has taken every row of this window.
+                self._next = portal.request(self._window)
             rows.reverse()
             self._rows = rows
         return rows.pop()
@@ -211,11 +244,19 @@ class Stream:
     async def aclose(self) -> None:
         """Stops the stream early: closes the portal and gives the connection back."""
         self._rows = []
+        self._drop_next()
         await self._portal.close()
+
+    def _drop_next(self) -> None:
+        pending, self._next = self._next, None
+        if pending is not None:
+            # Its result (or error) no longer matters: the portal is being closed after it.
+            pending.add_done_callback(_retrieve)
 
     def __del__(self) -> None:
         portal = getattr(self, "_portal", None)
         if portal is not None and not portal.exhausted:
+            self._drop_next()
             portal.close_now()
 
 
