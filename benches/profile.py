@@ -23,7 +23,7 @@ a time profile.  ``$PYTHON`` must be the interpreter's binary (``sys.executable`
 not a wrapper script such as a pyenv shim, or valgrind instruments the wrapper.
 benches/PROFILE.md has what these showed.
 
-It reaches into the connection's private parts (``_protocol``, ``_session``, ``_cache``),
+It reaches into the connection's private parts (``_protocol``, ``_session``, ``_statements``),
 so it is a development tool that follows the driver's internals, not an example.
 """
 
@@ -107,7 +107,7 @@ async def _profile(dsn: str, name: str, query: str | None, repeat: int, callgrin
         del rows
         # The loop's wake-up handle holds the last result until this task step ends.
         await asyncio.sleep(0)
-        stmt = conn._cache[sql]
+        stmt = conn._statements.get(sql)
         session = conn._session
         response = b"".join(received)
         # Fed in 64 KiB pieces, about what a reader that keeps up gets per read.

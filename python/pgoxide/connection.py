@@ -203,14 +203,7 @@ class Connection:
         """
         ops = self._ops
         deadline = ops.deadline(timeout)
-        if not ops.try_take():
-            await ops.take(deadline)
-        try:
-            stmt = await self._statement(command, deadline)
-            fut = await ops.send_batch(stmt, iter(args))
-        finally:
-            ops.release()
-        await ops.wait(fut, deadline)
+        await ops.batch(lambda: self._statement(command, deadline), args, deadline)
 
     async def fetchmany(
         self,
@@ -226,16 +219,13 @@ class Connection:
         self._check_record_class(record_class)
         ops = self._ops
         deadline = ops.deadline(timeout)
-        if not ops.try_take():
-            await ops.take(deadline)
-        try:
-            stmt = await self._statement(query, deadline)
-            fut = await ops.send_batch(
-                stmt, iter(args), collect=True, record_class=record_class or self._record_class
-            )
-        finally:
-            ops.release()
-        rows, _ = await ops.wait(fut, deadline)
+        rows, _ = await ops.batch(
+            lambda: self._statement(query, deadline),
+            args,
+            deadline,
+            collect=True,
+            record_class=record_class or self._record_class,
+        )
         return rows  # type: ignore[no-any-return]
 
     async def prepare(
@@ -249,8 +239,7 @@ class Connection:
         self._check_record_class(record_class)
         ops = self._ops
         deadline = ops.deadline(timeout)
-        if not ops.try_take():
-            await ops.take(deadline)
+        await ops.take(deadline)
         try:
             stmt = await self._prepare(query, deadline, cache=False)
         finally:
@@ -281,19 +270,9 @@ class Connection:
         Unlike asyncpg's, it also works outside a transaction block: see
         :mod:`pgoxide.cursor` for what other calls do meanwhile."""
         self._check_record_class(record_class)
-        ops = self._ops
-
-        def portal() -> Portal:
-            return Portal(
-                ops,
-                self._statement,
-                query,
-                args,
-                record_class or self._record_class,
-                ops.deadline(timeout),
-            )
-
-        return CursorFactory(ops, portal, prefetch)
+        return CursorFactory(
+            self._ops, lambda: self._portal(query, args, timeout, record_class), prefetch
+        )
 
     def stream(
         self,
@@ -303,14 +282,23 @@ class Connection:
         timeout: float | None = None,
         record_class: type[Record] | None = None,
     ) -> Stream:
-        """The rows of ``query`` as an async iterator, ``window`` rows per round trip; the
-        next window is fetched only once the previous one was consumed, so memory stays
-        bounded for any result size. ``timeout`` covers the whole stream. Leaving the loop
-        early closes the portal; see :mod:`pgoxide.cursor` for what other calls do while a
-        stream is open."""
+        """The rows of ``query`` as an async iterator, ``window`` rows per round trip. The
+        next window is asked for when the consumer starts on one, so the server works while
+        it consumes, and at most two windows are held for any result size. ``timeout``
+        covers the whole stream. Leaving the loop early closes the portal; see
+        :mod:`pgoxide.cursor` for what other calls do while a stream is open."""
         self._check_record_class(record_class)
+        return Stream(self._portal(query, args, timeout, record_class), window)
+
+    def _portal(
+        self,
+        query: str,
+        args: Sequence[Any],
+        timeout: float | None,
+        record_class: type[Record] | None,
+    ) -> Portal:
         ops = self._ops
-        portal = Portal(
+        return Portal(
             ops,
             self._statement,
             query,
@@ -318,7 +306,6 @@ class Connection:
             record_class or self._record_class,
             ops.deadline(timeout),
         )
-        return Stream(portal, window)
 
     def pipeline(self, *, atomic: bool = False, timeout: float | None = None) -> Pipeline:
         """Calls collected with ``async with conn.pipeline() as p`` and sent together.
@@ -370,7 +357,7 @@ class Connection:
             else:
                 ops.release()
                 try:
-                    return await self._result(query, stmt, fut, deadline)
+                    return self._described(query, stmt, await ops.wait(fut, deadline))
                 except PostgresError as e:
                     if not getattr(e, "unexecuted", False):
                         raise
@@ -385,7 +372,7 @@ class Connection:
             fut = ops.send(self._encode(stmt, args, limit, record_class))
         finally:
             ops.release()
-        return await self._result(query, stmt, fut, deadline)
+        return self._described(query, stmt, await ops.wait(fut, deadline))
 
     def _encode(
         self,
@@ -400,10 +387,11 @@ class Connection:
         # statement is left on the server and a pooler may move us between requests.
         return self._session.parse_bind_execute(stmt, args, limit, record_class)
 
-    async def _result(
-        self, query: str, stmt: _pgoxide.Statement, fut: asyncio.Future[Any], deadline: float | None
+    def _described(
+        self, query: str, stmt: _pgoxide.Statement, result: tuple[Any, ...]
     ) -> tuple[list[Record], str | None]:
-        result = await self._ops.wait(fut, deadline)
+        """A query's ``(rows, tag)``, keeping the statement's new description if it came with
+        one."""
         if len(result) == 3:
             # The columns had changed: keep the new description for next time.
             rows, tag, redescribed = result
@@ -448,7 +436,7 @@ class Connection:
         query = introspection.types_query(version.major * 10000)
         stmt = await self._statement(query, deadline)
         fut = self._ops.send(self._encode(stmt, (list(oids),), 0, None))
-        rows, _ = await self._result(query, stmt, fut, deadline)
+        rows, _ = self._described(query, stmt, await self._ops.wait(fut, deadline))
         self._session.add_types([tuple(r) for r in rows])
 
     def _check_record_class(self, record_class: type[Record] | None) -> None:

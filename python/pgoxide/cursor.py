@@ -78,8 +78,7 @@ class Portal:
         if self._stmt is not None:
             return
         ops = self._ops
-        if not ops.try_take():
-            await ops.take(self._deadline)
+        await ops.take(self._deadline)
         try:
             self._stmt = await self._resolve(self._query, self._deadline)
         finally:
@@ -89,8 +88,7 @@ class Portal:
         """Binds the query to a new portal and returns its first ``window`` rows."""
         ops, session = self._ops, self._ops.session
         deadline = self._deadline if deadline is None else deadline
-        if not ops.try_take():
-            await ops.take(deadline)
+        await ops.take(deadline)
         try:
             stmt = self._stmt
             if stmt is None:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextvars
-from collections.abc import Awaitable, Iterator, Sequence
+from collections.abc import Awaitable, Iterable, Iterator, Sequence
 from typing import Any, Callable
 
 from . import _pgoxide
@@ -93,22 +93,21 @@ class OperationPath:
     def try_take(self) -> bool:
         """Takes the turn if it is free for this caller now (the common case: no waiting)."""
         if self._holds == 0 and (self._owner is None or self._owner in _scopes.get()):
-            if self.protocol.closed_error is not None:
-                raise ConnectionDoesNotExistError("connection is closed") from (
-                    self.protocol.closed_error
-                )
+            self._check_open()
             self._holds = 1
             return True
         return False
+
+    def _check_open(self) -> None:
+        error = self.protocol.closed_error
+        if error is not None:
+            raise ConnectionDoesNotExistError("connection is closed") from error
 
     async def take(self, deadline: float | None) -> None:
         """Waits for this caller's turn; it is held when this returns."""
         if self.try_take():
             return
-        if self.protocol.closed_error is not None:
-            raise ConnectionDoesNotExistError("connection is closed") from (
-                self.protocol.closed_error
-            )
+        self._check_open()
         if self._kept_by is not None and self._kept_by is asyncio.current_task():
             raise InterfaceError(
                 "cannot run another call on this connection while this task reads a cursor or "
@@ -208,6 +207,26 @@ class OperationPath:
             await self.take(deadline)
         try:
             fut = self.protocol.send(encode())
+        finally:
+            self.release()
+        return await self.wait(fut, deadline)
+
+    async def batch(
+        self,
+        statement: Callable[[], Awaitable[_pgoxide.Statement]],
+        rows: Iterable[Sequence[Any]],
+        deadline: float | None,
+        *,
+        collect: bool = False,
+        record_class: type[_pgoxide.Record] | None = None,
+    ) -> Any:
+        """Runs a batch (``executemany``, ``fetchmany``) of ``statement()``'s statement, which
+        is looked up once the turn has come; returns what :meth:`send_batch` describes."""
+        await self.take(deadline)
+        try:
+            fut = await self.send_batch(
+                await statement(), iter(rows), collect=collect, record_class=record_class
+            )
         finally:
             self.release()
         return await self.wait(fut, deadline)

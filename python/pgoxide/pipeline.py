@@ -203,8 +203,7 @@ class Pipeline:
         sent: list[list[asyncio.Future[Any]]] = []
         # The call that failed before it was sent, and why.
         failed: tuple[int, BaseException] | None = None
-        if not ops.try_take():
-            await ops.take(deadline)
+        await ops.take(deadline)
         try:
             # Every statement is prepared first: a preparation ends with a Sync of its own,
             # which would commit the pipeline's implicit transaction half-way.

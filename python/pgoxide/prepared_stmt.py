@@ -90,14 +90,7 @@ class PreparedStatement:
     ) -> None:
         """Executes the statement once per argument tuple, pipelined and atomic."""
         ops = self._ops
-        deadline = ops.deadline(timeout)
-        if not ops.try_take():
-            await ops.take(deadline)
-        try:
-            fut = await ops.send_batch(self._stmt, iter(args))
-        finally:
-            ops.release()
-        await ops.wait(fut, deadline)
+        await ops.batch(self._statement, args, ops.deadline(timeout))
 
     async def fetchmany(
         self, args: Iterable[Sequence[Any]], *, timeout: float | None = None
@@ -105,17 +98,17 @@ class PreparedStatement:
         """Executes the statement once per argument tuple; the rows of all (one round trip,
         atomic)."""
         ops = self._ops
-        deadline = ops.deadline(timeout)
-        if not ops.try_take():
-            await ops.take(deadline)
-        try:
-            fut = await ops.send_batch(
-                self._stmt, iter(args), collect=True, record_class=self._record_class
-            )
-        finally:
-            ops.release()
-        rows, self._statusmsg = await ops.wait(fut, deadline)
+        rows, self._statusmsg = await ops.batch(
+            self._statement,
+            args,
+            ops.deadline(timeout),
+            collect=True,
+            record_class=self._record_class,
+        )
         return rows  # type: ignore[no-any-return]
+
+    async def _statement(self) -> _pgoxide.Statement:
+        return self._stmt
 
     def cursor(
         self,

@@ -74,8 +74,7 @@ class Transaction:
             raise InterfaceError(f"cannot start a transaction that is already {self._state.value}")
         ops = self._ops
         deadline = ops.deadline(None)
-        if not ops.try_take():
-            await ops.take(deadline)
+        await ops.take(deadline)
         try:
             query = self._begin_query()
             fut = ops.send(ops.session.simple_query(query))
@@ -143,8 +142,7 @@ class Transaction:
         ops = self._ops
         deadline = ops.deadline(None)
         try:
-            if not ops.try_take():
-                await ops.take(deadline)
+            await ops.take(deadline)
             try:
                 fut = ops.send(ops.session.simple_query(query))
             finally:
