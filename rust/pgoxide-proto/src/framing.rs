@@ -8,6 +8,10 @@ use crate::error::{Error, Result};
 /// Default upper bound on one backend message: 1 GiB, PostgreSQL's own field-size limit.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1 << 30;
 
+/// The most room made for a message before its bytes arrive; past it the buffer grows as
+/// they do (doubling).
+const RESERVE_AHEAD: usize = 16 << 20;
+
 /// Accumulates received bytes and yields complete messages.
 ///
 /// Bytes come in two ways. [`ReadBuffer::feed`] copies them into the buffer. Between
@@ -191,8 +195,9 @@ impl ReadBuffer {
         let (tag, body_len) = header(avail, self.max_message_size)?;
         let missing = (5 + body_len).saturating_sub(avail.len());
         if missing > 0 {
-            // Reserve now so a large message is received without repeated reallocation.
-            self.buf.reserve(missing);
+            // Reserve ahead so a large message is received with few reallocations, but only
+            // so much: a length announced and then not sent costs nothing beyond it.
+            self.buf.reserve(missing.min(RESERVE_AHEAD));
             self.take_from_chunk(missing);
             if self.buf.len() - self.pos < 5 + body_len {
                 return Ok(None);
@@ -265,6 +270,14 @@ mod tests {
         assert!(rb.next_frame().unwrap().is_none());
         rb.feed(&m[7..]);
         assert!(rb.next_frame().unwrap().is_some());
+    }
+
+    #[test]
+    fn an_announced_length_alone_allocates_little() {
+        let mut rb = ReadBuffer::new(DEFAULT_MAX_MESSAGE_SIZE);
+        rb.feed(&[b'D', 0x3f, 0xff, 0xff, 0xff]); // 1 GiB announced, nothing of it sent
+        assert!(rb.next_frame().unwrap().is_none());
+        assert!(rb.buf.capacity() <= RESERVE_AHEAD + 64 * 1024);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! meaningful message, borrowing from the receive buffer. A message that is not expected in the
 //! current state is a protocol violation, and the session stays failed from then on.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use crate::auth::policy::RequireAuth;
 use crate::auth::{md5, scram};
@@ -16,6 +16,39 @@ use crate::certificate;
 use crate::error::{Error, Result};
 use crate::framing::ReadBuffer;
 use crate::frontend;
+
+/// Distinct server parameters kept (ParameterStatus): PostgreSQL reports a few dozen, so a
+/// server reporting more is refused rather than allowed to grow the map without bound.
+pub const MAX_SERVER_PARAMS: usize = 1000;
+
+/// Refuses a parameter the session cannot work with: text is exchanged as UTF-8 only.
+fn check_parameter(name: &str, value: &str) -> Result<()> {
+    if name == "client_encoding"
+        && !matches!(value.to_ascii_uppercase().as_str(), "UTF8" | "UNICODE")
+    {
+        return Err(Error::protocol(format!(
+            "the server switched client_encoding to {value:?}; pgoxide exchanges text as \
+             UTF-8 only, so the connection was closed rather than misread text (keep \
+             client_encoding UTF8, and convert with convert_to()/convert_from() in SQL)"
+        )));
+    }
+    Ok(())
+}
+
+/// Keeps a reported parameter's value, refusing more than [`MAX_SERVER_PARAMS`] of them.
+fn remember_parameter(params: &mut HashMap<String, String>, name: &str, value: &str) -> Result<()> {
+    if let Some(slot) = params.get_mut(name) {
+        value.clone_into(slot);
+    } else if params.len() >= MAX_SERVER_PARAMS {
+        return Err(Error::protocol(format!(
+            "the server reported more than {MAX_SERVER_PARAMS} distinct parameters \
+             (ParameterStatus); PostgreSQL reports a few dozen"
+        )));
+    } else {
+        params.insert(name.to_owned(), value.to_owned());
+    }
+    Ok(())
+}
 
 /// `channel_binding` connection setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -152,7 +185,7 @@ pub struct Session {
     authenticated: bool,
     backend_pid: i32,
     backend_key: Vec<u8>,
-    server_params: Vec<(String, String)>,
+    server_params: HashMap<String, String>,
 }
 
 impl Session {
@@ -171,7 +204,7 @@ impl Session {
             authenticated: false,
             backend_pid: 0,
             backend_key: Vec::new(),
-            server_params: Vec::new(),
+            server_params: HashMap::new(),
         }
     }
 
@@ -251,15 +284,12 @@ impl Session {
         &self.backend_key
     }
 
-    pub fn server_params(&self) -> &[(String, String)] {
+    pub fn server_params(&self) -> &HashMap<String, String> {
         &self.server_params
     }
 
     pub fn server_param(&self, name: &str) -> Option<&str> {
-        self.server_params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.server_params.get(name).map(String::as_str)
     }
 
     /// Responses still owed by the server.
@@ -406,20 +436,17 @@ impl Session {
     /// session (recorded in `failure`, which `next_event` checks first).
     fn async_message(&mut self, tag: u8, frame: crate::framing::Frame) -> Result<Event<'_>> {
         let body = self.buf.body(frame);
-        let failure = &mut self.failure;
-        let record = |e: &Error| *failure = Some(e.clone());
-        Ok(match tag {
-            b'N' => Event::Notice(ErrorFields::parse(body).inspect_err(record)?),
-            b'A' => Event::Notification(backend::parse_notification(body).inspect_err(record)?),
-            _ => {
-                let (name, value) = backend::parse_parameter_status(body).inspect_err(record)?;
-                match self.server_params.iter_mut().find(|(k, _)| k == name) {
-                    Some(slot) => value.clone_into(&mut slot.1),
-                    None => self.server_params.push((name.to_owned(), value.to_owned())),
-                }
-                Event::ParameterStatus { name, value }
-            }
-        })
+        let params = &mut self.server_params;
+        let event = match tag {
+            b'N' => ErrorFields::parse(body).map(Event::Notice),
+            b'A' => backend::parse_notification(body).map(Event::Notification),
+            _ => backend::parse_parameter_status(body).and_then(|(name, value)| {
+                check_parameter(name, value)?;
+                remember_parameter(params, name, value)?;
+                Ok(Event::ParameterStatus { name, value })
+            }),
+        };
+        event.inspect_err(|e| self.failure = Some(e.clone()))
     }
 
     fn ready_message(&mut self, frame: crate::framing::Frame) -> Result<Option<Event<'_>>> {
@@ -1155,6 +1182,47 @@ mod tests {
         s.feed(&msg(b'3', b""));
         s.feed(&msg(b'Z', b"I"));
         assert_eq!(drain(&mut s).unwrap(), ["CloseComplete", "ReadyForQuery"]);
+    }
+
+    fn parameter_status(name: &str, value: &str) -> Vec<u8> {
+        msg(b'S', format!("{name}\0{value}\0").as_bytes())
+    }
+
+    #[test]
+    fn parameters_are_kept_and_their_number_is_bounded() {
+        let mut s = session(None, false, ChannelBindingMode::Prefer);
+        s.feed(&auth(0, &[]));
+        s.feed(&parameter_status("TimeZone", "UTC"));
+        s.feed(&parameter_status("TimeZone", "Europe/Paris"));
+        drain(&mut s).unwrap();
+        assert_eq!(s.server_param("TimeZone"), Some("Europe/Paris"));
+        for i in 1..MAX_SERVER_PARAMS {
+            s.feed(&parameter_status(&format!("p{i}"), "v"));
+        }
+        // Updating a known one is always fine; one more distinct name is not.
+        s.feed(&parameter_status("p1", "w"));
+        drain(&mut s).unwrap();
+        assert_eq!(s.server_params().len(), MAX_SERVER_PARAMS);
+        s.feed(&parameter_status("one_too_many", "v"));
+        let err = drain(&mut s).unwrap_err();
+        assert!(matches!(&err, Error::Protocol(m) if m.contains("distinct parameters")));
+        assert!(s.is_closed());
+    }
+
+    #[test]
+    fn a_client_encoding_other_than_utf8_closes_the_session() {
+        let mut s = session(None, false, ChannelBindingMode::Prefer);
+        s.feed(&auth(0, &[]));
+        s.feed(&parameter_status("client_encoding", "UTF8"));
+        s.feed(&msg(b'Z', b"I"));
+        drain(&mut s).unwrap();
+        s.feed(&parameter_status("client_encoding", "LATIN1"));
+        let err = drain(&mut s).unwrap_err();
+        assert!(matches!(&err, Error::Protocol(m) if m.contains("\"LATIN1\"")));
+        assert!(s.is_closed());
+        let mut req = Request::new();
+        req.sync();
+        assert!(s.submit(&mut req).is_err());
     }
 
     #[test]

@@ -226,6 +226,11 @@ fn escape_name(user: &str) -> String {
     user.replace('=', "=3D").replace(',', "=2C")
 }
 
+/// The most PBKDF2 iterations a server may ask for: 2,441 times PostgreSQL's default of 4096,
+/// about a second of one core here. libpq has no cap; without one, a server (or anyone in the
+/// middle before TLS) can make a client spin for minutes.
+pub const MAX_ITERATIONS: u32 = 10_000_000;
+
 /// Parses `r=<nonce>,s=<salt>,i=<iterations>`; the attribute order is mandatory.
 fn parse_server_first(msg: &str) -> Result<(&str, Vec<u8>, u32)> {
     let malformed = |what: &str| Error::Auth(format!("malformed SCRAM message ({what})"));
@@ -255,6 +260,13 @@ fn parse_server_first(msg: &str) -> Result<(&str, Vec<u8>, u32)> {
         .map_err(|_| malformed("invalid iteration count"))?;
     if iterations == 0 {
         return Err(malformed("invalid iteration count"));
+    }
+    if iterations > MAX_ITERATIONS {
+        return Err(Error::Auth(format!(
+            "the server asked for {iterations} SCRAM iterations, more than the {MAX_ITERATIONS} \
+             pgoxide accepts (PostgreSQL's default is 4096): refused rather than spend \
+             seconds of CPU on a value only a misconfigured or hostile server sends"
+        )));
     }
     if parts.next().is_some() {
         return Err(malformed("garbage at end of server-first-message"));
@@ -386,6 +398,7 @@ mod tests {
             "r=abcd,i=1,s=QUJD",
             "r=abcd,s=QUJD,i=0",
             "r=abcd,s=QUJD,i=-1",
+            "r=abcd,s=QUJD,i=10000001",
             "r=abcd,s=!!,i=1",
             "r=abcd,s=QUJD,i=1,x=y",
         ] {
