@@ -4,7 +4,9 @@ all fail the waiting call promptly with a clear error; nothing hangs."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import struct
+import weakref
 from collections.abc import AsyncIterator, Iterator
 
 import pgoxide
@@ -301,3 +303,42 @@ def test_malformed_binary_arrays_are_data_errors(type_name, elements, trailing):
     assert s.pending_ops == 0
     s.simple_query("SELECT 1")
     assert s.feed(_msg(b"I") + _msg(b"Z", b"I")) == [(0, "")]
+
+
+async def test_a_fatal_error_closes_the_connection_before_the_caller_sees_it(dsn):
+    conn = await pgoxide.connect(dsn)
+    task = await _wait_until_running(conn, "PERFORM pg_sleep(600)")
+    async with await pgoxide.connect(dsn) as admin:
+        await admin.execute("SELECT pg_terminate_backend($1)", conn.get_server_pid())
+    with pytest.raises(exceptions.AdminShutdownError):
+        await asyncio.wait_for(task, HANG_GUARD)
+    # No wait for the socket's end: the FATAL error itself closed the connection.
+    assert conn.is_closed()
+    with pytest.raises(exceptions.ConnectionDoesNotExistError):
+        await conn.fetchval("SELECT 1")
+
+
+@pytest.mark.parametrize("how", ["close", "terminate"])
+async def test_a_closed_connection_is_released_at_once(dsn, how):
+    conn = await pgoxide.connect(dsn, max_cached_statement_lifetime=300)
+    # A cached statement starts an expiry timer, which must not keep the connection alive.
+    assert await conn.fetchval("SELECT $1::int + 1", 1) == 2
+    assert [r[0] async for r in conn.stream("SELECT generate_series(1, 3)")] == [1, 2, 3]
+    closed = asyncio.Event()
+    conn.add_termination_listener(lambda c: closed.set())
+    ref = weakref.ref(conn)
+    if how == "close":
+        await conn.close()
+    else:
+        conn.terminate()
+    await asyncio.wait_for(closed.wait(), HANG_GUARD)
+    del conn
+    gc.collect()
+    assert ref() is None
+
+
+async def test_a_client_encoding_other_than_utf8_is_refused_clearly(dsn):
+    conn = await pgoxide.connect(dsn)
+    with pytest.raises(exceptions.ProtocolError, match="LATIN1"):
+        await asyncio.wait_for(conn.execute("SET client_encoding = 'LATIN1'"), HANG_GUARD)
+    assert conn.is_closed()

@@ -306,3 +306,25 @@ async def test_executemany_and_prepared_statements_queue_too(conn):
         stmt.fetchval(),
     )
     assert results == [None, 100, None, 105]
+
+
+async def test_an_undeliverable_cancel_request_is_reported(conn, dsn, caplog):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        nowhere = s.getsockname()
+    conn._peer = nowhere
+    pid = conn.get_server_pid()
+    try:
+        with caplog.at_level("WARNING", logger="pgoxide"):
+            with pytest.raises(asyncio.TimeoutError):
+                await conn.execute("SELECT pg_sleep(600)", timeout=0.1)
+            # The drain goes on (the query still runs): a later deadline closes the connection.
+            with pytest.raises(asyncio.TimeoutError):
+                await conn.fetchval("SELECT 1", timeout=0.5)
+        assert conn.is_closed()
+        assert any("could not be delivered" in r.getMessage() for r in caplog.records)
+    finally:
+        async with await pgoxide.connect(dsn) as admin:
+            await admin.execute("SELECT pg_terminate_backend($1)", pid)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import itertools
+import logging
 import re
 from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any, Callable, Union
@@ -30,6 +31,8 @@ from .transaction import Transaction
 from .types import ServerVersion
 
 Record = _pgoxide.Record
+
+_log = logging.getLogger("pgoxide")
 
 
 def _is_stale(error: PostgresError) -> bool:
@@ -518,9 +521,14 @@ class Connection:
             # The server closes the connection once it has processed the request.
             await asyncio.wait_for(reader.read(), 30)
             writer.close()
-        except (OSError, asyncio.TimeoutError):
-            # Best effort: the operation then simply runs to completion.
-            pass
+        except (OSError, asyncio.TimeoutError) as e:
+            # The operation path sends it again while the query runs, and a caller whose
+            # deadline passes meanwhile closes the connection: say why it may come to that.
+            _log.warning(
+                "CancelRequest for backend %s could not be delivered: %r",
+                self._session.backend_pid,
+                e,
+            )
 
     # -- notifications, notices, termination ------------------------------------------------
 

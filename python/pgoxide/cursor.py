@@ -24,10 +24,12 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from . import _pgoxide
 from .exceptions import InterfaceError
+from .operations import ignore_result
 
 if TYPE_CHECKING:
-    from .connection import Record
     from .operations import OperationPath
+
+Record = _pgoxide.Record
 
 # Finds a query's statement (cached or prepared now) while the caller holds the turn.
 Resolve = Callable[[str, "float | None"], Awaitable[_pgoxide.Statement]]
@@ -169,7 +171,7 @@ class Portal:
             try:
                 if ops.protocol.closed_error is None:
                     # Ends the implicit transaction (and the portal with it, if still open).
-                    _ignore_result(ops.send(ops.session.sync()))
+                    ignore_result(ops.send(ops.session.sync()))
             finally:
                 ops.release()
         elif (
@@ -180,7 +182,7 @@ class Portal:
         ):
             # Inside a block, when the turn is not free now, the block's end closes it.
             try:
-                _ignore_result(ops.send(ops.session.close_portal(self.name)))
+                ignore_result(ops.send(ops.session.close_portal(self.name)))
             finally:
                 ops.release()
         self.exhausted = True
@@ -188,15 +190,6 @@ class Portal:
     async def close(self) -> None:
         """Closes the portal (see :meth:`close_now`)."""
         self.close_now()
-
-
-def _ignore_result(fut: asyncio.Future[Any]) -> None:
-    fut.add_done_callback(_retrieve)
-
-
-def _retrieve(fut: asyncio.Future[Any]) -> None:
-    if not fut.cancelled():
-        fut.exception()
 
 
 class Stream:
@@ -249,7 +242,7 @@ class Stream:
         pending, self._next = self._next, None
         if pending is not None:
             # Its result (or error) no longer matters: the portal is being closed after it.
-            pending.add_done_callback(_retrieve)
+            ignore_result(pending)
 
     def __del__(self) -> None:
         portal = getattr(self, "_portal", None)

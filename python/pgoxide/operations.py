@@ -122,6 +122,7 @@ class OperationPath:
             handle = self.loop.call_at(deadline, self._turn_timed_out, fut)
         try:
             await fut
+            self._check_open()  # the connection may have ended since the turn was handed over
         except BaseException:
             if fut.done() and not fut.cancelled() and fut.exception() is None:
                 self.release()  # handed over just as the caller gave up: pass it on
@@ -144,6 +145,10 @@ class OperationPath:
             self._wake()
 
     def _wake(self) -> None:
+        error = self.protocol.closed_error
+        if error is not None:
+            self.connection_lost(error)
+            return
         owner = self._owner
         for entry in self._waiting:
             fut, scopes = entry
@@ -327,3 +332,14 @@ class OperationPath:
                 failure = ConnectionDoesNotExistError("connection was closed")
                 failure.__cause__ = error
                 fut.set_exception(failure)
+
+
+def ignore_result(fut: asyncio.Future[Any]) -> None:
+    """Marks a request's outcome as not wanted, so an error in it is never reported as
+    unretrieved."""
+    fut.add_done_callback(_retrieve)
+
+
+def _retrieve(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()

@@ -20,18 +20,17 @@ from typing import TYPE_CHECKING, Any
 
 from . import _pgoxide
 from .exceptions import InterfaceError, PipelineAbortedError, PostgresError
+from .operations import ignore_result
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from .connection import Connection, Record
+    from .connection import Connection
     from .cursor import Resolve
     from .operations import OperationPath
 
 
-def _retrieve(fut: asyncio.Future[Any]) -> None:
-    if not fut.cancelled():
-        fut.exception()
+Record = _pgoxide.Record
 
 
 class _Spec:
@@ -225,7 +224,7 @@ class Pipeline:
                         failed = (i, e)
                         break
                 end = ops.send(session.sync(abort=failed is not None))
-                end.add_done_callback(_retrieve)
+                ignore_result(end)
         finally:
             ops.release()
         for call, futures in zip(calls, sent):

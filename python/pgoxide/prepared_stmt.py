@@ -13,8 +13,11 @@ from .introspection import type_of
 from .types import Attribute, Type
 
 if TYPE_CHECKING:
-    from .connection import Connection, Record
+    from .connection import Connection
     from .operations import OperationPath
+
+
+Record = _pgoxide.Record
 
 
 class PreparedStatement:

@@ -54,6 +54,12 @@ class Protocol(asyncio.BufferedProtocol):
         # Resolved when the oldest operation in flight completes (see `wait_completion`).
         self._completed: asyncio.Future[None] | None = None
         self._write_resumed: asyncio.Future[None] | None = None
+        # Authentication in progress: bytes go to the session in a worker thread, in order.
+        self._authenticating = True
+        self._received: collections.deque[bytes] = collections.deque()
+        self._worker: asyncio.Future[Any] | None = None
+        # connection_lost's argument, when it came while a worker was feeding.
+        self._lost_while_feeding: list[Exception | None] = []
         # Requests written during this tick, sent together at its end (see `send`).
         self._out: list[bytes] = []
         self._lost: asyncio.Future[None] = loop.create_future()
@@ -155,6 +161,9 @@ class Protocol(asyncio.BufferedProtocol):
         self.data_received(self._recv_buffer[:nbytes])
 
     def data_received(self, data: bytes | memoryview) -> None:
+        if self._authenticating:
+            self._feed_in_worker(bytes(data))
+            return
         try:
             items = self.session.feed(data)
         except Exception as exc:
@@ -162,13 +171,55 @@ class Protocol(asyncio.BufferedProtocol):
             self.abort(exc)
             return
         if items is not None:
-            for kind, payload in items:
-                if kind == _DONE:
-                    self._complete(payload, None)
-                elif kind == _REPLICATION and self.on_replication is not None:
-                    self.on_replication(payload)
-                else:
-                    self._dispatch(kind, payload)
+            self._handle(items)
+
+    # Until the server accepts the client, received bytes are fed in a worker thread, one
+    # chunk at a time: answering SCRAM derives a key (PBKDF2, as many iterations as the
+    # server asks), which must not stop the event loop, its timers (connect_timeout) and
+    # other connections. The session is not touched on the loop meanwhile.
+
+    def _feed_in_worker(self, data: bytes) -> None:
+        self._received.append(data)
+        if self._worker is None:
+            self._next_in_worker()
+
+    def _next_in_worker(self) -> None:
+        data = self._received.popleft()
+        self._worker = self.loop.run_in_executor(None, self.session.feed, data)
+        self._worker.add_done_callback(self._fed_in_worker)
+
+    def _fed_in_worker(self, worker: asyncio.Future[Any]) -> None:
+        self._worker = None
+        try:
+            items = worker.result()
+        except Exception as exc:
+            items = None
+            self.abort(exc)
+        if items is not None and self.closed_error is None:
+            self._handle(items)
+        if self._lost_while_feeding:
+            # The socket's end was reported while the worker read what came before it.
+            self.connection_lost(self._lost_while_feeding[0])
+            return
+        if self.closed_error is not None:
+            self._received.clear()
+            return
+        if self.session.is_ready:
+            # Authenticated: from now on bytes are read in place, on the loop.
+            self._authenticating = False
+            while self._received and self.closed_error is None:
+                self.data_received(self._received.popleft())
+        elif self._received and self.closed_error is None:
+            self._next_in_worker()
+
+    def _handle(self, items: list[tuple[int, Any]]) -> None:
+        for kind, payload in items:
+            if kind == _DONE:
+                self._complete(payload, None)
+            elif kind == _REPLICATION and self.on_replication is not None:
+                self.on_replication(payload)
+            else:
+                self._dispatch(kind, payload)
 
     def _dispatch(self, kind: int, payload: Any) -> None:
         if kind == _SERVER_ERROR_UNEXECUTED:
@@ -178,12 +229,13 @@ class Protocol(asyncio.BufferedProtocol):
             self._complete(None, error)
         elif kind == _SERVER_ERROR:
             error = PostgresError.from_fields(payload)
-            if self._waiters:
+            unsolicited = not self._waiters
+            if not unsolicited:
                 self._complete(None, error)
-            else:
-                # Unsolicited (e.g. the administrator terminated the backend): the server
-                # closes the connection next; remember why.
-                self.closed_error = self.closed_error or error
+            if unsolicited or payload.get("V", payload.get("S")) in ("FATAL", "PANIC"):
+                # The server closes the connection after it (the administrator terminated
+                # the backend, a shutdown): it is closed by the time the caller sees why.
+                self.abort(error)
         elif kind == _CLIENT_ERROR:
             self._complete(None, payload)
         elif kind == _ABORTED:
@@ -241,6 +293,11 @@ class Protocol(asyncio.BufferedProtocol):
             self._write_resumed = None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._worker is not None:
+            # A worker is reading what arrived before the end: that comes first.
+            self._lost_while_feeding = [exc]
+            return
+        self._lost_while_feeding = []
         if self.closed_error is None:
             self.closed_error = exc or ConnectionDoesNotExistError("connection was closed")
         self.session.connection_lost(str(self.closed_error))
