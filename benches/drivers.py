@@ -411,10 +411,10 @@ class Psqlpy(Driver):
         await self.conn.execute_many(sql, rows)
 
     async def stream(self, sql: str, window: int) -> tuple[int, int]:
-        # Its cursor yields a QueryResult per fetch_number rows; it needs a transaction.
+        # Its cursor yields a QueryResult per array_size rows, inside a transaction.
         count = total = 0
-        tx = self.conn.transaction()
-        async with tx, tx.cursor(sql, fetch_number=window) as cur:
+        conn = self.conn
+        async with conn.transaction(), conn.cursor(sql, array_size=window) as cur:
             async for result in cur:
                 for row in result.result(as_tuple=True):
                     count += 1

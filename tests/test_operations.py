@@ -328,3 +328,26 @@ async def test_an_undeliverable_cancel_request_is_reported(conn, dsn, caplog):
     finally:
         async with await pgoxide.connect(dsn) as admin:
             await admin.execute("SELECT pg_terminate_backend($1)", pid)
+
+
+async def test_server_stopped_with_calls_queued_fails_every_waiter():
+    from pgoxide.cluster import Cluster
+
+    with Cluster() as cluster:
+        conn = await pgoxide.connect(cluster.dsn(user="postgres"))
+        running = await _started(
+            conn, "DO $$ BEGIN RAISE NOTICE 'started'; PERFORM pg_sleep(600); END $$"
+        )
+        pipelined = [asyncio.ensure_future(conn.fetchval("SELECT $1::int", i)) for i in range(50)]
+        await asyncio.sleep(0)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, cluster.stop, "immediate")
+        results = await asyncio.wait_for(
+            asyncio.gather(running, *pipelined, return_exceptions=True), HANG_GUARD
+        )
+        # The backend says why if its FATAL gets out before the socket closes, else the
+        # connection is simply gone: either way every call fails with the same error.
+        kinds = {type(r) for r in results}
+        assert len(kinds) == 1, kinds
+        assert kinds <= {exceptions.AdminShutdownError, exceptions.ConnectionDoesNotExistError}
+        assert conn.is_closed()
