@@ -5,13 +5,39 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from collections.abc import Awaitable, Callable
 
 import pgoxide
 import pytest
 from pgoxide import exceptions
-from support.fake_server import FakeClient, cstr, error_fields, fake_server, message
+from support.fake_server import (
+    FakeClient,
+    cstr,
+    data_row,
+    error_fields,
+    fake_server,
+    message,
+)
 
 HANG_GUARD = 60
+TEXT = 25  # the text type's OID
+
+
+@pytest.fixture(autouse=True)
+async def no_error_reaches_the_event_loop():
+    """Every failure must reach a caller as a pgoxide error, never the loop's handler."""
+    loop = asyncio.get_running_loop()
+    seen: list[dict] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: seen.append(context))
+    yield
+    loop.set_exception_handler(previous)
+    assert not seen, seen
+
+
+async def _connected(client: FakeClient) -> None:
+    await client.read_startup()
+    client.ready()
 
 
 class _Ticker:
@@ -137,3 +163,110 @@ async def test_a_socket_closed_mid_message_fails_the_call():
         with pytest.raises(exceptions.ConnectionDoesNotExistError):
             await asyncio.wait_for(conn.execute("SELECT 1"), HANG_GUARD)
         assert conn.is_closed()
+
+
+async def _expect_protocol_error(answer: Callable[[FakeClient], Awaitable[None]]) -> None:
+    """Connects, runs one fetch that ``answer`` answers, and checks it fails with a
+    ProtocolError that closes the connection."""
+
+    async def script(client: FakeClient) -> None:
+        await _connected(client)
+        await client.answer_prepare([("t", TEXT)])
+        await answer(client)
+        await client.drain()
+        await asyncio.Event().wait()
+
+    async with fake_server(script) as dsn:
+        conn = await pgoxide.connect(dsn)
+        with pytest.raises(exceptions.ProtocolError):
+            await asyncio.wait_for(conn.fetch("SELECT t"), HANG_GUARD)
+        assert conn.is_closed()
+
+
+async def test_a_data_row_with_the_wrong_number_of_columns():
+    async def answer(client: FakeClient) -> None:
+        await client.answer_execute(data_row([b"a", b"b"]))
+
+    await _expect_protocol_error(answer)
+
+
+async def test_a_malformed_data_row():
+    async def answer(client: FakeClient) -> None:
+        await client.read_until_sync()
+        # One column announced as 100 bytes long, 3 sent.
+        client.send(message(b"2") + message(b"D", struct.pack("!hi", 1, 100) + b"abc"))
+
+    await _expect_protocol_error(answer)
+
+
+async def test_an_unexpected_message_type():
+    async def answer(client: FakeClient) -> None:
+        await client.read_until_sync()
+        client.send(message(b"2") + message(b"!", b"what is this"))
+
+    await _expect_protocol_error(answer)
+
+
+async def test_a_bad_message_length():
+    async def answer(client: FakeClient) -> None:
+        await client.read_until_sync()
+        client.send(message(b"2") + b"D" + struct.pack("!i", 2))  # shorter than its header
+
+    await _expect_protocol_error(answer)
+
+
+async def test_a_malformed_row_description():
+    async def script(client: FakeClient) -> None:
+        await _connected(client)
+        await client.read_until_sync()
+        client.send(
+            message(b"1")
+            + message(b"t", struct.pack("!h", 0))
+            + message(b"T", struct.pack("!h", 3) + cstr("only one"))
+        )
+        await client.drain()
+        await asyncio.Event().wait()
+
+    async with fake_server(script) as dsn:
+        conn = await pgoxide.connect(dsn)
+        with pytest.raises(exceptions.ProtocolError):
+            await asyncio.wait_for(conn.fetch("SELECT t"), HANG_GUARD)
+        assert conn.is_closed()
+
+
+async def test_a_wrong_scram_server_signature_is_refused():
+    async def script(client: FakeClient) -> None:
+        await client.read_startup()
+        await client.scram_challenge(4096)
+        wrong = "v=" + "A" * 43 + "="  # a well-formed signature of 32 zero bytes
+        client.send(message(b"R", struct.pack("!i", 12) + wrong.encode()))
+        client.send(message(b"R", struct.pack("!i", 0)))
+        await client.drain()
+        await asyncio.Event().wait()
+
+    async with fake_server(script) as dsn:
+        with pytest.raises(exceptions.InterfaceError, match="signature"):
+            await asyncio.wait_for(pgoxide.connect(dsn), HANG_GUARD)
+
+
+async def test_notices_and_notifications_between_rows():
+    async def script(client: FakeClient) -> None:
+        await _connected(client)
+        await client.answer_prepare([("t", TEXT)])
+        notice = message(b"N", error_fields("NOTICE", "00000", "between rows"))
+        notification = message(b"A", struct.pack("!i", 77) + cstr("chan") + cstr("payload"))
+        rows = data_row([b"one"]) + notice + notification + data_row([b"two"])
+        await client.answer_execute(rows, "SELECT 2")
+        await client.drain()
+        await asyncio.Event().wait()
+
+    async with fake_server(script) as dsn:
+        conn = await pgoxide.connect(dsn)
+        notices: asyncio.Queue = asyncio.Queue()
+        conn.add_log_listener(lambda c, m: notices.put_nowait(m.message))
+        # The notification goes to the listeners of its channel; none is needed to decode it.
+        rows = await asyncio.wait_for(conn.fetch("SELECT t"), HANG_GUARD)
+        assert [r[0] for r in rows] == ["one", "two"]
+        assert await asyncio.wait_for(notices.get(), HANG_GUARD) == "between rows"
+        assert not conn.is_closed()
+        conn.terminate()

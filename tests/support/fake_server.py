@@ -42,6 +42,22 @@ def error_fields(severity: str, code: str, text: str) -> bytes:
     )
 
 
+def row_description(columns: list[tuple[str, int]]) -> bytes:
+    """The body of a RowDescription of text-format columns."""
+    body = struct.pack("!h", len(columns))
+    for name, oid in columns:
+        body += cstr(name) + struct.pack("!ihihih", 0, 0, oid, -1, -1, 0)
+    return body
+
+
+def data_row(values: list[bytes | None]) -> bytes:
+    """A DataRow message."""
+    body = struct.pack("!h", len(values))
+    for value in values:
+        body += struct.pack("!i", -1) if value is None else struct.pack("!i", len(value)) + value
+    return message(b"D", body)
+
+
 class FakeClient:
     """The client's connection, as the fake server sees it."""
 
@@ -96,6 +112,32 @@ class FakeClient:
         out += message(b"K", struct.pack("!ii", 4242, 1234))
         out += message(b"Z", b"I")
         self.send(out)
+
+    async def read_until_sync(self) -> list[bytes]:
+        """The tags of the frontend messages up to and including the next Sync."""
+        tags = []
+        while True:
+            tag, _ = await self.read_message()
+            tags.append(tag)
+            if tag == b"S":
+                return tags
+
+    async def answer_prepare(self, columns: list[tuple[str, int]]) -> None:
+        """Answers a statement's Parse/Describe/Sync: no parameters, these (name, type OID)
+        result columns."""
+        await self.read_until_sync()
+        self.send(
+            message(b"1")
+            + message(b"t", struct.pack("!h", 0))
+            + message(b"T", row_description(columns))
+            + message(b"Z", b"I")
+        )
+
+    async def answer_execute(self, rows: bytes, tag: str = "SELECT 1") -> None:
+        """Answers Bind/Execute/Sync with BindComplete, ``rows`` (raw messages), the tag and
+        ReadyForQuery."""
+        await self.read_until_sync()
+        self.send(message(b"2") + rows + message(b"C", cstr(tag)) + message(b"Z", b"I"))
 
     async def scram_challenge(self, iterations: int) -> bytes:
         """Asks for SCRAM-SHA-256 and answers the client's first message with ``iterations``;
