@@ -256,7 +256,9 @@ class Connection:
 
         The block belongs to the task that starts it (and tasks started inside it): calls
         from other tasks wait until it ends instead of running inside it."""
-        return Transaction(self, self._ops, isolation, readonly, deferrable)
+        transaction = Transaction(self, self._ops, isolation, readonly, deferrable)
+        self._ops.enter(transaction)
+        return transaction
 
     def cursor(
         self,
@@ -534,10 +536,21 @@ class Connection:
 
     async def add_listener(self, channel: str, callback: NotificationCallback) -> None:
         """Calls ``callback(connection, pid, channel, payload)`` for each NOTIFY on ``channel``."""
-        if channel not in self._listeners:
+        callbacks = self._listeners.get(channel)
+        if callbacks is not None:
+            callbacks.append(callback)
+            return
+        # Registered before LISTEN is awaited, so a call for the same channel meanwhile
+        # adds to this list instead of replacing it.
+        callbacks = self._listeners[channel] = [callback]
+        try:
             await self.execute(f"LISTEN {_quote_ident(channel)}")
-            self._listeners[channel] = []
-        self._listeners[channel].append(callback)
+        except BaseException:
+            if callbacks == [callback] and self._listeners.get(channel) is callbacks:
+                del self._listeners[channel]
+            else:
+                callbacks.remove(callback)
+            raise
 
     async def remove_listener(self, channel: str, callback: NotificationCallback) -> None:
         """Stops calling ``callback`` for ``channel``; UNLISTENs when none is left."""

@@ -181,11 +181,21 @@ class OperationPath:
         """The open transaction block that owns the connection, if any."""
         return self._owner
 
+    @staticmethod
+    def enter(scope: object) -> None:
+        """Puts the current task (and tasks it starts from now on) inside ``scope``, a
+        transaction block just created: they may use the connection once it owns it. Done
+        at creation too, so a block started in another task (``asyncio.wait_for`` before
+        Python 3.12 runs ``start()`` in one) still belongs to the code that holds it."""
+        scopes = _scopes.get()
+        if scope not in scopes:
+            _scopes.set((*scopes, scope))
+
     def own(self, scope: object) -> None:
         """Makes ``scope`` (a transaction block being started, by the turn's holder) the
         connection's owner: only callers inside it get turns until :meth:`disown`."""
         self._owner = scope
-        _scopes.set((*_scopes.get(), scope))
+        self.enter(scope)
 
     def disown(self, scope: object) -> None:
         """Ends ``scope``'s ownership; callers of other tasks may have turns again."""

@@ -7,6 +7,7 @@ import enum
 from typing import TYPE_CHECKING
 
 from .exceptions import InterfaceError
+from .operations import ignore_result
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -143,6 +144,15 @@ class Transaction:
         deadline = ops.deadline(None)
         try:
             await ops.take(deadline)
+        except BaseException:
+            self._state = _State.FAILED
+            if not self._nested:
+                # Given up before the block's end was sent (cancelled again while waiting):
+                # the server's transaction must still end, and the connection stays the
+                # block's until it has.
+                ops.spawn(self._roll_back_later())
+            raise
+        try:
             try:
                 fut = ops.send(ops.session.simple_query(query))
             finally:
@@ -155,6 +165,21 @@ class Transaction:
             self._state = _State.FAILED
             self._end_ownership()
             raise
+
+    async def _roll_back_later(self) -> None:
+        """ROLLBACK of a block whose caller stopped waiting to end it (runs in a task of
+        its own, inside the block)."""
+        ops = self._ops
+        try:
+            await ops.take(None)
+        except Exception:
+            self._end_ownership()  # the connection is gone, and the transaction with it
+            return
+        try:
+            ignore_result(ops.send(ops.session.simple_query("ROLLBACK")))
+        finally:
+            self._end_ownership()
+            ops.release()
 
     async def __aenter__(self) -> Transaction:
         await self.start()
