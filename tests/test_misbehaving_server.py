@@ -36,7 +36,7 @@ async def no_error_reaches_the_event_loop():
 
 
 async def _connected(client: FakeClient) -> None:
-    await client.read_startup()
+    assert await client.read_startup() is not None
     client.ready()
 
 
@@ -270,3 +270,33 @@ async def test_notices_and_notifications_between_rows():
         assert await asyncio.wait_for(notices.get(), HANG_GUARD) == "between rows"
         assert not conn.is_closed()
         conn.terminate()
+
+
+async def test_a_timeout_after_a_timeout_is_honoured():
+    """A server that stalls mid-result and ignores the CancelRequest: the first call times
+    out; the next one, waiting for the first to drain, times out too and closes the
+    connection instead of hanging."""
+    cancels = 0
+
+    async def script(client: FakeClient) -> None:
+        nonlocal cancels
+        if await client.read_startup() is None:
+            cancels += 1  # a CancelRequest: ignored
+            return
+        client.ready()
+        await client.answer_prepare([("t", TEXT)])
+        await client.read_until_sync()
+        client.send(message(b"2") + data_row([b"first row"]))  # then nothing, ever
+        await client.drain()
+        await asyncio.Event().wait()
+
+    async with fake_server(script) as dsn:
+        conn = await pgoxide.connect(dsn)
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(conn.fetch("SELECT t", timeout=0.2), HANG_GUARD)
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(conn.fetch("SELECT t", timeout=0.3), HANG_GUARD)
+        assert conn.is_closed()
+        assert cancels >= 1
+        with pytest.raises(exceptions.ConnectionDoesNotExistError):
+            await conn.fetch("SELECT t")

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 PROTOCOL_3_0 = 196608
+CANCEL_REQUEST = 80877102
 
 
 def message(tag: bytes, body: bytes = b"") -> bytes:
@@ -66,14 +67,17 @@ class FakeClient:
         self.writer = writer
         self.startup: dict[str, str] = {}
 
-    async def read_startup(self) -> dict[str, str]:
-        """Reads the StartupMessage (refusing an SSLRequest first, if one comes)."""
+    async def read_startup(self) -> dict[str, str] | None:
+        """Reads the StartupMessage (refusing an SSLRequest first, if one comes); None for a
+        CancelRequest, which this server ignores."""
         while True:
             (length,) = struct.unpack("!i", await self.reader.readexactly(4))
             body = await self.reader.readexactly(length - 4)
             (code,) = struct.unpack("!i", body[:4])
             if code == PROTOCOL_3_0:
                 break
+            if code == CANCEL_REQUEST:
+                return None
             self.writer.write(b"N")  # SSLRequest or GSSENCRequest: not here
         parts = body[4:].split(b"\0")
         self.startup = {
