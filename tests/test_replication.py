@@ -23,6 +23,9 @@ from pgoxide import replication as r
 from pgoxide.cluster import Cluster
 from support.pgbinaries import BinariesUnavailable, server_bindir
 
+# Every test here talks to ``repl_cluster``, a server of its own per version.
+pytestmark = pytest.mark.integration
+
 # A transaction is collected within this many seconds or the test fails (a hang guard).
 GUARD = 60
 
@@ -242,10 +245,13 @@ async def test_drop_waits_for_the_slot_to_be_released(env):
 async def test_bad_plugin_options_are_the_servers_error(env):
     await env.publish("id int PRIMARY KEY")
     await env.rconn.create_replication_slot(env.slot, temporary=True, snapshot="nothing")
-    with pytest.raises(exceptions.PostgresError, match="bogus"):
+    # pgoutput reports an unknown option with elog(ERROR), hence XX000 (internal_error).
+    with pytest.raises(exceptions.InternalServerError) as info:
         await env.rconn.start_replication(
             env.slot, 0, {"proto_version": 1, "publication_names": env.pub, "bogus": "x"}
         )
+    assert info.value.sqlstate == "XX000"
+    assert info.value.message == "unrecognized pgoutput option: bogus"
     # The connection is usable afterwards.
     assert (await env.rconn.identify_system()).timeline == 1
 
@@ -531,6 +537,10 @@ async def test_restart_from_the_acknowledged_position(env):
 
 
 async def test_a_busy_consumer_stays_connected(env):
+    # The server log is shared by every test of this cluster: only what this test's
+    # walsender (its pid, in the default log_line_prefix "%m [%p] ") logged from here on counts.
+    log_start = len(env.cluster.log_text())
+    walsender = f"[{env.rconn.get_server_pid()}]"
     await env.publish("id int PRIMARY KEY")
     slot = await env.rconn.create_replication_slot(env.slot, temporary=True, snapshot="nothing")
     await env.conn.execute(f"INSERT INTO {env.table} VALUES (1)")
@@ -559,7 +569,10 @@ async def test_a_busy_consumer_stays_connected(env):
         GUARD,
     )
     assert seen == [1, 2]
-    assert "replication timeout" not in env.cluster.log_text()
+    own = [line for line in env.cluster.log_text()[log_start:].splitlines() if walsender in line]
+    # The filter does see this walsender: it logs the start of decoding for the slot.
+    assert any(f'starting logical decoding for slot "{env.slot}"' in line for line in own), own
+    assert not [line for line in own if "replication timeout" in line]
     assert (await env.rconn.identify_system()).timeline == 1
 
 

@@ -43,11 +43,18 @@ async def test_stale_statement_inside_a_transaction_says_what_happened(conn):
     await conn.execute("ALTER TABLE sc_a.t ADD COLUMN b int")
     tr = conn.transaction()
     await tr.start()
-    with pytest.raises(exceptions.InvalidCachedStatementError) as info:
-        await conn.fetch("SELECT * FROM sc_a.t")
+    # Rolled back however the checks go: a transaction left open would make the fixture's
+    # cleanup (another task) wait for it until the timeout instead of failing the test.
+    try:
+        with pytest.raises(exceptions.InvalidCachedStatementError) as info:
+            await conn.fetch("SELECT * FROM sc_a.t")
+    finally:
+        await tr.rollback()
     assert "roll back and retry the transaction" in str(info.value)
-    assert isinstance(info.value.__cause__, exceptions.PostgresError)
-    await tr.rollback()
+    # The cause is the server's own error: 0A000 "cached plan must not change result type".
+    cause = info.value.__cause__
+    assert type(cause) is exceptions.InvalidCachedStatementError
+    assert cause.sqlstate == "0A000" and cause.message == "cached plan must not change result type"
     # Evicted: the next call outside the transaction prepares it afresh.
     assert [tuple(r) for r in await conn.fetch("SELECT * FROM sc_a.t")] == [(1, None)]
 
@@ -116,12 +123,71 @@ async def test_cache_size_zero_leaves_no_named_statement(dsn):
         assert await _prepared_names(conn) == 0
 
 
-async def test_evicted_statements_are_closed_with_the_next_request(dsn):
+def _count_requests(conn: pgoxide.Connection) -> list[bytes]:
+    """Every request the connection writes from now on (as tests/test_pooler_mode.py)."""
+    sent: list[bytes] = []
+    send = conn._protocol.send
+
+    def counting(data: bytes):
+        sent.append(bytes(data))
+        return send(data)
+
+    conn._protocol.send = counting  # type: ignore[method-assign]
+    return sent
+
+
+def _close_message(name: str) -> bytes:
+    """The frontend Close message for the prepared statement ``name``."""
+    body = b"S" + name.encode() + b"\0"
+    return b"C" + (4 + len(body)).to_bytes(4, "big") + body
+
+
+async def _server_statements(conn: pgoxide.Connection) -> set[str]:
+    """The SQL of the connection's prepared statements, as the server has them now. The
+    snapshot is taken by a simple-protocol query, which prepares nothing and so evicts
+    nothing; reading it back afterwards does (call this last)."""
+    await conn.execute("CREATE TEMP TABLE sc_seen AS SELECT statement FROM pg_prepared_statements")
+    return {r[0] for r in await conn.fetch("SELECT statement FROM sc_seen")}
+
+
+async def test_the_least_recently_used_statement_is_evicted(dsn):
+    a, b, c = (f"SELECT $1::int + 1 AS {name}" for name in "abc")
     async with await pgoxide.connect(dsn, statement_cache_size=2) as conn:
-        for i in range(6):
-            assert await conn.fetchval(f"SELECT {i}::int + $1", 1) == i + 1
-        # Two cached plus the count query itself at most.
-        assert await _prepared_names(conn) <= 3
+        for query in (a, b, a, c):
+            assert await conn.fetchval(query, 1) == 2
+        # a was used after b: b is the least recently used when c comes, not a (FIFO's pick).
+        cache = conn._statements
+        assert len(cache) == 2
+        assert (a in cache, b in cache, c in cache) == (True, False, True)
+        assert await _server_statements(conn) == {a, c}
+
+
+async def test_evicted_statements_are_closed_with_the_next_request(dsn):
+    queries = [f"SELECT $1::int + {i}" for i in range(4)]
+    async with await pgoxide.connect(dsn, statement_cache_size=2) as conn:
+        sent = _count_requests(conn)
+        names: list[str] = []
+        for i, query in enumerate(queries):
+            before = len(sent)
+            assert await conn.fetchval(query, 1) == i + 1
+            # First sight: describe, then execute. An eviction costs no request of its own.
+            assert len(sent) - before == 2
+            stmt = conn._statements.get(query)  # the most recent already: order unchanged
+            assert stmt is not None
+            names.append(stmt.name)
+            if i >= 2:
+                # Caching this query evicted the one used two queries ago; its Close rode
+                # with this query's execute request, and with no other.
+                close = _close_message(names[i - 2])
+                assert close in sent[-1]
+                assert not any(close in request for request in sent[:-1])
+        assert len(set(names)) == len(queries)
+        # Nothing is left to close: the next request carries no Close ...
+        before = len(sent)
+        statements = await _server_statements(conn)
+        assert sent[before].startswith(b"Q")
+        # ... and the evicted statements were already gone when it ran.
+        assert statements == set(queries[2:])
 
 
 async def test_statements_expire_after_their_lifetime(dsn):

@@ -9,6 +9,7 @@ import gc
 import json
 import math
 import pickle
+import time as time_module
 import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta, timezone
@@ -302,12 +303,30 @@ async def test_parameter_type_errors(dsn):
         assert await conn.fetchval("SELECT $1::bytea", memoryview(b"cd")) == b"cd"
 
 
-async def test_naive_timestamptz_is_local_time(dsn):
+@pytest.fixture
+def india_time() -> Iterator[None]:
+    """The process's local time zone is UTC+05:30 (a POSIX TZ rule: no tzdata needed, no
+    daylight saving) for the test, then what it was."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TZ", "IST-05:30")
+        time_module.tzset()
+        try:
+            yield
+        finally:
+            mp.undo()
+            time_module.tzset()
+
+
+async def test_naive_timestamptz_is_local_time(dsn, india_time):
+    assert time_module.timezone == -(5 * 3600 + 30 * 60)  # the zone really is in effect
     async with await pgoxide.connect(dsn) as conn:
         naive = datetime(2021, 6, 1, 12, 0)
-        assert await conn.fetchval("SELECT $1::timestamptz", naive) == naive.astimezone(
-            timezone.utc
-        )
+        # 12:00 local time is 06:30 UTC; read as UTC it would come back as 12:00 UTC.
+        got = await conn.fetchval("SELECT $1::timestamptz", naive)
+        assert got == datetime(2021, 6, 1, 6, 30, tzinfo=timezone.utc)
+        # The server got the instant too (the text form is independent of the decoder).
+        utc_text = "SELECT ($1::timestamptz AT TIME ZONE 'UTC')::text"
+        assert await conn.fetchval(utc_text, naive) == "2021-06-01 06:30:00"
 
 
 async def test_interval_keeps_months_exactly(dsn):
