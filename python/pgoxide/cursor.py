@@ -18,6 +18,7 @@ its portal and gives the connection back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Generator, Sequence
 from typing import TYPE_CHECKING, Any, Callable
@@ -191,6 +192,21 @@ class Portal:
         """Closes the portal (see :meth:`close_now`)."""
         self.close_now()
 
+    def close_when_dropped(self) -> None:
+        """:meth:`close_now` for a cursor or stream being finalised: at once on the event
+        loop's thread (a loop left early goes on with the connection free), else (a
+        collection run by another thread) scheduled onto the loop."""
+        loop = self._ops.loop
+        try:
+            running = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            running = False
+        if running:
+            self.close_now()
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to close
+                loop.call_soon_threadsafe(self.close_now)
+
 
 class Stream:
     """``conn.stream(...)``: an async iterator of rows, fetched a window at a time.
@@ -248,7 +264,7 @@ class Stream:
         portal = getattr(self, "_portal", None)
         if portal is not None and not portal.exhausted:
             self._drop_next()
-            portal.close_now()
+            portal.close_when_dropped()
 
 
 class Cursor:
@@ -288,7 +304,7 @@ class Cursor:
     def __del__(self) -> None:
         portal = getattr(self, "_portal", None)
         if portal is not None and not portal.exhausted:
-            portal.close_now()
+            portal.close_when_dropped()
 
     def __repr__(self) -> str:
         state = "exhausted" if self._portal.exhausted else "open"
