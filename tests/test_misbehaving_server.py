@@ -19,6 +19,8 @@ from support.fake_server import (
     message,
 )
 
+pytestmark = pytest.mark.both_loops
+
 HANG_GUARD = 60
 TEXT = 25  # the text type's OID
 
