@@ -165,12 +165,16 @@ Script = Callable[[FakeClient], Awaitable[None]]
 async def fake_server(script: Script) -> AsyncIterator[str]:
     """Serves ``script`` to each connection; yields a DSN that reaches it."""
     failures: list[BaseException] = []
+    handlers: set[asyncio.Task[None]] = set()
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.add(task)
         try:
             await script(FakeClient(reader, writer))
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass  # the client went away: what the script checks, if anything
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass  # the client went away, or the server stops: what the script checks, if any
         except BaseException as e:  # surfaced when the server stops
             failures.append(e)
             raise
@@ -183,6 +187,11 @@ async def fake_server(script: Script) -> AsyncIterator[str]:
         yield f"host=127.0.0.1 port={port} user=fake dbname=fake password=pw sslmode=disable"
     finally:
         server.close()
+        # Scripts that wait forever end with the server (before Python 3.12, closing it
+        # leaves its connections' handlers running).
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
         await server.wait_closed()
     if failures:
         raise failures[0]
