@@ -1,19 +1,21 @@
 """The operation path: the one way a connection's requests reach the server.
 
-Every request (query, prepared statement, executemany, transaction command, replication
-command, and later COPY and cursors) takes a *turn* here, writes its messages while it holds
-the turn, and gives the turn back. A request of one round trip gives it back as soon as it is
-written, so concurrent calls pipeline: each has its own Sync, their bytes leave in one write
-per event-loop tick (:class:`~pgoxide.protocol.Protocol` coalesces them), and their results
-come back in order. A request of several round trips (a statement prepared before it runs, a
-batch written in chunks, a replication stream) keeps the turn until it has written everything,
-so requests are executed by the server in the order they were issued.
+Every request (query, prepared statement, executemany, transaction command, cursor or stream
+window, pipeline, replication command, and later COPY) takes a *turn* here, writes its
+messages while it holds the turn, and gives the turn back. A request of one round trip gives
+it back as soon as it is written, so concurrent calls pipeline: each has its own Sync, their
+bytes leave in one write per event-loop tick (:class:`~pgoxide.protocol.Protocol` coalesces
+them), and their results come back in order. A request of several round trips (a statement
+prepared before it runs, a batch written in chunks, a replication stream) keeps the turn
+until it has written everything, so requests are executed by the server in the order they
+were issued.
 
 Rules owned here:
 
 - Turns are handed out first come, first served.
-- While a ``conn.transaction()`` block is open, only calls made inside it (its task, and
-  tasks it started) get a turn; other tasks wait until it ends.
+- While a ``conn.transaction()`` block is open, only calls made inside it (the task that
+  created or started it, and tasks started from there) get a turn; other tasks wait until
+  it ends.
 - A call's ``timeout`` (or the connection's ``command_timeout``) is one deadline covering
   everything it waits for: its turn, each of its round trips.
 - A call abandoned before its request was written (cancelled, timed out) leaves nothing
@@ -36,7 +38,7 @@ from . import _pgoxide
 from .exceptions import ConnectionDoesNotExistError, InterfaceError
 from .protocol import Protocol
 
-# The transaction blocks the current task runs inside (one per connection at most). Tasks
+# The transaction blocks the current task runs inside (see `OperationPath.enter`). Tasks
 # started inside a block inherit it, so `gather` inside `conn.transaction()` runs in it.
 _scopes: contextvars.ContextVar[tuple[object, ...]] = contextvars.ContextVar(
     "pgoxide_transaction_scopes", default=()
