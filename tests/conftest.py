@@ -15,10 +15,11 @@ from __future__ import annotations
 import asyncio
 import inspect
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import pgoxide
 import pytest
 from pgoxide.cluster import Cluster
 from support.certs import (
@@ -289,3 +290,23 @@ def dsn(pg_cluster: Cluster, pg_roles: PgRoles) -> str:
 def unix_dsn(pg_cluster: Cluster, pg_roles: PgRoles) -> str:
     """As ``dsn``, over the Unix socket."""
     return pg_cluster.dsn(user=pg_roles.trust, database=pg_roles.database, unix=True)
+
+
+@pytest.fixture
+async def conn(dsn: str) -> AsyncIterator[pgoxide.Connection]:
+    """A connection to ``dsn``, ended without ceremony afterwards (whatever the test left)."""
+    c = await pgoxide.connect(dsn)
+    try:
+        yield c
+    finally:
+        c.terminate()
+
+
+@pytest.fixture
+async def other(dsn: str) -> AsyncIterator[pgoxide.Connection]:
+    """A second connection, for what another session sees or does."""
+    c = await pgoxide.connect(dsn)
+    try:
+        yield c
+    finally:
+        c.terminate()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import resource
-from collections.abc import AsyncIterator
 
 import pgoxide
 import pytest
@@ -15,15 +14,6 @@ from pgoxide import exceptions
 pytestmark = pytest.mark.both_loops
 
 HANG_GUARD = 60
-
-
-@pytest.fixture
-async def conn(dsn) -> AsyncIterator[pgoxide.Connection]:
-    c = await pgoxide.connect(dsn)
-    try:
-        yield c
-    finally:
-        c.terminate()
 
 
 SERIES = "SELECT g, g::text AS t FROM generate_series(1, $1::int) g"

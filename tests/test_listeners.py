@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 import struct
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pgoxide
@@ -19,25 +19,6 @@ pytestmark = pytest.mark.both_loops
 
 # A generous guard against hangs; every call below must finish long before it.
 HANG_GUARD = 60
-
-
-@pytest.fixture
-async def conn(dsn) -> AsyncIterator[pgoxide.Connection]:
-    c = await pgoxide.connect(dsn)
-    try:
-        yield c
-    finally:
-        c.terminate()
-
-
-@pytest.fixture
-async def other(dsn) -> AsyncIterator[pgoxide.Connection]:
-    """A second connection, which sends the notifications."""
-    c = await pgoxide.connect(dsn)
-    try:
-        yield c
-    finally:
-        c.terminate()
 
 
 @pytest.fixture

@@ -167,13 +167,17 @@ async def test_a_socket_closed_mid_message_fails_the_call():
         assert conn.is_closed()
 
 
-async def _expect_protocol_error(answer: Callable[[FakeClient], Awaitable[None]]) -> None:
-    """Connects, runs one fetch that ``answer`` answers, and checks it fails with a
-    ProtocolError that closes the connection."""
+async def _expect_protocol_error(
+    answer: Callable[[FakeClient], Awaitable[None]], *, describe: bool = True
+) -> None:
+    """Connects, runs one fetch that ``answer`` answers (after a proper description of the
+    statement, with ``describe``), and checks it fails with a ProtocolError that closes the
+    connection."""
 
     async def script(client: FakeClient) -> None:
         await _connected(client)
-        await client.answer_prepare([("t", TEXT)])
+        if describe:
+            await client.answer_prepare([("t", TEXT)])
         await answer(client)
         await client.drain()
         await asyncio.Event().wait()
@@ -218,22 +222,15 @@ async def test_a_bad_message_length():
 
 
 async def test_a_malformed_row_description():
-    async def script(client: FakeClient) -> None:
-        await _connected(client)
+    async def answer(client: FakeClient) -> None:
         await client.read_until_sync()
         client.send(
             message(b"1")
             + message(b"t", struct.pack("!h", 0))
             + message(b"T", struct.pack("!h", 3) + cstr("only one"))
         )
-        await client.drain()
-        await asyncio.Event().wait()
 
-    async with fake_server(script) as dsn:
-        conn = await pgoxide.connect(dsn)
-        with pytest.raises(exceptions.ProtocolError):
-            await asyncio.wait_for(conn.fetch("SELECT t"), HANG_GUARD)
-        assert conn.is_closed()
+    await _expect_protocol_error(answer, describe=False)
 
 
 async def test_a_wrong_scram_server_signature_is_refused():

@@ -5,7 +5,6 @@ and survive cancellation, timeouts and a dying server."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pgoxide
@@ -22,15 +21,6 @@ UNCANCELLABLE = (
     "DO $$ BEGIN RAISE NOTICE 'started'; LOOP BEGIN PERFORM pg_sleep(600); "
     "EXCEPTION WHEN query_canceled THEN NULL; END; END LOOP; END $$"
 )
-
-
-@pytest.fixture
-async def conn(dsn) -> AsyncIterator[pgoxide.Connection]:
-    c = await pgoxide.connect(dsn)
-    try:
-        yield c
-    finally:
-        c.terminate()
 
 
 class _CountingTransport:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pgoxide
 import pytest
@@ -34,25 +34,6 @@ class Rollback(Exception):
 
 
 @pytest.fixture
-async def conn(dsn) -> AsyncIterator[pgoxide.Connection]:
-    c = await pgoxide.connect(dsn)
-    try:
-        yield c
-    finally:
-        c.terminate()
-
-
-@pytest.fixture
-async def other(dsn) -> AsyncIterator[pgoxide.Connection]:
-    """A second connection, for what another session sees or does."""
-    c = await pgoxide.connect(dsn)
-    try:
-        yield c
-    finally:
-        c.terminate()
-
-
-@pytest.fixture
 async def table(conn) -> str:
     """A temporary table of ``conn``: ``a int PRIMARY KEY``."""
     await conn.execute("CREATE TEMP TABLE t(a int PRIMARY KEY)")
@@ -70,6 +51,16 @@ def shared_table(pg_cluster, pg_roles) -> Iterator[str]:
         yield name
     finally:
         pg_cluster.psql(f"DROP TABLE {name}", database=database)
+
+
+async def _assert_aborted(conn: pgoxide.Connection) -> None:
+    """The block is aborted, as the server defines it: every statement fails until the
+    rollback."""
+    assert conn.is_in_transaction()
+    with pytest.raises(exceptions.InFailedSQLTransactionError):
+        await asyncio.wait_for(conn.fetchval("SELECT 1"), HANG_GUARD)
+    with pytest.raises(exceptions.InFailedSQLTransactionError):
+        await asyncio.wait_for(conn.execute("INSERT INTO t VALUES (2)"), HANG_GUARD)
 
 
 async def _values(conn: pgoxide.Connection, table: str) -> list[int]:
@@ -372,11 +363,7 @@ async def test_a_cancelled_statement_aborts_the_block(conn, table):
                 await asyncio.wait_for(task, HANG_GUARD)
             # The server cancelled the statement, which aborted the transaction: every
             # later statement fails until the rollback.
-            assert conn.is_in_transaction()
-            with pytest.raises(exceptions.InFailedSQLTransactionError):
-                await asyncio.wait_for(conn.fetchval("SELECT 1"), HANG_GUARD)
-            with pytest.raises(exceptions.InFailedSQLTransactionError):
-                await asyncio.wait_for(conn.execute("INSERT INTO t VALUES (2)"), HANG_GUARD)
+            await _assert_aborted(conn)
             raise Rollback
     assert not conn.is_in_transaction()
     assert await asyncio.wait_for(conn.fetchval("SELECT 'after'"), HANG_GUARD) == "after"
@@ -440,11 +427,7 @@ async def test_a_timeout_in_a_block_aborts_it(conn, table):
             await conn.execute("INSERT INTO t VALUES (1)")
             with pytest.raises(asyncio.TimeoutError):
                 await conn.execute("SELECT pg_sleep(600)", timeout=0.1)
-            assert conn.is_in_transaction()
-            with pytest.raises(exceptions.InFailedSQLTransactionError):
-                await asyncio.wait_for(conn.execute("INSERT INTO t VALUES (2)"), HANG_GUARD)
-            with pytest.raises(exceptions.InFailedSQLTransactionError):
-                await asyncio.wait_for(conn.fetchval("SELECT 1"), HANG_GUARD)
+            await _assert_aborted(conn)
             raise Rollback
     assert not conn.is_in_transaction()
     assert await asyncio.wait_for(conn.fetchval("SELECT 'after'"), HANG_GUARD) == "after"
