@@ -11,6 +11,7 @@ pub mod backend;
 pub mod catalog;
 pub mod certificate;
 pub mod codec;
+pub mod copy;
 pub mod error;
 pub mod framing;
 pub mod frontend;

@@ -141,6 +141,9 @@ pub enum Event<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum CopyMode {
     None,
+    /// COPY FROM STDIN: the client sends CopyData; the server answers only when the copy
+    /// ends (CommandComplete) or fails (ErrorResponse).
+    In,
     /// COPY TO STDOUT: CopyData until CopyDone.
     Out,
     /// CopyBoth (a replication stream): CopyData both ways until the command completes.
@@ -464,6 +467,7 @@ impl Session {
         };
         if self.copy != CopyMode::None {
             match tag {
+                b'd' | b'c' if self.copy == CopyMode::In => return unexpected(self),
                 b'd' => return Ok(Some(Event::CopyData(self.buf.body(frame)))),
                 b'c' => {
                     // A walsender may still queue a keepalive after its CopyDone: CopyData
@@ -474,7 +478,9 @@ impl Session {
                     return Ok(Some(Event::CopyDone));
                 }
                 b'E' => self.copy = CopyMode::None,
-                b'C' if self.copy == CopyMode::Both => self.copy = CopyMode::None,
+                b'C' if matches!(self.copy, CopyMode::Both | CopyMode::In) => {
+                    self.copy = CopyMode::None;
+                }
                 _ => return unexpected(self),
             }
         }
@@ -535,6 +541,7 @@ impl Session {
                 return Ok(Some(Event::RowDescription(self.buf.body(frame))));
             }
             (b'G', Some(Expect::Execute | Expect::SimpleQuery)) => {
+                self.copy = CopyMode::In;
                 return Ok(Some(Event::CopyInResponse(self.buf.body(frame))));
             }
             (b'H', Some(Expect::Execute | Expect::SimpleQuery)) => {
@@ -1143,6 +1150,33 @@ mod tests {
         let mut req = Request::new();
         req.simple_query("SELECT 1").unwrap();
         s.submit(&mut req).unwrap();
+        s.feed(&msg(b'd', b"x"));
+        assert!(matches!(drain(&mut s), Err(Error::Protocol(_))));
+    }
+
+    #[test]
+    fn copy_in_ends_with_the_command_or_an_error() {
+        let mut s = session(None, false, ChannelBindingMode::Prefer);
+        s.feed(&auth(0, &[]));
+        s.feed(&msg(b'Z', b"I"));
+        drain(&mut s).unwrap();
+        for end in [&msg(b'C', b"COPY 2\0")[..], &msg(b'E', b"SERROR\0C23505\0Mdup\0\0")] {
+            let mut req = Request::new();
+            req.simple_query("COPY t FROM STDIN").unwrap();
+            s.submit(&mut req).unwrap();
+            s.feed(&msg(b'G', &[0, 0, 0]));
+            s.feed(&msg(b'N', b"SNOTICE\0Mhi\0\0"));
+            s.feed(end);
+            s.feed(&msg(b'Z', b"I"));
+            let events = drain(&mut s).unwrap();
+            assert_eq!(events[..2], ["CopyInResponse", "Notice"]);
+            assert_eq!(events[3], "ReadyForQuery");
+        }
+        // The server sends no data during COPY FROM STDIN.
+        let mut req = Request::new();
+        req.simple_query("COPY t FROM STDIN").unwrap();
+        s.submit(&mut req).unwrap();
+        s.feed(&msg(b'G', &[0, 0, 0]));
         s.feed(&msg(b'd', b"x"));
         assert!(matches!(drain(&mut s), Err(Error::Protocol(_))));
     }
