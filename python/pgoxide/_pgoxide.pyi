@@ -14,6 +14,9 @@ __all__ = [
     "ITEM_ABORTED",
     "ITEM_AUTH",
     "ITEM_CLIENT_ERROR",
+    "ITEM_COPY_DATA",
+    "ITEM_COPY_IN",
+    "ITEM_COPY_ROWS",
     "ITEM_DONE",
     "ITEM_NOTICE",
     "ITEM_NOTIFICATION",
@@ -84,6 +87,9 @@ ITEM_REPLICATION: Final = 8
 ITEM_REPLICATION_STARTED: Final = 9
 """START_REPLICATION was accepted: the stream runs (CopyBoth)."""
 ITEM_ABORTED: Final = 10
+ITEM_COPY_IN: Final = 11
+ITEM_COPY_DATA: Final = 12
+ITEM_COPY_ROWS: Final = 13
 """An operation without a Sync of its own was skipped by the server: an earlier one of the
 same Sync failed. No payload."""
 
@@ -142,6 +148,9 @@ class Statement:
     @property
     def columns(self) -> list[tuple[str, int, int, int, int]]:
         """``(name, type_oid, table_oid, column_number, type_modifier)`` per column."""
+    @property
+    def text_columns(self) -> list[str]:
+        """Names of the columns whose type has only a text codec (no binary COPY)."""
 
 @final
 class Described:
@@ -186,6 +195,30 @@ class Session:
     def replication_ack(self, lsn: int) -> None: ...
     def replication_positions(self) -> tuple[int, int]: ...
     def copy_done(self) -> bytes | None: ...
+    def copy(
+        self,
+        sql: str,
+        direction: str,
+        stmt: Statement | None = None,
+        record_class: type[Record] | None = None,
+    ) -> bytes:
+        """A COPY of the COPY API (``"in"`` or ``"out"``); completes with its command tag."""
+    @staticmethod
+    def copy_data(data: bytes | bytearray | memoryview) -> bytes: ...
+    @staticmethod
+    def copy_records(
+        stmt: Statement,
+        rows: Iterator[Any],
+        max_bytes: int,
+        start: int,
+        header: bool,
+        text: bool = False,
+    ) -> tuple[bytes, int, bool]:
+        """``(copy_data_message, records_in_it, more)``."""
+    @staticmethod
+    def copy_in_done(trailer: bool) -> bytes: ...
+    @staticmethod
+    def copy_in_fail(message: str) -> bytes: ...
     def prepare(self, name: str, query: str) -> bytes:
         """Completes with a Statement, or ``(Described, unknown_type_oids)``."""
     def bind_execute(

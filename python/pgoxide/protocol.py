@@ -31,6 +31,10 @@ _AUTH = _pgoxide.ITEM_AUTH
 _REPLICATION = _pgoxide.ITEM_REPLICATION
 _REPLICATION_STARTED = _pgoxide.ITEM_REPLICATION_STARTED
 _ABORTED = _pgoxide.ITEM_ABORTED
+_COPY_IN = _pgoxide.ITEM_COPY_IN
+_COPY_DATA = _pgoxide.ITEM_COPY_DATA
+_COPY_ROWS = _pgoxide.ITEM_COPY_ROWS
+_COPY_ITEMS = (_COPY_IN, _COPY_DATA, _COPY_ROWS)
 
 
 # Size of the receive buffer the transport reads into (asyncio's own read size).
@@ -74,6 +78,8 @@ class Protocol(asyncio.BufferedProtocol):
         # A running replication stream's consumer (see pgoxide.replication).
         self.on_replication: Callable[[list[Any]], None] | None = None
         self.on_replication_started: Callable[[], None] | None = None
+        # Who takes the COPY items of an operation in flight, by its future (see `receive_copy`).
+        self._copy_receivers: dict[asyncio.Future[Any], Callable[[int, Any], None]] = {}
 
     # -- operations ---------------------------------------------------------------------------
 
@@ -114,6 +120,16 @@ class Protocol(asyncio.BufferedProtocol):
         if out and self.closed_error is None:
             self.transport.write(out[0] if len(out) == 1 else b"".join(out))  # type: ignore[union-attr]
         out.clear()
+
+    def receive_copy(
+        self, fut: asyncio.Future[Any], receiver: Callable[[int, Any], None] | None
+    ) -> None:
+        """Hands the COPY items (``ITEM_COPY_*`` kind and payload) of the operation whose
+        future is ``fut`` to ``receiver``; None drops them from now on."""
+        if receiver is None:
+            self._copy_receivers.pop(fut, None)
+        else:
+            self._copy_receivers[fut] = receiver
 
     def all_abandoned(self) -> bool:
         """Whether no caller waits for any operation in flight (all were abandoned)."""
@@ -218,6 +234,11 @@ class Protocol(asyncio.BufferedProtocol):
                 self._complete(payload, None)
             elif kind == _REPLICATION and self.on_replication is not None:
                 self.on_replication(payload)
+            elif kind in _COPY_ITEMS:
+                # They belong to the operation at the front, the one the server is answering.
+                receiver = self._copy_receivers.get(self._waiters[0]) if self._waiters else None
+                if receiver is not None:
+                    receiver(kind, payload)
             else:
                 self._dispatch(kind, payload)
 
@@ -264,6 +285,8 @@ class Protocol(asyncio.BufferedProtocol):
 
     def _complete(self, result: Any, error: BaseException | None) -> None:
         fut = self._waiters.popleft()
+        if self._copy_receivers:
+            self._copy_receivers.pop(fut, None)
         if not fut.done():
             if error is None:
                 fut.set_result(result)
@@ -323,6 +346,7 @@ class Protocol(asyncio.BufferedProtocol):
         else:
             error = ConnectionDoesNotExistError("connection was closed in the middle of operation")
             error.__cause__ = cause
+        self._copy_receivers.clear()
         while self._waiters:
             fut = self._waiters.popleft()
             if not fut.done():

@@ -156,6 +156,16 @@ pub fn copy_data(buf: &mut Vec<u8>, data: &[u8]) -> Result<()> {
     finish(buf, at)
 }
 
+/// Starts a CopyData message whose payload the caller appends; [`end_copy_data`] ends it.
+pub fn begin_copy_data(buf: &mut Vec<u8>) -> usize {
+    begin(buf, b'd')
+}
+
+/// Ends the CopyData message begun at `at`.
+pub fn end_copy_data(buf: &mut [u8], at: usize) -> Result<()> {
+    finish(buf, at)
+}
+
 pub fn copy_done(buf: &mut Vec<u8>) {
     buf.extend_from_slice(&[b'c', 0, 0, 0, 4]);
 }

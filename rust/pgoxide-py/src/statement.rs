@@ -152,6 +152,18 @@ impl Statement {
         )
     }
 
+    /// The names of the columns whose type travels as text (it has only a text codec): a
+    /// binary COPY of them is impossible.
+    #[getter]
+    fn text_columns(&self) -> Vec<&str> {
+        self.columns
+            .iter()
+            .zip(&self.column_codecs)
+            .filter(|(_, codec)| codec.format() == 0)
+            .map(|(c, _)| c.name.as_str())
+            .collect()
+    }
+
     fn __repr__(&self) -> String {
         format!("<Statement {:?} {:?}>", self.name, self.query)
     }

@@ -12,11 +12,14 @@ use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use super::items::{Items, ABORTED, AUTH, NOTICE, NOTIFICATION, REPLICATION_STARTED, SERVER_ERROR};
+use super::copy::CopyOp;
+use super::items::{
+    Items, ABORTED, AUTH, COPY_IN, NOTICE, NOTIFICATION, REPLICATION_STARTED, SERVER_ERROR,
+};
 use super::ops::{Op, OpError, OpKind};
 use super::rows::{decode_row, text_row, RowError};
 use super::Session;
-use crate::errors::to_pyerr;
+use crate::errors::{interface_error, to_pyerr};
 use crate::registry::Registry;
 use crate::replication::Stream;
 
@@ -93,7 +96,7 @@ impl Session {
         if core.has_output() {
             handler.items.send(&core.take_output())?;
         }
-        Ok(handler.items.finish())
+        handler.items.finish()
     }
 }
 
@@ -156,7 +159,8 @@ impl Handler<'_, '_> {
                 self.items
                     .push(NOTIFICATION, (n.pid, n.channel, n.payload))?;
             }
-            Event::CopyInResponse(_) => self.refuse_copy_in()?,
+            Event::CopyInResponse(_) => self.on_copy_in()?,
+            Event::CopyOutResponse(_) => self.on_copy_out(),
             Event::BindComplete => {
                 if let Some(op) = self.ops.front_mut() {
                     op.bound = true;
@@ -169,8 +173,7 @@ impl Handler<'_, '_> {
             Event::Authenticated
             | Event::ParameterStatus { .. }
             | Event::ParseComplete
-            | Event::CloseComplete
-            | Event::CopyOutResponse(_) => {}
+            | Event::CloseComplete => {}
         }
         Ok(())
     }
@@ -298,20 +301,65 @@ impl Handler<'_, '_> {
         }
     }
 
-    /// Only the COPY API feeds data; anything else refuses, and the server answers with an
-    /// error that completes the operation.
-    fn refuse_copy_in(&mut self) -> PyResult<()> {
-        let mut buf = Vec::new();
-        frontend::copy_fail(
-            &mut buf,
-            "COPY FROM STDIN is not supported here; use the copy_* methods",
-        )
-        .map_err(|e| to_pyerr(self.py, &e))?;
-        self.items.send(&buf)
+    /// The server waits for COPY data: the COPY API's operation sends it; anything else
+    /// (`execute("COPY ... FROM STDIN")`) fails with a pointer to the COPY methods, and the
+    /// CopyFail sent for it ends the COPY on the server.
+    fn on_copy_in(&mut self) -> PyResult<()> {
+        match self.ops.front_mut() {
+            Some(Op {
+                kind: OpKind::Copy(CopyOp::In),
+                ..
+            }) => self.items.push(COPY_IN, self.py.None()),
+            front => {
+                let why = "COPY FROM STDIN cannot run through execute() or fetch(): use \
+                           copy_to_table(), copy_records_to_table() or copy_in()";
+                if let Some(op) = front {
+                    op.set_error(OpError::Client(interface_error(self.py, why.into())));
+                }
+                let mut buf = Vec::new();
+                frontend::copy_fail(&mut buf, why).map_err(|e| to_pyerr(self.py, &e))?;
+                self.items.send(&buf)
+            }
+        }
+    }
+
+    /// The server sends COPY data: the COPY API's operation takes it; anything else fails
+    /// with a pointer to the COPY methods, and the data is skipped.
+    fn on_copy_out(&mut self) {
+        if let Some(op) = self.ops.front_mut() {
+            if !matches!(op.kind, OpKind::Copy(_)) {
+                let why = "COPY TO STDOUT cannot run through execute() or fetch(): use \
+                           copy_from_query(), copy_from_table(), copy_records_from_query() or \
+                           copy_out()";
+                op.set_error(OpError::Client(interface_error(self.py, why.into())));
+            }
+        }
+    }
+
+    /// A CopyData: COPY TO STDOUT data, or a message of the replication stream.
+    fn on_copy_data(&mut self, payload: &[u8]) -> Result<(), Stop> {
+        let py = self.py;
+        let Some(op) = self.ops.front_mut() else {
+            return Ok(());
+        };
+        if let OpKind::Copy(copy) = &mut op.kind {
+            if op.error.is_some() {
+                return Ok(());
+            }
+            return match copy.receive(py, payload, &mut self.items) {
+                Ok(()) => Ok(()),
+                Err(RowError::Value(e)) => {
+                    op.set_error(OpError::Client(e));
+                    Ok(())
+                }
+                Err(RowError::Protocol(e)) => Err(Stop::violation(py, e)),
+            };
+        }
+        self.on_replication_data(payload)
     }
 
     /// A message of the replication stream, with the status update the server asked for.
-    fn on_copy_data(&mut self, payload: &[u8]) -> Result<(), Stop> {
+    fn on_replication_data(&mut self, payload: &[u8]) -> Result<(), Stop> {
         let Some(stream) = self.ops.front_mut().and_then(Op::stream_mut) else {
             return Ok(());
         };
@@ -328,11 +376,20 @@ impl Handler<'_, '_> {
         Ok(())
     }
 
-    /// The server ended the stream: answer with our CopyDone unless we sent it first.
-    fn on_copy_done(&mut self) -> PyResult<()> {
+    /// The server ended its COPY data, or the replication stream: answer the stream with our
+    /// CopyDone unless we sent it first.
+    fn on_copy_done(&mut self) -> Result<(), Stop> {
+        if let Some(Op {
+            kind: OpKind::Copy(copy),
+            error: None,
+            ..
+        }) = self.ops.front()
+        {
+            return copy.finish().map_err(|e| Stop::violation(self.py, e));
+        }
         let stream = self.ops.front_mut().and_then(Op::stream_mut);
         match stream.and_then(Stream::copy_done) {
-            Some(bytes) => self.items.send(&bytes),
+            Some(bytes) => Ok(self.items.send(&bytes)?),
             None => Ok(()),
         }
     }

@@ -39,6 +39,12 @@ item_kinds! {
     /// An operation without a Sync of its own was skipped by the server: an earlier one of
     /// the same Sync failed. No payload.
     ABORTED = 10,
+    /// The server is ready for the data of a COPY FROM STDIN (CopyInResponse). No payload.
+    COPY_IN = 11,
+    /// COPY TO STDOUT data: the CopyData payloads of one feed joined, as bytes.
+    COPY_DATA = 12,
+    /// COPY TO STDOUT records, a list per feed.
+    COPY_ROWS = 13,
 }
 
 /// Adds the item kinds to the module.
@@ -53,9 +59,11 @@ pub fn export(m: &Bound<'_, PyModule>) -> PyResult<()> {
 pub struct Items<'py> {
     py: Python<'py>,
     list: Option<Bound<'py, PyList>>,
-    /// The replication items of this feed, handed over as one list, placed where the first
-    /// of them arrived.
-    replication: Option<Bound<'py, PyList>>,
+    /// The streamed items of this feed (replication messages or COPY records) and their kind,
+    /// handed over as one list placed where the first of them arrived.
+    streamed: Option<(u8, Bound<'py, PyList>)>,
+    /// COPY TO STDOUT bytes received since the last item.
+    copy_bytes: Vec<u8>,
 }
 
 impl<'py> Items<'py> {
@@ -63,16 +71,31 @@ impl<'py> Items<'py> {
         Self {
             py,
             list: None,
-            replication: None,
+            streamed: None,
+            copy_bytes: Vec::new(),
         }
     }
 
     /// Appends a `(kind, payload)` item.
     pub fn push(&mut self, kind: u8, payload: impl IntoPyObject<'py>) -> PyResult<()> {
+        if !self.copy_bytes.is_empty() {
+            self.push_copy_bytes()?;
+        }
+        self.append(kind, payload)
+    }
+
+    fn append(&mut self, kind: u8, payload: impl IntoPyObject<'py>) -> PyResult<()> {
         let py = self.py;
         self.list
             .get_or_insert_with(|| PyList::empty(py))
             .append((kind, payload))
+    }
+
+    /// Hands over the COPY bytes collected so far, before the item that follows them.
+    fn push_copy_bytes(&mut self) -> PyResult<()> {
+        let bytes = PyBytes::new(self.py, &self.copy_bytes);
+        self.copy_bytes.clear();
+        self.append(COPY_DATA, bytes)
     }
 
     /// Appends bytes to send.
@@ -82,16 +105,37 @@ impl<'py> Items<'py> {
 
     /// Adds an item of the replication stream to this feed's list of them.
     pub fn replication(&mut self, item: Py<PyAny>) -> PyResult<()> {
-        if self.replication.is_none() {
-            let list = PyList::empty(self.py);
-            self.push(REPLICATION, &list)?;
-            self.replication = Some(list);
+        self.streamed(REPLICATION, item)
+    }
+
+    /// Adds a record of a COPY TO STDOUT to this feed's list of them.
+    pub fn copy_row(&mut self, record: Py<PyAny>) -> PyResult<()> {
+        self.streamed(COPY_ROWS, record)
+    }
+
+    /// Adds bytes of a COPY TO STDOUT; those of one feed are handed over together.
+    pub fn copy_bytes(&mut self, data: &[u8]) {
+        self.copy_bytes.extend_from_slice(data);
+    }
+
+    fn streamed(&mut self, kind: u8, item: Py<PyAny>) -> PyResult<()> {
+        match &self.streamed {
+            Some((k, list)) if *k == kind => list.append(item),
+            _ => {
+                let list = PyList::empty(self.py);
+                self.push(kind, &list)?;
+                list.append(item)?;
+                self.streamed = Some((kind, list));
+                Ok(())
+            }
         }
-        self.replication.as_ref().expect("set above").append(item)
     }
 
     /// The list of items, or None when nothing arrived.
-    pub fn finish(self) -> Option<Bound<'py, PyList>> {
-        self.list
+    pub fn finish(mut self) -> PyResult<Option<Bound<'py, PyList>>> {
+        if !self.copy_bytes.is_empty() {
+            self.push_copy_bytes()?;
+        }
+        Ok(self.list)
     }
 }

@@ -8,9 +8,10 @@
 //! The methods here extract arguments and queue requests; what they hand over lives in the
 //! files of this folder: the operation kinds and their results (`ops`), rows and parameters
 //! (`rows`), the event loop over the core's events (`events`), the items handed back to Python
-//! (`items`) and `executemany` batches (`batch`).
+//! (`items`), `executemany` batches (`batch`) and COPY data (`copy`).
 
 mod batch;
+mod copy;
 mod events;
 mod items;
 mod ops;
@@ -28,6 +29,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyIterator, PyList, PyType};
 
+use self::copy::{CopyOp, RecordsOut};
 pub use self::items::export as export_item_kinds;
 use self::ops::{Op, OpKind};
 use self::rows::encode_bind;
@@ -267,6 +269,98 @@ impl Session {
     fn copy_done<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let done = self.stream_mut()?.copy_done();
         Ok(done.map(|bytes| PyBytes::new(py, &bytes)))
+    }
+
+    /// Sends a COPY statement (simple protocol) run by the COPY API; completes with its
+    /// command tag. `direction` `"in"` (FROM STDIN: an `ITEM_COPY_IN` tells when to send the
+    /// data) or `"out"` (TO STDOUT: `ITEM_COPY_DATA` bytes, or with `stmt` `ITEM_COPY_ROWS`
+    /// of records decoded by its column codecs from binary COPY data).
+    #[pyo3(signature = (sql, direction, stmt=None, record_class=None))]
+    fn copy<'py>(
+        &mut self,
+        py: Python<'py>,
+        sql: &str,
+        direction: &str,
+        stmt: Option<Py<Statement>>,
+        record_class: Option<Py<PyType>>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let op = match (direction, stmt) {
+            ("in", _) => CopyOp::In,
+            ("out", None) => CopyOp::Out,
+            ("out", Some(stmt)) => CopyOp::Records(Box::new(RecordsOut {
+                stmt,
+                record_class,
+                reader: pgoxide_proto::copy::BinaryReader::new(),
+            })),
+            (other, _) => {
+                return Err(PyValueError::new_err(format!(
+                    "invalid COPY direction: {other:?}"
+                )))
+            }
+        };
+        let mut req = self.new_request()?;
+        req.simple_query(sql).map_err(|e| to_pyerr(py, &e))?;
+        self.submit(py, req, OpKind::Copy(op))
+    }
+
+    /// One CopyData message with `data` (any contiguous bytes-like object).
+    #[staticmethod]
+    fn copy_data(py: Python<'_>, data: PyBuffer<u8>) -> PyResult<Bound<'_, PyBytes>> {
+        if !data.is_c_contiguous() {
+            return Err(PyValueError::new_err(
+                "copy_data() needs a contiguous buffer",
+            ));
+        }
+        // SAFETY: a C-contiguous buffer of `len_bytes` bytes, kept alive by `data` while the
+        // message is built (no Python code runs meanwhile).
+        let bytes =
+            unsafe { std::slice::from_raw_parts(data.buf_ptr().cast::<u8>(), data.len_bytes()) };
+        let mut buf = Vec::with_capacity(bytes.len() + 5);
+        pgoxide_proto::frontend::copy_data(&mut buf, bytes).map_err(|e| to_pyerr(py, &e))?;
+        drop(data);
+        Ok(PyBytes::new(py, &buf))
+    }
+
+    /// Records from `rows` encoded into one CopyData of about `max_bytes` (binary tuples with
+    /// the column codecs of `stmt`, after the header when `header`; text lines with `text`).
+    /// Returns `(message, records_in_it, more)`; `start` numbers the first record for errors.
+    #[pyo3(signature = (stmt, rows, max_bytes, start, header, text=false))]
+    #[staticmethod]
+    #[allow(clippy::too_many_arguments)]
+    fn copy_records<'py>(
+        py: Python<'py>,
+        stmt: &Bound<'py, Statement>,
+        rows: &Bound<'py, PyIterator>,
+        max_bytes: usize,
+        start: u64,
+        header: bool,
+        text: bool,
+    ) -> PyResult<(Bound<'py, PyBytes>, u64, bool)> {
+        copy::encode_records(py, stmt.get(), rows, max_bytes, start, header, text)
+    }
+
+    /// Ends COPY FROM STDIN data: the binary trailer in a CopyData when `trailer`, then
+    /// CopyDone.
+    #[staticmethod]
+    fn copy_in_done(py: Python<'_>, trailer: bool) -> PyResult<Bound<'_, PyBytes>> {
+        let mut buf = Vec::new();
+        if trailer {
+            let mut end = Vec::new();
+            pgoxide_proto::copy::write_trailer(&mut end);
+            pgoxide_proto::frontend::copy_data(&mut buf, &end).map_err(|e| to_pyerr(py, &e))?;
+        }
+        pgoxide_proto::frontend::copy_done(&mut buf);
+        Ok(PyBytes::new(py, &buf))
+    }
+
+    /// CopyFail: the server aborts the COPY FROM STDIN with `message` in its error.
+    #[staticmethod]
+    fn copy_in_fail<'py>(py: Python<'py>, message: &str) -> PyResult<Bound<'py, PyBytes>> {
+        let mut buf = Vec::new();
+        // A message with a NUL in it cannot be sent: cut it there.
+        let message = message.split('\0').next().unwrap_or_default();
+        pgoxide_proto::frontend::copy_fail(&mut buf, message).map_err(|e| to_pyerr(py, &e))?;
+        Ok(PyBytes::new(py, &buf))
     }
 
     /// Parse + Describe + Sync; completes with a `Statement`, or `(Described,

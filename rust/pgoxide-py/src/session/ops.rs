@@ -8,6 +8,7 @@ use pgoxide_proto::types::Oid;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyType};
 
+use super::copy::CopyOp;
 use super::items::{Items, CLIENT_ERROR, DONE, SERVER_ERROR, SERVER_ERROR_UNEXECUTED};
 use crate::codec::{Codec, Resolver};
 use crate::errors::data_error;
@@ -43,6 +44,8 @@ pub enum OpKind {
         rows: Py<PyList>,
     },
     Replication(Box<replication::Stream>),
+    /// A COPY run by the COPY API; completes with its command tag.
+    Copy(CopyOp),
 }
 
 pub enum OpError {
@@ -122,7 +125,7 @@ impl Op {
             None => {
                 let result: Py<PyAny> = match self.kind {
                     OpKind::Startup | OpKind::Many => py.None(),
-                    OpKind::Simple | OpKind::Replication(_) => {
+                    OpKind::Simple | OpKind::Replication(_) | OpKind::Copy(_) => {
                         self.tag.into_pyobject(py)?.into_any().unbind()
                     }
                     OpKind::SimpleRows { rows, .. } => {
