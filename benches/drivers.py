@@ -7,9 +7,12 @@ nothing more: asyncpg and pgoxide ``fetch``/``fetchval``/``executemany``; psycop
 (with a list of parameters when there are any), ``fetch_val`` and ``execute_many``.  Many
 independent queries on one connection (:meth:`Driver.concurrent`) go out together where the
 driver allows it: pgoxide ``asyncio.gather``, psycopg its pipeline mode, psqlpy
-``Transaction.pipeline``; asyncpg refuses concurrent calls, so it awaits them one by one.  The
-timed paths call the driver directly; helpers used only around the timing (``execute``,
-``scalar``) may be slower.
+``Transaction.pipeline``; asyncpg refuses concurrent calls, so it awaits them one by one.  COPY
+goes through each driver's record copy where it has one (pgoxide, asyncpg and psqlpy
+``copy_records_to_table``, psycopg ``Copy.write_row`` / ``Copy.rows`` with ``set_types``);
+an optional operation a driver has no way to run is not overridden by its adapter, and the
+runner shows ``n/a`` for it (:meth:`Driver.cannot`).  The timed paths call the driver directly;
+helpers used only around the timing (``execute``, ``scalar``) may be slower.
 """
 
 from __future__ import annotations
@@ -21,12 +24,15 @@ import importlib.metadata
 import os
 import time
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, ClassVar
 
-__all__ = ["DRIVERS", "REQUIRED", "Driver", "Target", "load_drivers"]
+__all__ = ["DRIVERS", "REQUIRED", "Driver", "Sink", "Target", "load_drivers"]
+
+#: A COPY TO STDOUT destination: a coroutine function given each chunk of data.
+Sink = Callable[[bytes], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -72,12 +78,25 @@ class Driver(abc.ABC):
     distribution: ClassVar[str]
     module_name: ClassVar[str]
     usage: ClassVar[str]
+    #: Why the driver has no way to run some of the optional operations (those of the methods
+    #: after ``stream`` that its adapter does not override), shown in the notes.
+    unsupported: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, module: ModuleType) -> None:
         self.module = module
         #: The server process serving this connection, to read its CPU time (set by the
         #: runner after connecting).
         self.backend_pid: int | None = None
+        #: More connections of the same driver, opened by the runner for a workload that
+        #: uses several (``Workload.connections``) and closed after it; empty otherwise.
+        self.peers: list[Driver] = []
+
+    def cannot(self, operation: str) -> str | None:
+        """Why this driver cannot run the optional ``operation`` (the name of one of the
+        non-abstract methods below), or None if its adapter implements it."""
+        if getattr(type(self), operation) is not getattr(Driver, operation):
+            return None
+        return self.unsupported.get(operation, f"{self.name} has no way to run {operation}")
 
     def version(self) -> str:
         """The installed version of the driver's distribution."""
@@ -132,6 +151,32 @@ class Driver(abc.ABC):
         """Read every row of ``sql`` through the driver's cursor, ``window`` rows per round
         trip, keeping none; return the row count and the sum of the first column (timed)."""
 
+    # Optional operations: an adapter overrides those its driver can run; the others raise,
+    # and the runner leaves the driver out of the workloads that need them (n/a).
+
+    async def copy_records_in(
+        self,
+        table: str,
+        columns: Sequence[str],
+        types: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+    ) -> None:
+        """``COPY table (columns) FROM STDIN`` of ``rows`` of Python values, with the driver's
+        record copy (``types``: the columns' SQL type names, for a driver that needs them)
+        (timed)."""
+        raise NotImplementedError(self.cannot("copy_records_in"))
+
+    async def copy_out(self, query: str, sink: Sink) -> None:
+        """``COPY (query) TO STDOUT`` in text format, each chunk of data awaited in ``sink``
+        (as ``bytes``) (timed)."""
+        raise NotImplementedError(self.cannot("copy_out"))
+
+    async def copy_records_out(self, query: str, types: Sequence[str]) -> Sequence[Any]:
+        """Every row of ``query`` as row objects, through the driver's record COPY out if it
+        has one (``types``: the result columns' SQL type names, for a driver that needs them)
+        (timed)."""
+        raise NotImplementedError(self.cannot("copy_records_out"))
+
     @abc.abstractmethod
     async def execute(self, sql: str) -> None:
         """Run a utility statement (untimed)."""
@@ -182,6 +227,18 @@ class _AsyncpgApi(Driver):
                 total += row[0]
         return count, total
 
+    async def copy_records_in(
+        self,
+        table: str,
+        columns: Sequence[str],
+        types: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+    ) -> None:
+        await self.conn.copy_records_to_table(table, records=rows, columns=columns)
+
+    async def copy_out(self, query: str, sink: Sink) -> None:
+        await self.conn.copy_from_query(query, output=sink)
+
     async def execute(self, sql: str) -> None:
         await self.conn.execute(sql)
 
@@ -196,7 +253,11 @@ class Pgoxide(_AsyncpgApi):
     name = "pgoxide"
     distribution = "pgoxide"
     module_name = "pgoxide"
-    usage = "connect(uri); fetch / fetchval / executemany; gather: asyncio.gather of fetchval"
+    usage = (
+        "connect(uri); fetch / fetchval / executemany; gather: asyncio.gather of fetchval; "
+        "copy: copy_records_to_table, copy_from_query(output=coroutine function), "
+        "[r async for r in copy_records_from_query(sql)]"
+    )
 
     def version(self) -> str:
         # Editable installs: say when the compiled core was built, to catch a stale build.
@@ -225,6 +286,10 @@ class Pgoxide(_AsyncpgApi):
         # running on the connection when the next run starts.
         return await asyncio.gather(*[fetchval(sql, i) for i in range(n)], return_exceptions=True)
 
+    async def copy_records_out(self, query: str, types: Sequence[str]) -> Sequence[Any]:
+        # Binary COPY, decoded into Records in Rust a read at a time.
+        return [r async for r in self.conn.copy_records_from_query(query)]
+
 
 class Asyncpg(_AsyncpgApi):
     """asyncpg refuses a second call on a connection while one is running ("another
@@ -233,7 +298,11 @@ class Asyncpg(_AsyncpgApi):
     name = "asyncpg"
     distribution = "asyncpg"
     module_name = "asyncpg"
-    usage = "connect(uri); fetch / fetchval / executemany; gather: fetchval one after another"
+    usage = (
+        "connect(uri); fetch / fetchval / executemany; gather: fetchval one after another; "
+        "copy: copy_records_to_table, copy_from_query(output=coroutine function); "
+        "copy_records_out: fetch (asyncpg has no record COPY out)"
+    )
 
     async def connect(self, target: Target) -> None:
         self.conn = await self.module.connect(target.uri())
@@ -241,6 +310,11 @@ class Asyncpg(_AsyncpgApi):
     async def concurrent(self, sql: str, n: int) -> list[Any]:
         fetchval = self.conn.fetchval
         return [await fetchval(sql, i) for i in range(n)]
+
+    async def copy_records_out(self, query: str, types: Sequence[str]) -> Sequence[Any]:
+        # asyncpg can copy records in but only raw data out: its fetch of the same query is
+        # what pgoxide's record COPY out is compared with.
+        return await self.conn.fetch(query)  # type: ignore[no-any-return]
 
 
 class Psycopg(Driver):
@@ -259,7 +333,11 @@ class Psycopg(Driver):
     usage = (
         "AsyncConnection(autocommit=True), cursor(binary=True), tuple rows, %b params; "
         "cursor.executemany in conn.transaction(); gather: conn.execute(binary=True) per "
-        "query in async with conn.pipeline(), fetchone after the block"
+        "query in async with conn.pipeline(), fetchone after the block; copy in: "
+        "cursor.copy('COPY t (cols) FROM STDIN (FORMAT BINARY)'), set_types, write_row per "
+        "row; copy_out: cursor.copy('COPY (q) TO STDOUT'), async for over the copy, each "
+        "chunk (a memoryview) to the sink as bytes; copy_records_out: cursor.copy('COPY (q) "
+        "TO STDOUT (FORMAT BINARY)'), set_types, async for over rows()"
     )
 
     conn: Any
@@ -339,6 +417,36 @@ class Psycopg(Driver):
                 total += row[0]
         return count, total
 
+    async def copy_records_in(
+        self,
+        table: str,
+        columns: Sequence[str],
+        types: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+    ) -> None:
+        # Binary COPY, with the column types given so psycopg picks the right dumpers.
+        sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+        async with self.cur.copy(sql) as copy:
+            copy.set_types(types)
+            write_row = copy.write_row
+            for row in rows:
+                await write_row(row)
+
+    async def copy_out(self, query: str, sink: Sink) -> None:
+        async with self.cur.copy(f"COPY ({query}) TO STDOUT") as copy:
+            async for data in copy:
+                # A memoryview of one row; the sink takes bytes, as asyncpg's does.
+                await sink(bytes(data))
+
+    async def copy_records_out(self, query: str, types: Sequence[str]) -> Sequence[Any]:
+        rows: list[tuple[Any, ...]] = []
+        append = rows.append
+        async with self.cur.copy(f"COPY ({query}) TO STDOUT (FORMAT BINARY)") as copy:
+            copy.set_types(types)
+            async for row in copy.rows():
+                append(row)
+        return rows
+
     async def execute(self, sql: str) -> None:
         await self.conn.execute(sql)
 
@@ -362,8 +470,14 @@ class Psqlpy(Driver):
     usage = (
         "connect(dsn=uri, ssl_mode=Disable); fetch(...).result(as_tuple=True) / fetch_val / "
         "execute_many (list of lists); gather: transaction().pipeline([(sql, [i]), ...]) "
-        "without begin(), result(as_tuple=True) of each"
+        "without begin(), result(as_tuple=True) of each; copy in: "
+        "copy_records_to_table(table, records, columns); copy_records_out: its fetch "
+        "(no record COPY out); copy_out: n/a"
     )
+    unsupported = {
+        "copy_out": "psqlpy has no COPY TO STDOUT (only COPY FROM STDIN: "
+        "binary_copy_to_table and copy_records_to_table)",
+    }
 
     conn: Any
 
@@ -420,6 +534,20 @@ class Psqlpy(Driver):
                     count += 1
                     total += row[0]
         return count, total
+
+    async def copy_records_in(
+        self,
+        table: str,
+        columns: Sequence[str],
+        types: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+    ) -> None:
+        # It introspects the column types and encodes binary COPY in Rust.
+        await self.conn.copy_records_to_table(table, records=rows, columns=list(columns))
+
+    async def copy_records_out(self, query: str, types: Sequence[str]) -> Sequence[Any]:
+        # No record COPY out: its fetch of the same query, as in fetch_all.
+        return await self.fetch_all(query)
 
     async def execute(self, sql: str) -> None:
         await self.conn.execute_batch(sql)

@@ -1,15 +1,17 @@
 """Run the benchmark: the same workloads on pgoxide, asyncpg, psycopg 3 and psqlpy.
 
     python benches/run.py [--loop asyncio|uvloop|both] [--repeat N] [--drivers a,b]
-                          [--suite all|foundation|types|pipelining | --workloads w1,w2]
+                          [--suite all|foundation|types|pipelining|copy | --workloads w1,w2]
                           [--dsn URI] [--json PATH]
 
 Without ``--dsn`` (or ``PGOXIDE_DSN``) a throwaway cluster is started with
 ``pgoxide.cluster.Cluster``.  The workloads with a latency (``gather_2ms``, ``queries_2ms``)
-run on a second connection per driver, made through benches/latency_proxy.py.  Each cell of
-the printed tables is the median of ``--repeat`` timed runs; see benches/README.md for how to
-read them.  A driver that fails a workload is reported (``error`` in the tables, the reason in
-the notes), its connection is opened again, and the run goes on.
+run on a second connection per driver, made through benches/latency_proxy.py; one that uses
+several connections (``copyfrom``) gets the others opened before it and closed after.  Each
+cell of the printed tables is the median of ``--repeat`` timed runs; see benches/README.md for
+how to read them.  A driver that fails a workload is reported (``error`` in the tables, the
+reason in the notes), its connection is opened again, and the run goes on.  A driver that has
+no way to run a workload (e.g. no COPY TO STDOUT) is not run on it and shown as ``n/a``.
 """
 
 from __future__ import annotations
@@ -32,7 +34,14 @@ from typing import Any, TypeVar
 from drivers import DRIVERS, REQUIRED, Driver, Target, load_drivers
 from latency_proxy import LISTEN_HOST, LatencyProxy
 from timing import Measurement, measure
-from workloads import SUITES, FetchWorkload, RepeatedFetchWorkload, Workload, build_workloads
+from workloads import (
+    SUITES,
+    CopyRecordsOutWorkload,
+    FetchWorkload,
+    RepeatedFetchWorkload,
+    Workload,
+    build_workloads,
+)
 
 T = TypeVar("T")
 
@@ -203,6 +212,27 @@ async def _replace_connection(driver: Driver, target: Target) -> str | None:
     return None
 
 
+async def _open_peers(driver: Driver, target: Target, n: int) -> str | None:
+    """Open ``n`` more connections of ``driver``'s kind as its ``peers``; return why that
+    failed (then none is left open), or None."""
+    try:
+        for _ in range(n):
+            peer = type(driver)(driver.module)
+            await asyncio.wait_for(_connect(peer, target), _CONNECT_TIMEOUT)
+            driver.peers.append(peer)
+    except Exception as e:
+        await _close_peers(driver)
+        return f"could not open connection {len(driver.peers) + 2}: {type(e).__name__}: {e}"
+    return None
+
+
+async def _close_peers(driver: Driver) -> None:
+    peers, driver.peers = driver.peers, []
+    for peer in peers:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(peer.close(), _CONNECT_TIMEOUT)
+
+
 async def _bench_loop(
     loop_kind: str,
     target: Target,
@@ -228,12 +258,36 @@ async def _bench_loop(
         out: list[Measurement] = []
         for w in workloads:
             started = time.perf_counter()
-            ds = by_latency[w.latency_ms]
-            results = await measure(
-                w, ds, repeat, loop_kind, collect_garbage=collect_garbage, timeout=timeout
-            )
-            out += results
-            _progress(f"  {loop_kind:8} {w.name:12} {time.perf_counter() - started:6.1f} s")
+            # A driver that cannot run the workload gets no measurement (n/a in the tables).
+            ds = [d for d in by_latency[w.latency_ms] if w.unsupported_by(d) is None]
+            failed: list[Measurement] = []
+            try:
+                if w.connections > 1:
+                    for d in list(ds):
+                        why = await _open_peers(d, targets[w.latency_ms], w.connections - 1)
+                        if why is not None:
+                            ds.remove(d)
+                            failed.append(
+                                Measurement(
+                                    loop_kind,
+                                    w.name,
+                                    d.name,
+                                    w.unit,
+                                    w.count,
+                                    repetitions=w.repetitions,
+                                    error=why,
+                                )
+                            )
+                results = await measure(
+                    w, ds, repeat, loop_kind, collect_garbage=collect_garbage, timeout=timeout
+                )
+            finally:
+                for d in by_latency[w.latency_ms]:
+                    await _close_peers(d)
+            out += results + failed
+            _progress(f"  {loop_kind:8} {w.name:16} {time.perf_counter() - started:6.1f} s")
+            for m in failed:
+                _progress(f"    {m.driver}: error: {m.error}")
             for d, m in zip(ds, results):
                 if m.error is None:
                     continue
@@ -280,19 +334,27 @@ def format_table(
     for w in workloads:
         first = next(m for m in results if m.workload == w)
         row = [w, _fmt_count(first), first.unit]
+        # No measurement: the driver cannot run the workload (n/a).
         for n in driver_names:
-            m = by_key[(w, n)]
-            row.append(f"{_fmt_rate(m.rate)} ±{m.spread * 100:.0f}%" if m.ok else "error")
-        base = by_key[(w, "asyncpg")] if ratio_drivers else None
+            m = by_key.get((w, n))
+            if m is None:
+                row.append("n/a")
+            else:
+                row.append(f"{_fmt_rate(m.rate)} ±{m.spread * 100:.0f}%" if m.ok else "error")
+        base = by_key.get((w, "asyncpg")) if ratio_drivers else None
         for n in ratio_drivers:
-            m = by_key[(w, n)]
+            m = by_key.get((w, n))
+            if m is None:
+                row.append("n/a")
+                continue
             ok = base is not None and base.ok and m.ok
             row.append(f"{m.rate / base.rate:.2f}x" if ok and base is not None else "-")
         rows.append(row)
     title = (
         f"loop: {loop_kind}  (rate = median of {repeat} timed runs, in items/s; "
         "±: (slowest - fastest) / median; ratio > 1: faster than asyncpg; "
-        "count RxN: R rows per fetch, N fetches per timed run)"
+        "count RxN: R rows per fetch, N fetches per timed run; n/a: the driver has no way "
+        "to run the workload)"
     )
     return "\n".join([title, *_aligned(header, rows, left={0, 2})])
 
@@ -320,24 +382,35 @@ def format_cpu_table(
     workloads: list[Workload],
 ) -> str:
     """Per workload and driver: wall, client CPU and server CPU time per operation (a fetch,
-    a query or an executemany batch: see ``Workload.operations``)."""
+    a query, an executemany batch or a copy: see ``Workload.operations``).  With several
+    connections the server CPU time is that of the first connection's backend, so it is
+    divided by that connection's share of the operations."""
     by_key = {(m.workload, m.driver): m for m in results}
     header = ["workload", "per"] + [f"{n} wall/client/server" for n in driver_names]
     rows: list[list[str]] = []
     for w in workloads:
         ops, op = w.operations()
+        server_ops = max(1, ops // w.connections)
         row = [w.name, op]
         for n in driver_names:
             m = by_key.get((w.name, n))
-            if m is None or not m.ok:
+            if m is None:
+                row.append("n/a")
+                continue
+            if not m.ok:
                 row.append("error")
                 continue
-            row.append(" / ".join(_us(xs, ops) for xs in (m.seconds, m.client_cpu, m.server_cpu)))
+            row.append(
+                " / ".join(
+                    [_us(m.seconds, ops), _us(m.client_cpu, ops), _us(m.server_cpu, server_ops)]
+                )
+            )
         rows.append(row)
     title = (
         f"loop: {loop_kind}  (microseconds per operation named in 'per', medians: wall time / "
         "CPU time of this process / CPU time of the connection's server process; server CPU "
-        "close to wall: bound by the server; pipelined queries share round trips)"
+        "close to wall: bound by the server; pipelined queries share round trips; with "
+        "several connections, server CPU is the first connection's, per operation it ran)"
     )
     return "\n".join([title, *_aligned(header, rows, left={0, 1})])
 
@@ -346,7 +419,7 @@ def type_notes(workloads: list[Workload], results: list[Measurement]) -> list[st
     """Columns that drivers return as different Python types (per loop they agree)."""
     notes: list[str] = []
     for w in workloads:
-        if not isinstance(w, (FetchWorkload, RepeatedFetchWorkload)):
+        if not isinstance(w, (FetchWorkload, RepeatedFetchWorkload, CopyRecordsOutWorkload)):
             continue
         types: dict[str, tuple[str, ...]] = {}
         for m in results:
@@ -459,8 +532,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             with contextlib.suppress(Exception):
                 run_in_loop("asyncio", lambda: _admin(target, teardown))
 
+    unsupported = {
+        w.name: {d.name: reason for d in drivers if (reason := w.unsupported_by(d)) is not None}
+        for w in workloads
+    }
     notes = [f"workloads: {w.name}: {w.details()}" for w in workloads]
     notes += [f"how {d.name} is called: {d.usage}" for d in drivers]
+    notes += [f"n/a: {w}/{d}: {r}" for w, ds in unsupported.items() for d, r in ds.items()]
     notes += [f"result types differ: {n}" for n in type_notes(workloads, results)]
     notes += [f"error: {m.loop}/{m.workload}/{m.driver}: {m.error}" for m in results if m.error]
     elapsed = time.perf_counter() - wall_start
@@ -488,10 +566,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "count": w.count,
                     "repetitions": w.repetitions,
                     "latency_ms": w.latency_ms,
+                    "connections": w.connections,
                 }
                 for w in workloads
             },
             "usage": {d.name: d.usage for d in drivers},
+            "unsupported": {w: per_driver for w, per_driver in unsupported.items() if per_driver},
             "results": [m.to_json() for m in results],
             "wall_seconds": elapsed,
         }

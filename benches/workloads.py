@@ -4,22 +4,31 @@ Every driver runs the same SQL (only the parameter markers differ) over the same
 tables are created once per benchmark run by :func:`setup_sql` and dropped by
 :func:`teardown_sql`; their names start with ``pgoxide_bench_``.  A workload with
 ``latency_ms`` runs on connections made through benches/latency_proxy.py, which delays
-every chunk by that much in each direction.  :data:`SUITES` groups the workloads for
-``--suite``.
+every chunk by that much in each direction; one with ``connections`` above 1 gets that many
+connections per driver (``Driver.peers``).  A workload that needs an optional driver operation
+(``needs``, e.g. COPY) is not run on a driver that lacks it (the report shows ``n/a``).
+:data:`SUITES` groups the workloads for ``--suite``.
 """
 
 from __future__ import annotations
 
 import abc
+import asyncio
+import datetime
+import decimal
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from drivers import Driver
 
 __all__ = [
     "SUITES",
+    "ConcurrentCopyWorkload",
+    "CopyInWorkload",
+    "CopyOutWorkload",
+    "CopyRecordsOutWorkload",
     "ExecuteManyWorkload",
     "FetchWorkload",
     "GatherWorkload",
@@ -50,6 +59,16 @@ class Workload(abc.ABC):
     repetitions: int = 1
     #: Milliseconds a local proxy adds in each direction (0: the drivers connect directly).
     latency_ms: float = 0.0
+    #: Connections per driver: above 1, the runner opens the others (``Driver.peers``) before
+    #: the workload and closes them after.
+    connections: int = 1
+    #: The optional :class:`Driver` operation the workload calls ("": none); a driver without
+    #: it is left out and shown as ``n/a``.
+    needs: ClassVar[str] = ""
+
+    def unsupported_by(self, driver: Driver) -> str | None:
+        """Why ``driver`` cannot run this workload, or None if it can."""
+        return driver.cannot(self.needs) if self.needs else None
 
     def details(self) -> str:
         """The description shown in the notes (may depend on what setup found)."""
@@ -336,6 +355,177 @@ class ExecuteManyWorkload(Workload):
             raise WorkloadError(f"{driver.name}: {n} rows inserted, expected {self.count}")
 
 
+def _sql_types(columns: Sequence[tuple[str, str]] | Sequence[tuple[str, str, str]]) -> list[str]:
+    """The columns' SQL type names without a type modifier (``numeric(14, 4)`` -> ``numeric``),
+    as psycopg's ``Copy.set_types`` takes them."""
+    return [c[1].split("(")[0].strip() for c in columns]
+
+
+@dataclass
+class CopyInWorkload(ExecuteManyWorkload):
+    """``COPY table (columns) FROM STDIN`` of ``count`` Python rows into an emptied table,
+    with the driver's record copy (:meth:`Driver.copy_records_in`)."""
+
+    #: (name, SQL type) of each column; the table is created with them.
+    columns: tuple[tuple[str, str], ...] = ()
+    needs: ClassVar[str] = "copy_records_in"
+
+    def __post_init__(self) -> None:
+        self.ddl = self.ddl or ", ".join(f"{name} {type_}" for name, type_ in self.columns)
+
+    def operations(self) -> tuple[int, str]:
+        return 1, "copy"
+
+    async def prepare(self, driver: Driver) -> Any:
+        await driver.execute(f"TRUNCATE {self.table}")
+        return self.rows()
+
+    async def run(self, driver: Driver, arg: Any) -> Any:
+        names = [name for name, _ in self.columns]
+        await driver.copy_records_in(self.table, names, _sql_types(self.columns), arg)
+
+
+class _CountingSink:
+    """A COPY TO STDOUT sink that only counts the bytes and lines it is given."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self.lines = 0
+
+    async def write(self, data: bytes) -> None:
+        self.bytes += len(data)
+        self.lines += data.count(b"\n")
+
+
+@dataclass
+class CopyOutWorkload(Workload):
+    """``COPY (query) TO STDOUT`` in text format, every chunk handed to a coroutine sink that
+    only counts bytes and lines (:meth:`Driver.copy_out`); ``count`` is the rows expected."""
+
+    query: str = ""
+    needs: ClassVar[str] = "copy_out"
+
+    def operations(self) -> tuple[int, str]:
+        return 1, "copy"
+
+    async def prepare(self, driver: Driver) -> Any:
+        return _CountingSink()
+
+    async def run(self, driver: Driver, arg: Any) -> Any:
+        await driver.copy_out(self.query, arg.write)
+        return arg
+
+    async def verify(self, driver: Driver, result: Any) -> None:
+        if result.lines != self.count:
+            raise WorkloadError(
+                f"{driver.name}: {result.lines:,} lines ({result.bytes:,} bytes), "
+                f"expected {self.count:,}"
+            )
+
+
+@dataclass
+class CopyRecordsOutWorkload(Workload):
+    """Every row of ``SELECT * FROM table`` materialised as row objects, through the
+    driver's record COPY out (:meth:`Driver.copy_records_out`: pgoxide
+    ``copy_records_from_query``, psycopg binary COPY with ``set_types``); asyncpg and psqlpy
+    have none and run their ``fetch`` of the same query."""
+
+    table: str = ""
+    #: As for :class:`FetchWorkload`.
+    columns: tuple[tuple[str, str, str], ...] = ()
+    needs: ClassVar[str] = "copy_records_out"
+
+    @property
+    def sql(self) -> str:
+        return f"SELECT * FROM {self.table}"
+
+    @property
+    def column_names(self) -> list[str]:
+        return [name for name, _, _ in self.columns]
+
+    def operations(self) -> tuple[int, str]:
+        return 1, "result"
+
+    def setup_sql(self) -> list[str]:
+        return _table_sql(self.table, self.columns, self.count)
+
+    def teardown_sql(self) -> list[str]:
+        return [f"DROP TABLE IF EXISTS {self.table}"]
+
+    async def run(self, driver: Driver, arg: Any) -> Any:
+        return await driver.copy_records_out(self.sql, _sql_types(self.columns))
+
+    async def verify(self, driver: Driver, result: Any) -> None:
+        if len(result) != self.count:
+            raise WorkloadError(f"{driver.name}: {len(result)} rows, expected {self.count}")
+
+    def result_types(self, result: Any) -> tuple[str, ...] | None:
+        return tuple(type(v).__name__ for v in result[0]) if result else None
+
+
+@dataclass
+class ConcurrentCopyWorkload(Workload):
+    """``connections`` connections of the driver, each running ``copies`` record copies of
+    ``rows_per_copy`` copies of ``row`` one after another, all connections at once
+    (``asyncio.gather``); the table is emptied before each run.  ``count`` is the rows of
+    all copies.  The server CPU time is read from the first connection's backend only."""
+
+    table: str = ""
+    #: (name, SQL type) of each column; the table is created with them.
+    columns: tuple[tuple[str, str], ...] = ()
+    row: tuple[Any, ...] = ()
+    rows_per_copy: int = 0
+    #: Copies per connection per timed run.
+    copies: int = 1
+    needs: ClassVar[str] = "copy_records_in"
+
+    def operations(self) -> tuple[int, str]:
+        return self.connections * self.copies, "copy"
+
+    def details(self) -> str:
+        return (
+            f"{self.description}; {self.connections} connections x {self.copies} copies of "
+            f"{self.rows_per_copy:,} rows per timed run; the server CPU column is one "
+            f"connection's backend, per copy it ran"
+        )
+
+    def setup_sql(self) -> list[str]:
+        ddl = ", ".join(f"{name} {type_}" for name, type_ in self.columns)
+        return [f"DROP TABLE IF EXISTS {self.table}", f"CREATE TABLE {self.table} ({ddl})"]
+
+    def teardown_sql(self) -> list[str]:
+        return [f"DROP TABLE IF EXISTS {self.table}"]
+
+    async def prepare(self, driver: Driver) -> Any:
+        if len(driver.peers) != self.connections - 1:
+            raise WorkloadError(
+                f"{driver.name}: {len(driver.peers) + 1} connections, expected {self.connections}"
+            )
+        await driver.execute(f"TRUNCATE {self.table}")
+        return [self.row] * self.rows_per_copy
+
+    async def run(self, driver: Driver, arg: Any) -> Any:
+        names = [name for name, _ in self.columns]
+        types = _sql_types(self.columns)
+
+        async def copies(conn: Driver) -> None:
+            for _ in range(self.copies):
+                await conn.copy_records_in(self.table, names, types, arg)
+
+        # Wait for every connection even if one fails, so none is busy when the next run starts.
+        outcomes = await asyncio.gather(
+            *(copies(conn) for conn in (driver, *driver.peers)), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def verify(self, driver: Driver, result: Any) -> None:
+        n = await driver.scalar(f"SELECT count(*) FROM {self.table}")
+        if n != self.count:
+            raise WorkloadError(f"{driver.name}: {n} rows copied, expected {self.count}")
+
+
 #: (name, type, expression of i) for each column of the wide table.
 _WIDE: tuple[tuple[str, str, str], ...] = (
     ("id", "int4", "i"),
@@ -402,6 +592,42 @@ def _insert_row(i: int) -> tuple[int, str, float]:
     return (i, f"row number {i}", i * 0.5)
 
 
+#: (name, SQL type) of the columns `copy_in` copies into.
+_COPY_IN: tuple[tuple[str, str], ...] = (
+    ("a", "int4"),
+    ("b", "text"),
+    ("c", "float8"),
+    ("d", "timestamptz"),
+    ("e", "numeric"),
+)
+_EPOCH = datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+def _copy_in_row(i: int) -> tuple[int, str, float, datetime.datetime, decimal.Decimal]:
+    # An aware datetime (timestamptz) and a Decimal with two decimal places (numeric).
+    return (
+        i,
+        f"row number {i}",
+        i * 0.5,
+        _EPOCH + datetime.timedelta(seconds=i),
+        decimal.Decimal(i).scaleb(-2),
+    )
+
+
+#: MagicStack pgbench's query 5 (copyfrom): its table `_test` and its one row, copied
+#: 10,000 times per COPY.
+_COPYFROM: tuple[tuple[str, str], ...] = (
+    ("a", "int"),
+    ("b", "int"),
+    ("c", "int"),
+    ("d", "text"),
+    ("e", "float"),
+    ("f", "int"),
+    ("g", "text"),
+)
+_COPYFROM_ROW: tuple[Any, ...] = (10, 11, 10, "TESTTESTTEST", 10.333, 12341234, "123412341234")
+
+
 def _intarray_key(row: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(row[0])
 
@@ -425,7 +651,8 @@ _LATENCY_MS = 2.0
 
 def build_workloads(scale: float = 1.0) -> list[Workload]:
     """All workloads, in report order; ``scale`` multiplies every count (for the repeated
-    fetches, the number of fetches; 1.0 is the published configuration)."""
+    fetches, the number of fetches; for `copyfrom`, the copies per connection, each of 10,000
+    rows; 1.0 is the published configuration)."""
 
     def n(count: int) -> int:
         return max(1, round(count * scale))
@@ -549,6 +776,49 @@ def build_workloads(scale: float = 1.0) -> list[Workload]:
             template="SELECT {0}::int + 1",
             latency_ms=_LATENCY_MS,
         ),
+        CopyInWorkload(
+            name="copy_in",
+            description="COPY FROM STDIN of (int4, text, float8, timestamptz, numeric) "
+            "Python rows (aware datetimes, Decimals) with the driver's record copy into an "
+            "emptied table",
+            unit="rows",
+            count=n(1_000_000),
+            table=_PREFIX + "copy_in",
+            columns=_COPY_IN,
+            make_row=_copy_in_row,
+        ),
+        CopyOutWorkload(
+            name="copy_out",
+            description="COPY (SELECT i, 'row-' || i, i * 0.5 FROM generate_series) TO STDOUT "
+            "in text format, each chunk to a coroutine sink that only counts bytes and lines",
+            unit="rows",
+            count=n(1_000_000),
+            query=f"SELECT i, 'row-' || i, i * 0.5 FROM generate_series(1, {n(1_000_000)}) AS i",
+        ),
+        CopyRecordsOutWorkload(
+            name="copy_records_out",
+            description="every row of SELECT * of the 11 wide columns as row objects: pgoxide "
+            "copy_records_from_query (binary COPY), psycopg binary COPY rows(); asyncpg and "
+            "psqlpy have no record COPY out and run fetch of the same query",
+            unit="rows",
+            count=n(1_000_000),
+            table=_PREFIX + "wide1m",
+            columns=_WIDE,
+        ),
+        ConcurrentCopyWorkload(
+            name="copyfrom",
+            description="MagicStack pgbench's copyfrom: COPY _test(a, b, c, d, e, f, g) FROM "
+            "STDIN of 10,000 copies of one (int, int, int, text, float, int, text) row with "
+            "the driver's record copy, on 10 connections at once",
+            unit="rows",
+            count=10 * n(5) * 10_000,
+            connections=10,
+            table=_PREFIX + "copyfrom",
+            columns=_COPYFROM,
+            row=_COPYFROM_ROW,
+            rows_per_copy=10_000,
+            copies=n(5),
+        ),
     ]
 
 
@@ -567,8 +837,13 @@ SUITES: dict[str, tuple[str, ...]] = {
         "gather",
         "queries_2ms",
         "gather_2ms",
+        "copy_in",
+        "copy_out",
+        "copy_records_out",
+        "copyfrom",
     ),
     "foundation": ("wide", "ints", "text", "queries", "executemany"),
     "types": ("wide", "intarray", "pgtype", "bytea"),
     "pipelining": ("queries", "gather", "queries_2ms", "gather_2ms", "stream"),
+    "copy": ("copy_in", "copy_out", "copy_records_out", "copyfrom"),
 }

@@ -144,6 +144,22 @@ async def test_text_fallback_for_a_type_with_only_a_text_codec(conn: pgoxide.Con
         (1, (1.5, 2.0), "a\tb", decimal.Decimal("2.5"), b"\x00\xff"),
         (2, None, None, None, None),
     ]
+    streamed = [r async for r in conn.copy_records_from_query("SELECT * FROM shapes ORDER BY id")]
+    assert streamed == got
+
+
+async def test_records_out_in_text_when_a_column_has_only_a_text_codec(
+    conn: pgoxide.Connection,
+) -> None:
+    query = (
+        "SELECT i, 'a b'::tsvector AS v, E'tab\\there\\\\' || i AS t, NULL::int AS n, "
+        "ARRAY[i, NULL] AS a, timestamptz '2024-05-06 07:08:09.5+02' AS at "
+        "FROM generate_series(1, 3000) i"
+    )
+    fetched = await conn.fetch(query)
+    streamed = [r async for r in conn.copy_records_from_query(query)]
+    assert streamed == fetched
+    assert streamed[0]["t"] == "tab\there\\1"
 
 
 # -- bad records: a clear error, nothing written, the connection usable ------------------------
@@ -380,6 +396,56 @@ async def test_slow_sink_gets_every_chunk(conn: pgoxide.Connection) -> None:
     )
     assert tag == "COPY 50000"
     assert got.count(b"\n") == 50000
+
+
+async def test_a_slow_sink_pauses_reading(conn: pgoxide.Connection) -> None:
+    # 1M lines of ~100 bytes: if the data were read while the sink lags, the queue would
+    # hold most of the 100 MB; paused reading keeps it to a few reads.
+    gc.collect()
+    before = peak = _rss()
+    lines = 0
+
+    async def slow(chunk: bytes) -> None:
+        nonlocal peak, lines
+        lines += chunk.count(b"\n")
+        for _ in range(20):
+            await asyncio.sleep(0)
+        peak = max(peak, _rss())
+
+    sql = "SELECT i, repeat('x', 100) FROM generate_series(1, 1000000) i"
+    assert await conn.copy_from_query(sql, output=slow) == "COPY 1000000"
+    assert lines == 1_000_000
+    assert peak - before < 32 * 2**20
+
+
+async def test_copy_out_timeouts_cancel_the_query(conn: pgoxide.Connection) -> None:
+    async def sink(chunk: bytes) -> None:
+        pass
+
+    with pytest.raises(asyncio.TimeoutError):
+        await conn.copy_from_query("SELECT pg_sleep(60)", output=sink, timeout=0.3)
+    assert await conn.fetchval("SELECT 9") == 9
+    with pytest.raises(asyncio.TimeoutError):
+        async for _ in conn.copy_records_from_query("SELECT pg_sleep(60)", timeout=0.3):
+            pass
+    # The server was told to cancel, so the next call does not wait out the sleep.
+    assert await asyncio.wait_for(conn.fetchval("SELECT 10"), 30) == 10
+
+
+async def test_a_slow_server_side_copy_in_is_cancelled_on_timeout(
+    conn: pgoxide.Connection,
+) -> None:
+    await conn.execute("CREATE TEMP TABLE slow (i int)")
+    await conn.execute(
+        "CREATE FUNCTION pg_temp.nap() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN PERFORM pg_sleep(60); RETURN NEW; END $$"
+    )
+    await conn.execute(
+        "CREATE TRIGGER nap BEFORE INSERT ON slow FOR EACH ROW EXECUTE FUNCTION pg_temp.nap()"
+    )
+    with pytest.raises(asyncio.TimeoutError):
+        await conn.copy_records_to_table("slow", records=[(1,)], timeout=0.3)
+    assert await asyncio.wait_for(conn.fetchval("SELECT count(*) FROM slow"), 30) == 0
 
 
 async def test_copy_through_execute_points_to_the_copy_methods(

@@ -299,3 +299,89 @@ async def test_a_timeout_after_a_timeout_is_honoured():
         assert cancels >= 1
         with pytest.raises(exceptions.ConnectionDoesNotExistError):
             await conn.fetch("SELECT t")
+
+
+# -- COPY ------------------------------------------------------------------------------------
+
+
+def _copy_response(tag: bytes, binary: bool, columns: int) -> bytes:
+    fmt = int(binary)
+    return message(tag, struct.pack("!bh", fmt, columns) + struct.pack("!h", fmt) * columns)
+
+
+async def _records_out_fails(data: list[bytes]) -> None:
+    """copy_records_from_query, answered by a binary COPY carrying ``data``: a ProtocolError
+    that closes the connection."""
+
+    async def script(client: FakeClient) -> None:
+        await _connected(client)
+        await client.answer_prepare([("t", TEXT)])
+        tag, _ = await client.read_message()
+        assert tag == b"Q"
+        client.send(_copy_response(b"H", True, 1))
+        client.send(b"".join(message(b"d", d) for d in data) + message(b"c"))
+        await client.drain()
+        await asyncio.Event().wait()
+
+    async with fake_server(script) as dsn:
+        conn = await pgoxide.connect(dsn)
+
+        async def read() -> None:
+            async for _ in conn.copy_records_from_query("SELECT t"):
+                pass
+
+        with pytest.raises(exceptions.ProtocolError):
+            await asyncio.wait_for(read(), HANG_GUARD)
+        assert conn.is_closed()
+
+
+async def test_binary_copy_data_without_its_signature():
+    await _records_out_fails([b"not a copy at all"])
+
+
+async def test_binary_copy_data_cut_short():
+    header = b"PGCOPY\n\xff\r\n\0" + b"\0" * 8
+    await _records_out_fails([header, struct.pack("!hi", 1, 10) + b"abc"])
+
+
+async def test_binary_copy_tuple_with_the_wrong_number_of_fields():
+    header = b"PGCOPY\n\xff\r\n\0" + b"\0" * 8
+    tuple_ = struct.pack("!hi", 2, 1) + b"a" + struct.pack("!i", -1)
+    await _records_out_fails([header + tuple_ + b"\xff\xff"])
+
+
+async def test_copy_data_from_the_server_during_copy_in():
+    async def script(client: FakeClient) -> None:
+        await _connected(client)
+        tag, _ = await client.read_message()
+        assert tag == b"Q"
+        client.send(_copy_response(b"G", False, 1) + message(b"d", b"unexpected\n"))
+        await client.drain()
+        await asyncio.Event().wait()
+
+    async with fake_server(script) as dsn:
+        conn = await pgoxide.connect(dsn)
+        with pytest.raises(exceptions.ProtocolError):
+            await asyncio.wait_for(conn.copy_to_table("t", source=b"1\n"), HANG_GUARD)
+        assert conn.is_closed()
+
+
+async def test_a_server_that_never_answers_the_copy_in_times_out():
+    cancelled = asyncio.Event()
+
+    async def script(client: FakeClient) -> None:
+        if await client.read_startup() is None:
+            cancelled.set()  # the CancelRequest for the abandoned COPY
+            return
+        client.ready()
+        await client.read_message()
+        await asyncio.Event().wait()  # neither CopyInResponse nor an error
+
+    async with fake_server(script) as dsn:
+        conn = await pgoxide.connect(dsn)
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(
+                conn.copy_records_to_table("t", records=[(1,)], timeout=0.2), HANG_GUARD
+            )
+        await asyncio.wait_for(cancelled.wait(), HANG_GUARD)
+        conn.terminate()

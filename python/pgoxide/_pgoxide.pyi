@@ -201,6 +201,7 @@ class Session:
         direction: str,
         stmt: Statement | None = None,
         record_class: type[Record] | None = None,
+        text: bool = False,
     ) -> bytes:
         """A COPY of the COPY API (``"in"`` or ``"out"``); completes with its command tag."""
     @staticmethod

@@ -670,7 +670,7 @@ class Connection:
         has ended). ``args`` are written into the statement as literals."""
         ops = self._ops
 
-        async def statement() -> str:
+        async def statement(_: object) -> str:
             return _copy.substitute(sql, [_copy.literal(a) for a in args]) if args else sql
 
         return _copy.CopyOutStream(self._copier, statement, None, None, ops.deadline(timeout))
@@ -699,18 +699,13 @@ class Connection:
         deadline = self._ops.deadline(timeout)
 
         async def describe() -> _pgoxide.Statement:
-            stmt = await self._statement(query, deadline)
-            if stmt.text_columns:
-                raise InterfaceError(
-                    "cannot stream records through binary COPY: the type of column(s) "
-                    f"{', '.join(stmt.text_columns)} has only a text codec here; use fetch() or a "
-                    "stream()"
-                )
-            return stmt
+            return await self._statement(query, deadline)
 
-        async def sql() -> str:
+        async def sql(stmt: _pgoxide.Statement | None) -> str:
             literal = await self._copier.literal_query(query, args, deadline)
-            return f"COPY ({literal}) TO STDOUT (FORMAT binary)"
+            # A column whose type has only a text codec makes the whole COPY text.
+            fmt = "text" if stmt is not None and stmt.text_columns else "binary"
+            return f"COPY ({literal}) TO STDOUT (FORMAT {fmt})"
 
         return _copy.CopyOutStream(self._copier, sql, describe, record_class, deadline)
 

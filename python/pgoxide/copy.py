@@ -267,7 +267,7 @@ class Copier:
         """Runs COPY TO STDOUT ``sql``, handing each read of its data to ``output``."""
         write, close = await _sink(output, self._ops.loop)
         try:
-            stream = CopyOutStream(self, lambda: _ready(sql), None, None)
+            stream = CopyOutStream(self, lambda _: _ready(sql), None, None)
             try:
                 async for chunk in stream:
                     await write(chunk)
@@ -520,8 +520,8 @@ class _Receiver:
 
 class CopyOutStream:
     """An async iterator over a COPY TO STDOUT: its records, decoded in Rust from binary COPY
-    (``copy_records_from_query``, ``copy_records_from_table``), or the bytes of each read
-    (``copy_out``).
+    (``copy_records_from_query``, ``copy_records_from_table``; text COPY when a column's type
+    has only a text codec), or the bytes of each read (``copy_out``).
 
     The COPY starts with the first ``__anext__`` and keeps the connection's turn until it
     ends: calls from other tasks wait, and one from the task iterating raises
@@ -547,7 +547,7 @@ class CopyOutStream:
     def __init__(
         self,
         copier: Copier,
-        sql: Callable[[], Awaitable[str]],
+        sql: Callable[[_pgoxide.Statement | None], Awaitable[str]],
         describe: Callable[[], Awaitable[_pgoxide.Statement]] | None,
         record_class: type[Record] | None,
         deadline: float | None = None,
@@ -603,8 +603,9 @@ class CopyOutStream:
         await ops.take(self._deadline)
         try:
             stmt = await self._describe() if self._describe is not None else None
-            sql = await self._sql()
-            fut = ops.send(ops.session.copy(sql, "out", stmt, self._record_class))
+            sql = await self._sql(stmt)
+            text = stmt is not None and bool(stmt.text_columns)
+            fut = ops.send(ops.session.copy(sql, "out", stmt, self._record_class, text))
         except BaseException:
             ops.release()
             raise

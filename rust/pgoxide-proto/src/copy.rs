@@ -1,11 +1,13 @@
-//! The COPY data formats: binary COPY (header, tuples, trailer) both ways, and the escaping of
-//! text COPY lines.
+//! The COPY data formats: binary COPY (header, tuples, trailer) both ways, and text COPY
+//! lines (escaping them, and splitting received ones into fields).
 //!
 //! A binary COPY tuple is an Int16 field count, then per field an Int32 length (-1 for NULL)
 //! and the value's binary form: the same layout as a DataRow body, so the row decoders read
 //! tuples as they are. CopyData message boundaries need not fall between tuples (the server
 //! happens to send one tuple per message, but the protocol promises nothing), so the reader
 //! carries a cut tuple over to the next message.
+
+use std::borrow::Cow;
 
 use crate::error::{Error, Result};
 
@@ -198,9 +200,8 @@ fn tuple_len(data: &[u8]) -> Result<Option<Tuple>> {
         if len == -1 {
             continue;
         }
-        let len = usize::try_from(len).map_err(|_| {
-            Error::protocol(format!("binary COPY field with a length of {len}"))
-        })?;
+        let len = usize::try_from(len)
+            .map_err(|_| Error::protocol(format!("binary COPY field with a length of {len}")))?;
         if data.len() - pos < len {
             return Ok(None);
         }
@@ -231,8 +232,131 @@ pub fn escape_text(buf: &mut Vec<u8>, value: &[u8]) {
 /// The NULL of a text COPY line (the default `NULL` option).
 pub const TEXT_NULL: &[u8] = b"\\N";
 
+/// Splits text COPY data, arriving in CopyData payloads of any size, into lines.
+#[derive(Debug, Default)]
+pub struct TextReader {
+    /// The start of a line whose newline has not arrived yet.
+    pending: Vec<u8>,
+}
+
+impl TextReader {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reads one CopyData payload, calling `each` with every complete line (without its
+    /// newline) in order.
+    pub fn feed<E>(
+        &mut self,
+        data: &[u8],
+        mut each: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut rest = data;
+        if !self.pending.is_empty() {
+            let Some(end) = memchr::memchr(b'\n', rest) else {
+                self.pending.extend_from_slice(rest);
+                return Ok(());
+            };
+            let mut line = std::mem::take(&mut self.pending);
+            line.extend_from_slice(&rest[..end]);
+            each(&line)?;
+            rest = &rest[end + 1..];
+        }
+        while let Some(end) = memchr::memchr(b'\n', rest) {
+            each(&rest[..end])?;
+            rest = &rest[end + 1..];
+        }
+        self.pending.extend_from_slice(rest);
+        Ok(())
+    }
+
+    /// Checks that the data ended with a whole line (the server sent CopyDone).
+    pub fn finish(&self) -> Result<()> {
+        if self.pending.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::protocol("text COPY data ended inside a line"))
+        }
+    }
+}
+
+/// The fields of one text COPY line (default delimiter and NULL): None for `\N`, else the
+/// value with its backslash sequences resolved.
+pub fn text_fields<'a>(line: &'a [u8], out: &mut Vec<Option<Cow<'a, [u8]>>>) -> Result<()> {
+    out.clear();
+    for field in line.split(|&b| b == b'\t') {
+        if field == TEXT_NULL {
+            out.push(None);
+        } else if memchr::memchr(b'\\', field).is_none() {
+            out.push(Some(Cow::Borrowed(field)));
+        } else {
+            out.push(Some(Cow::Owned(unescape(field)?)));
+        }
+    }
+    Ok(())
+}
+
+/// Resolves the backslash sequences of a text COPY field (`COPY`'s documented set: `\b \f \n
+/// \r \t \v`, octal `\ooo`, hex `\xhh`, and any other character standing for itself).
+fn unescape(field: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(field.len());
+    let mut i = 0;
+    while i < field.len() {
+        let b = field[i];
+        i += 1;
+        if b != b'\\' {
+            out.push(b);
+            continue;
+        }
+        let Some(&next) = field.get(i) else {
+            return Err(Error::protocol(
+                "text COPY field ends with a lone backslash",
+            ));
+        };
+        i += 1;
+        match next {
+            b'b' => out.push(8),
+            b'f' => out.push(12),
+            b'n' => out.push(b'\n'),
+            b'r' => out.push(b'\r'),
+            b't' => out.push(b'\t'),
+            b'v' => out.push(11),
+            b'0'..=b'7' => {
+                let mut value = u32::from(next - b'0');
+                for _ in 0..2 {
+                    match field.get(i) {
+                        Some(&d @ b'0'..=b'7') => {
+                            value = value * 8 + u32::from(d - b'0');
+                            i += 1;
+                        }
+                        _ => break,
+                    }
+                }
+                out.push((value & 0xff) as u8);
+            }
+            b'x' if field.get(i).is_some_and(u8::is_ascii_hexdigit) => {
+                let mut value = 0u8;
+                for _ in 0..2 {
+                    match field.get(i).and_then(|d| char::from(*d).to_digit(16)) {
+                        Some(d) => {
+                            value = value * 16 + d as u8;
+                            i += 1;
+                        }
+                        None => break,
+                    }
+                }
+                out.push(value);
+            }
+            other => out.push(other),
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     fn tuple(fields: &[Option<&[u8]>]) -> Vec<u8> {
@@ -352,7 +476,10 @@ mod tests {
         data.extend_from_slice(&tuple(&[Some(b"v")]));
         write_trailer(&mut data);
         for piece in 1..data.len() {
-            assert_eq!(read_in_pieces(&data, piece).unwrap(), vec![tuple(&[Some(b"v")])]);
+            assert_eq!(
+                read_in_pieces(&data, piece).unwrap(),
+                vec![tuple(&[Some(b"v")])]
+            );
         }
     }
 
@@ -364,6 +491,105 @@ mod tests {
         buf.clear();
         escape_text(&mut buf, b"plain");
         assert_eq!(buf, b"plain");
+    }
+
+    fn lines_in_pieces(data: &[u8], piece: usize) -> Result<Vec<Vec<u8>>> {
+        let mut reader = TextReader::new();
+        let mut out = Vec::new();
+        for chunk in data.chunks(piece.max(1)) {
+            reader.feed(chunk, |l: &[u8]| -> Result<()> {
+                out.push(l.to_vec());
+                Ok(())
+            })?;
+        }
+        reader.finish()?;
+        Ok(out)
+    }
+
+    #[test]
+    fn text_lines_cut_anywhere_are_joined() {
+        let data = b"1\tone\n\n2\t\\N\n3\tlong line\n";
+        for piece in 1..data.len() {
+            assert_eq!(
+                lines_in_pieces(data, piece).unwrap(),
+                vec![
+                    b"1\tone".to_vec(),
+                    vec![],
+                    b"2\t\\N".to_vec(),
+                    b"3\tlong line".to_vec()
+                ]
+            );
+        }
+        assert!(lines_in_pieces(b"1\tno newline", 4).is_err());
+    }
+
+    #[test]
+    fn text_fields_resolve_escapes_and_nulls() {
+        let mut fields = Vec::new();
+        text_fields(b"a\\tb\t\\N\t\t\\\\N\t\\101\\x41\\q\\n", &mut fields).unwrap();
+        let got: Vec<Option<Vec<u8>>> = fields
+            .iter()
+            .map(|f| f.as_ref().map(|c| c.to_vec()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                Some(b"a\tb".to_vec()),
+                None,
+                Some(vec![]),
+                Some(b"\\N".to_vec()),
+                Some(b"AAq\n".to_vec()),
+            ]
+        );
+        assert!(text_fields(b"ends with \\", &mut fields).is_err());
+    }
+
+    #[test]
+    fn escaping_then_splitting_gives_the_value_back() {
+        let value = b"tab\there\nnew \\ back \\N\r".to_vec();
+        let mut line = Vec::new();
+        escape_text(&mut line, &value);
+        let mut fields = Vec::new();
+        text_fields(&line, &mut fields).unwrap();
+        assert_eq!(fields, vec![Some(Cow::Owned(value))]);
+    }
+
+    proptest! {
+        #[test]
+        fn any_values_survive_a_text_line(values in prop::collection::vec(
+            prop::option::of(prop::collection::vec(any::<u8>(), 0..40)), 1..6,
+        )) {
+            let mut line = Vec::new();
+            for (i, v) in values.iter().enumerate() {
+                if i > 0 {
+                    line.push(b'\t');
+                }
+                match v {
+                    None => line.extend_from_slice(TEXT_NULL),
+                    Some(v) => escape_text(&mut line, v),
+                }
+            }
+            let mut fields = Vec::new();
+            text_fields(&line, &mut fields).unwrap();
+            let got: Vec<Option<Vec<u8>>> =
+                fields.iter().map(|f| f.as_ref().map(|c| c.to_vec())).collect();
+            prop_assert_eq!(got, values);
+        }
+
+        #[test]
+        fn any_tuples_survive_binary_copy(
+            rows in prop::collection::vec(
+                prop::collection::vec(prop::option::of(prop::collection::vec(any::<u8>(), 0..20)), 0..5),
+                0..8,
+            ),
+            piece in 1usize..64,
+        ) {
+            let tuples: Vec<Vec<u8>> = rows
+                .iter()
+                .map(|r| tuple(&r.iter().map(|f| f.as_deref()).collect::<Vec<_>>()))
+                .collect();
+            prop_assert_eq!(read_in_pieces(&stream(&tuples), piece).unwrap(), tuples);
+        }
     }
 
     #[test]

@@ -1160,7 +1160,10 @@ mod tests {
         s.feed(&auth(0, &[]));
         s.feed(&msg(b'Z', b"I"));
         drain(&mut s).unwrap();
-        for end in [&msg(b'C', b"COPY 2\0")[..], &msg(b'E', b"SERROR\0C23505\0Mdup\0\0")] {
+        for end in [
+            &msg(b'C', b"COPY 2\0")[..],
+            &msg(b'E', b"SERROR\0C23505\0Mdup\0\0"),
+        ] {
             let mut req = Request::new();
             req.simple_query("COPY t FROM STDIN").unwrap();
             s.submit(&mut req).unwrap();

@@ -202,7 +202,11 @@ impl Codec {
         scratch: &mut Vec<u8>,
     ) -> PyResult<Bound<'py, PyAny>> {
         match self {
-            Codec::Text | Codec::User(..) | Codec::Scalar(Builtin::Text) => return text(py, data),
+            Codec::Text | Codec::Scalar(Builtin::Text) => return text(py, data),
+            // The text form is a text codec's exchange format.
+            Codec::User(user, _) if user.format == ExchangeFormat::Text => {
+                return user.decoder.bind(py).call1((text(py, data)?,));
+            }
             // Straight from the text: transcoding would only turn it into text again.
             Codec::Scalar(Builtin::Numeric) => {
                 let s = std::str::from_utf8(data)

@@ -7,7 +7,7 @@
 //! as its text form. COPY TO STDOUT data is handed over as the bytes of each feed, or decoded
 //! from binary tuples into records with the statement's codecs.
 
-use pgoxide_proto::copy::{self as fmt, BinaryReader};
+use pgoxide_proto::copy::{self as fmt, BinaryReader, TextReader};
 use pgoxide_proto::types::Builtin;
 use pgoxide_proto::{frontend, Error};
 use pyo3::prelude::*;
@@ -17,9 +17,10 @@ use pyo3::types::{
 };
 
 use super::items::Items;
-use super::rows::{decode_row, RowError};
+use super::rows::{decode_row, make_row, Row, RowError};
 use crate::codec::Codec;
 use crate::errors::{data_error, to_pyerr};
+use crate::record::Values;
 use crate::statement::Statement;
 
 /// A COPY run by the COPY API (an operation kind).
@@ -29,13 +30,16 @@ pub enum CopyOp {
     /// COPY TO STDOUT handed over as bytes.
     Out,
     /// Binary COPY TO STDOUT decoded into records.
-    Records(Box<RecordsOut>),
+    Records(Box<RecordsOut<BinaryReader>>),
+    /// Text COPY TO STDOUT decoded into records by the column types: for a result with a
+    /// column whose type has only a text codec.
+    TextRecords(Box<RecordsOut<TextReader>>),
 }
 
-pub struct RecordsOut {
+pub struct RecordsOut<R> {
     pub stmt: Py<Statement>,
     pub record_class: Option<Py<PyType>>,
-    pub reader: BinaryReader,
+    pub reader: R,
 }
 
 impl From<Error> for RowError {
@@ -72,6 +76,19 @@ impl CopyOp {
                     items.copy_row(row.record).map_err(RowError::Value)
                 })
             }
+            CopyOp::TextRecords(out) => {
+                let RecordsOut {
+                    stmt,
+                    record_class,
+                    reader,
+                } = &mut **out;
+                let stmt = stmt.get();
+                let mut scratch = Vec::new();
+                reader.feed(payload, |line| {
+                    let row = text_record(py, stmt, record_class.as_ref(), line, &mut scratch)?;
+                    items.copy_row(row.record).map_err(RowError::Value)
+                })
+            }
         }
     }
 
@@ -79,9 +96,43 @@ impl CopyOp {
     pub fn finish(&self) -> Result<(), Error> {
         match self {
             CopyOp::Records(out) => out.reader.finish(),
-            _ => Ok(()),
+            CopyOp::TextRecords(out) => out.reader.finish(),
+            CopyOp::In | CopyOp::Out => Ok(()),
         }
     }
+}
+
+/// One line of text COPY data as a record, each value decoded from its text by its column's
+/// type.
+fn text_record(
+    py: Python<'_>,
+    stmt: &Statement,
+    record_class: Option<&Py<PyType>>,
+    line: &[u8],
+    scratch: &mut Vec<u8>,
+) -> Result<Row, RowError> {
+    let mut fields = Vec::with_capacity(stmt.column_codecs.len());
+    fmt::text_fields(line, &mut fields)?;
+    if fields.len() != stmt.column_codecs.len() {
+        return Err(RowError::Protocol(Error::Protocol(format!(
+            "a COPY line has {} fields, the statement describes {} columns",
+            fields.len(),
+            stmt.column_codecs.len()
+        ))));
+    }
+    let mut values = Values::with_capacity(py, fields.len()).map_err(RowError::Value)?;
+    for ((field, codec), column) in fields.iter().zip(&stmt.column_codecs).zip(&stmt.columns) {
+        match field {
+            None => values.push(py.None()),
+            Some(data) => values.push(
+                codec
+                    .decode_text(py, column.type_oid, data, scratch)
+                    .map_err(RowError::Value)?
+                    .unbind(),
+            ),
+        }
+    }
+    make_row(py, stmt, record_class, values)
 }
 
 /// Encodes records from `rows` into one CopyData message of about `max_bytes`: binary tuples

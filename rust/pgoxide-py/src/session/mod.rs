@@ -274,8 +274,9 @@ impl Session {
     /// Sends a COPY statement (simple protocol) run by the COPY API; completes with its
     /// command tag. `direction` `"in"` (FROM STDIN: an `ITEM_COPY_IN` tells when to send the
     /// data) or `"out"` (TO STDOUT: `ITEM_COPY_DATA` bytes, or with `stmt` `ITEM_COPY_ROWS`
-    /// of records decoded by its column codecs from binary COPY data).
-    #[pyo3(signature = (sql, direction, stmt=None, record_class=None))]
+    /// of records decoded by its column codecs from binary COPY data, or from text COPY
+    /// data with `text`).
+    #[pyo3(signature = (sql, direction, stmt=None, record_class=None, text=false))]
     fn copy<'py>(
         &mut self,
         py: Python<'py>,
@@ -283,10 +284,16 @@ impl Session {
         direction: &str,
         stmt: Option<Py<Statement>>,
         record_class: Option<Py<PyType>>,
+        text: bool,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let op = match (direction, stmt) {
             ("in", _) => CopyOp::In,
             ("out", None) => CopyOp::Out,
+            ("out", Some(stmt)) if text => CopyOp::TextRecords(Box::new(RecordsOut {
+                stmt,
+                record_class,
+                reader: pgoxide_proto::copy::TextReader::new(),
+            })),
             ("out", Some(stmt)) => CopyOp::Records(Box::new(RecordsOut {
                 stmt,
                 record_class,

@@ -44,6 +44,16 @@ pub fn decode_row(
         }
     }
     row.finish().map_err(RowError::Protocol)?;
+    make_row(py, stmt, record_class, values)
+}
+
+/// A record of `stmt`'s columns holding `values` (a `record_class` instance when one is given).
+pub fn make_row(
+    py: Python<'_>,
+    stmt: &Statement,
+    record_class: Option<&Py<PyType>>,
+    values: Values,
+) -> Result<Row, RowError> {
     let desc = stmt.desc.clone_ref(py);
     match record_class {
         None => Record::create(py, desc, values).map(Row::from),
