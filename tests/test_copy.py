@@ -490,7 +490,7 @@ async def test_records_out_record_class_and_errors(conn: pgoxide.Connection) -> 
 
 
 async def test_calling_the_connection_while_iterating_raises(conn: pgoxide.Connection) -> None:
-    with pytest.raises(exceptions.InterfaceError, match="cursor or stream"):
+    with pytest.raises(exceptions.InterfaceError, match="reads a COPY"):
         async for _ in conn.copy_records_from_query("SELECT 1"):
             await conn.fetchval("SELECT 1")
     assert await conn.fetchval("SELECT 8") == 8

@@ -612,7 +612,7 @@ class CopyOutStream:
         self._fut = fut
         self._receiver = _Receiver(ops.protocol, fut)
         self._state = "running"
-        ops.hold_for(asyncio.current_task())
+        ops.hold_for(asyncio.current_task(), "a COPY")
 
     def _end(self, abandon: bool) -> None:
         """Gives the connection back; with ``abandon`` the COPY is cancelled first."""

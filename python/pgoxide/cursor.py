@@ -104,7 +104,11 @@ class Portal:
             self.name = name
             if not in_block:
                 self._holds_turn = True
-                ops.hold_for(asyncio.current_task())
+                ops.hold_for(
+                    asyncio.current_task(),
+                    "a cursor or stream opened outside a transaction (open it inside a "
+                    "transaction block to run other calls meanwhile)",
+                )
         finally:
             if not self._holds_turn:
                 ops.release()

@@ -78,6 +78,7 @@ class OperationPath:
         self._draining: asyncio.Task[None] | None = None
         # The task reading a portal that keeps the turn (see pgoxide.cursor), if any.
         self._kept_by: asyncio.Task[Any] | None = None
+        self._kept_for = ""
         self._background: set[asyncio.Task[Any]] = set()
 
     # -- deadlines --------------------------------------------------------------------------
@@ -112,9 +113,9 @@ class OperationPath:
         self._check_open()
         if self._kept_by is not None and self._kept_by is asyncio.current_task():
             raise InterfaceError(
-                "cannot run another call on this connection while this task reads a cursor or "
-                "stream opened outside a transaction (it keeps the connection until it ends): "
-                "exhaust or close it first, or open it inside a transaction block"
+                f"cannot run another call on this connection while this task reads "
+                f"{self._kept_for} (it keeps the connection until it ends): exhaust or close "
+                "it first"
             )
         fut: asyncio.Future[None] = self.loop.create_future()
         entry = (fut, _scopes.get())
@@ -135,10 +136,12 @@ class OperationPath:
             if handle is not None:
                 handle.cancel()
 
-    def hold_for(self, task: asyncio.Task[Any] | None) -> None:
-        """Records that the turn is kept across awaits for a portal read by ``task`` (None:
-        no longer), so that a call from that task fails instead of waiting for itself."""
+    def hold_for(self, task: asyncio.Task[Any] | None, what: str = "") -> None:
+        """Records that the turn is kept across awaits for ``what`` (a portal, a COPY) read by
+        ``task`` (None: no longer), so that a call from that task fails instead of waiting
+        for itself."""
         self._kept_by = task
+        self._kept_for = what
 
     def release(self) -> None:
         """Gives the turn (or a drain's hold) back; the next eligible caller gets it."""
