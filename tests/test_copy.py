@@ -666,3 +666,14 @@ async def test_five_million_rows_in_and_out_keep_memory_bounded(conn: pgoxide.Co
     assert count == n
     assert grown_in < 64 * 2**20
     assert peak - before < 64 * 2**20
+
+
+async def test_copy_from_table_options(conn: pgoxide.Connection, table: str) -> None:
+    await conn.copy_records_to_table(table, records=ROWS[:2])
+    out = io.BytesIO()
+    tag = await conn.copy_from_table(
+        table, columns=["id", "name"], output=out, format="csv", header=True, delimiter="|",
+        null="<null>", quote="'", escape="\\", force_quote=["name"], encoding="UTF8",
+    )  # fmt: skip
+    assert tag == "COPY 2"
+    assert out.getvalue() == b"id|name\n1|'one'\n2|<null>\n"
