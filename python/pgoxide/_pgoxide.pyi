@@ -11,6 +11,12 @@ from .types import Lsn
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
+    "EFFECT_ADVISORY",
+    "EFFECT_CURSORS",
+    "EFFECT_LISTEN",
+    "EFFECT_SETTINGS",
+    "EFFECT_TEMP",
+    "EFFECT_UNKNOWN",
     "ITEM_ABORTED",
     "ITEM_AUTH",
     "ITEM_CLIENT_ERROR",
@@ -90,6 +96,14 @@ ITEM_ABORTED: Final = 10
 ITEM_COPY_IN: Final = 11
 ITEM_COPY_DATA: Final = 12
 ITEM_COPY_ROWS: Final = 13
+
+# What a statement may change in the session (Session.take_effects).
+EFFECT_SETTINGS: Final = 1
+EFFECT_LISTEN: Final = 2
+EFFECT_ADVISORY: Final = 4
+EFFECT_TEMP: Final = 8
+EFFECT_CURSORS: Final = 16
+EFFECT_UNKNOWN: Final = 32
 """An operation without a Sync of its own was skipped by the server: an earlier one of the
 same Sync failed. No payload."""
 
@@ -283,6 +297,9 @@ class Session:
     def close_statement(self, name: str) -> None: ...
     def terminate(self) -> bytes: ...
     def connection_lost(self, reason: str) -> None: ...
+    def take_effects(self) -> int:
+        """What statements run since the last call may have changed in the session
+        (``EFFECT_*`` flags); clears them."""
     @property
     def pending_ops(self) -> int: ...
     @property

@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod certificate;
 pub mod codec;
 pub mod copy;
+pub mod effects;
 pub mod error;
 pub mod framing;
 pub mod frontend;

@@ -79,6 +79,17 @@ mod _pgoxide {
             super::replication::unchanged(m.py())?.clone_ref(m.py()),
         )?;
         super::session::export_item_kinds(m)?;
+        // What a statement may change in the session (Session.take_effects), for the pool.
+        for (name, flag) in [
+            ("EFFECT_SETTINGS", pgoxide_proto::effects::SETTINGS),
+            ("EFFECT_LISTEN", pgoxide_proto::effects::LISTEN),
+            ("EFFECT_ADVISORY", pgoxide_proto::effects::ADVISORY),
+            ("EFFECT_TEMP", pgoxide_proto::effects::TEMP),
+            ("EFFECT_CURSORS", pgoxide_proto::effects::CURSORS),
+            ("EFFECT_UNKNOWN", pgoxide_proto::effects::UNKNOWN),
+        ] {
+            m.add(name, flag)?;
+        }
         Ok(())
     }
 }

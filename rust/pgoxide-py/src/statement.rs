@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use pgoxide_proto::backend::Column;
+use pgoxide_proto::effects;
 use pgoxide_proto::types::{self, Oid};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
@@ -28,6 +29,8 @@ pub struct Statement {
     pub result_formats: Vec<i16>,
     pub column_type_names: Vec<String>,
     pub desc: Py<RecordDesc>,
+    /// What executing it may change in the session (`pgoxide_proto::effects`).
+    pub effects: u8,
 }
 
 /// The protocol's compact form of format codes: none (all text), one for all, or one each.
@@ -81,6 +84,7 @@ impl Statement {
             column_codecs,
             result_formats,
             desc: RecordDesc::new(py, &names)?,
+            effects: effects::session_effects(&described.query),
         }))
     }
 }

@@ -21,6 +21,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use pgoxide_proto::auth::policy::RequireAuth;
+use pgoxide_proto::effects;
 use pgoxide_proto::session::{self as core, ChannelBindingMode, Request, StartupConfig};
 use pgoxide_proto::types::Oid;
 use pgoxide_proto::Error;
@@ -46,6 +47,9 @@ pub struct Session {
     registry: Arc<Registry>,
     /// Statements to close with the next request.
     pending_close: Vec<String>,
+    /// What the statements run since `take_effects` may have changed in the session
+    /// (`pgoxide_proto::effects`), for a pool's reset.
+    effects: u8,
 }
 
 impl Session {
@@ -169,6 +173,7 @@ impl Session {
             ops: VecDeque::new(),
             registry: Arc::new(Registry::default()),
             pending_close: Vec::new(),
+            effects: 0,
         })
     }
 
@@ -195,6 +200,7 @@ impl Session {
 
     /// Simple-protocol query (several statements allowed); completes with the last command tag.
     fn simple_query<'py>(&mut self, py: Python<'py>, sql: &str) -> PyResult<Bound<'py, PyBytes>> {
+        self.effects |= effects::session_effects(sql);
         let mut req = self.new_request()?;
         req.simple_query(sql).map_err(|e| to_pyerr(py, &e))?;
         self.submit(py, req, OpKind::Simple)
@@ -204,6 +210,7 @@ impl Session {
     /// values decoded by type (what replication connections and SQL commands without a
     /// prepared statement need).
     fn simple_rows<'py>(&mut self, py: Python<'py>, sql: &str) -> PyResult<Bound<'py, PyBytes>> {
+        self.effects |= effects::session_effects(sql);
         let mut req = self.new_request()?;
         req.simple_query(sql).map_err(|e| to_pyerr(py, &e))?;
         self.submit(
@@ -415,6 +422,7 @@ impl Session {
     ) -> PyResult<Bound<'py, PyBytes>> {
         let mut req = self.new_request()?;
         encode_bind(py, &mut req, portal, stmt.get(), args)?;
+        self.effects |= stmt.get().effects;
         self.submit_query(py, req, stmt, portal, limit, record_class, false, sync)
     }
 
@@ -440,6 +448,7 @@ impl Session {
         req.parse("", &st.query, &st.param_oids)
             .map_err(|e| to_pyerr(py, &e))?;
         encode_bind(py, &mut req, portal, st, args)?;
+        self.effects |= st.effects;
         req.describe_portal(portal).map_err(|e| to_pyerr(py, &e))?;
         self.submit_query(py, req, stmt, portal, limit, record_class, true, sync)
     }
@@ -516,6 +525,7 @@ impl Session {
         } else {
             OpKind::Many
         };
+        self.effects |= stmt.get().effects;
         self.batch_chunk(py, stmt, rows, max_bytes, first, kind)
     }
 
@@ -600,6 +610,12 @@ impl Session {
     fn connection_lost(&mut self, reason: String) {
         self.core.fail(Error::Protocol(reason));
         self.ops.clear();
+    }
+
+    /// What the statements run since the last call may have changed in the session: a union
+    /// of `pgoxide_proto::effects` flags (see `pgoxide.pool`); cleared by the call.
+    fn take_effects(&mut self) -> u8 {
+        std::mem::take(&mut self.effects)
     }
 
     #[getter]
