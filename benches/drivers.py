@@ -8,11 +8,12 @@ nothing more: asyncpg and pgoxide ``fetch``/``fetchval``/``executemany``; psycop
 independent queries on one connection (:meth:`Driver.concurrent`) go out together where the
 driver allows it: pgoxide ``asyncio.gather``, psycopg its pipeline mode, psqlpy
 ``Transaction.pipeline``; asyncpg refuses concurrent calls, so it awaits them one by one.  COPY
-goes through each driver's record copy where it has one (pgoxide, asyncpg and psqlpy
-``copy_records_to_table``, psycopg ``Copy.write_row`` / ``Copy.rows`` with ``set_types``);
-an optional operation a driver has no way to run is not overridden by its adapter, and the
-runner shows ``n/a`` for it (:meth:`Driver.cannot`).  The timed paths call the driver directly;
-helpers used only around the timing (``execute``, ``scalar``) may be slower.
+goes through each driver's record copy where it has one (pgoxide and asyncpg
+``copy_records_to_table`` and ``copy_from_query``, psycopg ``Copy.write_row`` / ``Copy.rows``
+with ``set_types``); an optional operation a driver has no way to run (psqlpy's COPY) is not
+overridden by its adapter, and the runner shows ``n/a`` for it (:meth:`Driver.cannot`).  The
+timed paths call the driver directly; helpers used only around the timing (``execute``,
+``scalar``) may be slower.
 """
 
 from __future__ import annotations
@@ -470,11 +471,19 @@ class Psqlpy(Driver):
     usage = (
         "connect(dsn=uri, ssl_mode=Disable); fetch(...).result(as_tuple=True) / fetch_val / "
         "execute_many (list of lists); gather: transaction().pipeline([(sql, [i]), ...]) "
-        "without begin(), result(as_tuple=True) of each; copy in: "
-        "copy_records_to_table(table, records, columns); copy_records_out: its fetch "
-        "(no record COPY out); copy_out: n/a"
+        "without begin(), result(as_tuple=True) of each; copy_records_out: its fetch (no "
+        "record COPY out); copy_in, copyfrom, copy_out: n/a"
     )
     unsupported = {
+        # psqlpy 0.13.1's copy_records_to_table polls its COPY sink on the event loop's
+        # thread holding the GIL and blocks on the sink channel's mutex, while a tokio thread
+        # holds that mutex and waits for the GIL to wake the coroutine: once the channel is
+        # full the process hangs, and since the loop's thread is blocked no timeout fires.
+        "copy_records_in": "psqlpy 0.13.1's copy_records_to_table deadlocks (the event "
+        "loop's thread waits on its COPY channel's lock while a tokio thread holding it "
+        "waits for the GIL; seen with one copy of 40,000 rows and with 10 concurrent copies "
+        "of 10,000), which no timeout can stop, so it is not run; its binary_copy_to_table "
+        "takes pre-encoded binary COPY data, not Python records",
         "copy_out": "psqlpy has no COPY TO STDOUT (only COPY FROM STDIN: "
         "binary_copy_to_table and copy_records_to_table)",
     }
@@ -534,16 +543,6 @@ class Psqlpy(Driver):
                     count += 1
                     total += row[0]
         return count, total
-
-    async def copy_records_in(
-        self,
-        table: str,
-        columns: Sequence[str],
-        types: Sequence[str],
-        rows: Sequence[Sequence[Any]],
-    ) -> None:
-        # It introspects the column types and encodes binary COPY in Rust.
-        await self.conn.copy_records_to_table(table, records=rows, columns=list(columns))
 
     async def copy_records_out(self, query: str, types: Sequence[str]) -> Sequence[Any]:
         # No record COPY out: its fetch of the same query, as in fetch_all.

@@ -221,8 +221,9 @@ async def _open_peers(driver: Driver, target: Target, n: int) -> str | None:
             await asyncio.wait_for(_connect(peer, target), _CONNECT_TIMEOUT)
             driver.peers.append(peer)
     except Exception as e:
+        why = f"could not open connection {len(driver.peers) + 2}: {type(e).__name__}: {e}"
         await _close_peers(driver)
-        return f"could not open connection {len(driver.peers) + 2}: {type(e).__name__}: {e}"
+        return why
     return None
 
 

@@ -355,10 +355,16 @@ class ExecuteManyWorkload(Workload):
             raise WorkloadError(f"{driver.name}: {n} rows inserted, expected {self.count}")
 
 
+#: SQL spellings of types that psycopg's type registry knows by another name.
+_TYPE_NAMES = {"int": "int4", "integer": "int4", "float": "float8", "double precision": "float8"}
+
+
 def _sql_types(columns: Sequence[tuple[str, str]] | Sequence[tuple[str, str, str]]) -> list[str]:
-    """The columns' SQL type names without a type modifier (``numeric(14, 4)`` -> ``numeric``),
-    as psycopg's ``Copy.set_types`` takes them."""
-    return [c[1].split("(")[0].strip() for c in columns]
+    """The columns' type names as psycopg's ``Copy.set_types`` takes them: without a type
+    modifier (``numeric(14, 4)`` -> ``numeric``), ``int`` and ``float`` as ``int4`` and
+    ``float8``."""
+    names = [c[1].split("(")[0].strip() for c in columns]
+    return [_TYPE_NAMES.get(name.lower(), name) for name in names]
 
 
 @dataclass
@@ -484,9 +490,10 @@ class ConcurrentCopyWorkload(Workload):
 
     def details(self) -> str:
         return (
-            f"{self.description}; {self.connections} connections x {self.copies} copies of "
-            f"{self.rows_per_copy:,} rows per timed run; the server CPU column is one "
-            f"connection's backend, per copy it ran"
+            f"{self.description}; per timed run {self.connections} connections x "
+            f"{self.copies} {'copy' if self.copies == 1 else 'copies'} of "
+            f"{self.rows_per_copy:,} rows; the server CPU column is one connection's backend "
+            "(the first), per copy it ran"
         )
 
     def setup_sql(self) -> list[str]:
@@ -798,8 +805,9 @@ def build_workloads(scale: float = 1.0) -> list[Workload]:
         CopyRecordsOutWorkload(
             name="copy_records_out",
             description="every row of SELECT * of the 11 wide columns as row objects: pgoxide "
-            "copy_records_from_query (binary COPY), psycopg binary COPY rows(); asyncpg and "
-            "psqlpy have no record COPY out and run fetch of the same query",
+            "copy_records_from_query (binary COPY), psycopg binary COPY rows(); asyncpg runs "
+            "fetch of the same query here, not COPY (it has no record COPY out), and so does "
+            "psqlpy",
             unit="rows",
             count=n(1_000_000),
             table=_PREFIX + "wide1m",
