@@ -109,7 +109,16 @@ pub fn encode(b: Builtin, v: &Bound<'_, PyAny>, buf: &mut Vec<u8>) -> EncodeResu
     Ok(())
 }
 
-fn int<T: TryFrom<i128>>(v: &Bound<'_, PyAny>, type_name: &str) -> Result<T, String> {
+fn int<T: TryFrom<i64> + TryFrom<i128>>(v: &Bound<'_, PyAny>, type_name: &str) -> Result<T, String> {
+    if v.is_exact_instance_of::<PyInt>() {
+        // The common case, without the 128-bit conversion: an int that fits a C long long.
+        let mut overflow = 0;
+        // SAFETY: `v` is a live int; this cannot fail other than by overflowing.
+        let n = unsafe { pyo3::ffi::PyLong_AsLongLongAndOverflow(v.as_ptr(), &mut overflow) };
+        if overflow == 0 {
+            return T::try_from(n).map_err(|_| format!("value out of {type_name} range"));
+        }
+    }
     if !v.is_instance_of::<PyInt>() && v.hasattr("__index__").ok() != Some(true) {
         return Err(expected("int", v));
     }

@@ -165,11 +165,19 @@ pub fn encode_records<'py>(
         };
         let record = record?;
         let index = start + count;
-        let values = record_values(py, &record, stmt, index)?;
-        if text {
-            encode_line(py, stmt, &values, index, &mut buf, &mut scratch)?;
-        } else {
-            encode_tuple(py, stmt, &values, index, &mut buf)?;
+        match record.cast::<PyTuple>() {
+            // The common case, read in place.
+            Ok(t) if !text && t.len() == stmt.column_codecs.len() => {
+                encode_tuple(py, stmt, t.iter_borrowed(), index, &mut buf)?;
+            }
+            _ => {
+                let values = record_values(py, &record, stmt, index)?;
+                if text {
+                    encode_line(py, stmt, &values, index, &mut buf, &mut scratch)?;
+                } else {
+                    encode_tuple(py, stmt, values.iter(), index, &mut buf)?;
+                }
+            }
         }
         count += 1;
     }
@@ -222,15 +230,16 @@ fn record_values<'py>(
     Ok(values)
 }
 
-fn encode_tuple(
-    py: Python<'_>,
+fn encode_tuple<'py, V: std::ops::Deref<Target = Bound<'py, PyAny>>>(
+    py: Python<'py>,
     stmt: &Statement,
-    values: &[Bound<'_, PyAny>],
+    values: impl Iterator<Item = V>,
     index: u64,
     buf: &mut Vec<u8>,
 ) -> PyResult<()> {
-    fmt::begin_tuple(buf, values.len()).map_err(|e| to_pyerr(py, &e))?;
-    for (col, (value, codec)) in values.iter().zip(&stmt.column_codecs).enumerate() {
+    fmt::begin_tuple(buf, stmt.column_codecs.len()).map_err(|e| to_pyerr(py, &e))?;
+    for (col, (value, codec)) in values.zip(&stmt.column_codecs).enumerate() {
+        let value = &*value;
         if value.is_none() {
             fmt::null(buf);
             continue;
