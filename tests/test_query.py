@@ -422,10 +422,12 @@ async def test_statement_cache_disabled_leaves_no_named_statements(dsn):
 
 async def test_copy_from_stdin_through_execute_is_refused_cleanly(conn):
     await conn.execute("CREATE TEMP TABLE cp(a int)")
-    with pytest.raises(exceptions.QueryCanceledError):
+    with pytest.raises(exceptions.InterfaceError, match="copy_records_to_table"):
         await conn.execute("COPY cp FROM STDIN")
     assert await conn.fetchval("SELECT count(*) FROM cp") == 0
-    assert await conn.execute("COPY (SELECT 1) TO STDOUT") == "COPY 1"
+    with pytest.raises(exceptions.InterfaceError, match="copy_from_query"):
+        await conn.execute("COPY (SELECT 1) TO STDOUT")
+    assert await conn.fetchval("SELECT 2") == 2
 
 
 async def test_max_message_size(dsn):
