@@ -344,3 +344,50 @@ async def test_a_listener_added_twice_is_registered_once(conn, other):
     await other.execute("NOTIFY twice, 'two'")
     assert await _got(got) == "two"
     assert calls == ["one"]
+
+
+# -- the pull API ---------------------------------------------------------------------------
+
+
+async def test_notifications_as_an_async_iterator(
+    conn: pgoxide.Connection, other: pgoxide.Connection
+) -> None:
+    from pgoxide.notifications import Notification
+
+    async with conn.notifications("a", "b") as stream:
+        assert await _channels(conn) == ["a", "b"]
+        await other.execute("NOTIFY a, '1'; NOTIFY c, 'ignored'; NOTIFY b, '2'")
+        got = [await asyncio.wait_for(stream.__anext__(), HANG_GUARD) for _ in range(2)]
+        pid = other.get_server_pid()
+        assert got == [Notification(pid, "a", "1"), Notification(pid, "b", "2")]
+    assert await _channels(conn) == []
+
+
+async def test_notifications_queue_is_bounded(
+    conn: pgoxide.Connection, other: pgoxide.Connection
+) -> None:
+    from pgoxide.notifications import NotificationQueueOverflowError
+
+    async with conn.notifications("q", max_queued=3) as stream:
+        await other.execute("".join(f"NOTIFY q, '{i}';" for i in range(10)))
+        await conn.fetchval("SELECT 1")  # the notifications arrived before this reply
+        assert [(await stream.__anext__()).payload for _ in range(3)] == ["7", "8", "9"]
+        assert stream.dropped == 7
+    async with conn.notifications("q", max_queued=3, overflow="raise") as stream:
+        await other.execute("".join(f"NOTIFY q, '{i}';" for i in range(5)))
+        await conn.fetchval("SELECT 1")
+        assert (await stream.__anext__()).payload == "0"  # what fitted is still there
+        assert [(await stream.__anext__()).payload for _ in range(2)] == ["1", "2"]
+        with pytest.raises(NotificationQueueOverflowError):
+            await stream.__anext__()
+
+
+async def test_notifications_end_when_the_connection_closes(
+    dsn: str, other: pgoxide.Connection
+) -> None:
+    conn = await pgoxide.connect(dsn)
+    stream = conn.notifications("z")
+    await stream.start()
+    await other.execute("SELECT pg_terminate_backend($1)", conn.get_server_pid())
+    with pytest.raises((exceptions.AdminShutdownError, exceptions.ConnectionDoesNotExistError)):
+        await asyncio.wait_for(stream.__anext__(), HANG_GUARD)

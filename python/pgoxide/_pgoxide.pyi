@@ -300,6 +300,10 @@ class Session:
     def take_effects(self) -> int:
         """What statements run since the last call may have changed in the session
         (``EFFECT_*`` flags); clears them."""
+    def add_effects(self, flags: int) -> None: ...
+    @property
+    def requests(self) -> int:
+        """Requests submitted since the session started."""
     @property
     def pending_ops(self) -> int: ...
     @property

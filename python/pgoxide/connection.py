@@ -13,6 +13,8 @@ from typing import Any, Callable, Union
 
 from . import _pgoxide, conninfo, introspection
 from . import copy as _copy
+from . import locks as _locks
+from . import notifications as _notifications
 from .cursor import CursorFactory, Portal, Stream
 from .exceptions import (
     ConnectionDoesNotExistError,
@@ -146,6 +148,13 @@ class Connection:
         self._listeners: dict[str, list[NotificationCallback]] = {}
         self._log_listeners: list[LogCallback] = []
         self._termination_listeners: list[TerminationCallback] = []
+        # Set by a pool (see pgoxide.pool): its hook for a connection lost, its record of
+        # this connection, and effects to reset that were found before the reset ran.
+        self._on_lost: Callable[[], None] | None = None
+        self._pool_slot: Any = None
+        self._pending_effects = 0
+        # Session-level advisory locks held through advisory_lock(), by key.
+        self._advisory_locks: dict[Any, int] = {}
         protocol.on_notice = self._on_notice
         protocol.on_notification = self._on_notification
         protocol.on_close = self._on_close
@@ -779,6 +788,14 @@ class Connection:
             del self._listeners[channel]
             await self.execute(f"UNLISTEN {_quote_ident(channel)}")
 
+    def notifications(
+        self, *channels: str, max_queued: int = 1000, overflow: str = "drop_oldest"
+    ) -> _notifications.Notifications:
+        """``async for n in conn.notifications("a", "b")``: each NOTIFY on the channels as a
+        :class:`~pgoxide.notifications.Notification`, from a queue of at most ``max_queued``
+        (``overflow``: ``"drop_oldest"``, counted in ``.dropped``, or ``"raise"``)."""
+        return _notifications.Notifications(self, channels, max_queued, overflow)
+
     def add_log_listener(self, callback: LogCallback) -> None:
         """Calls ``callback(connection, message)`` for each notice or warning the server sends."""
         self._log_listeners.append(callback)
@@ -809,6 +826,81 @@ class Connection:
         self._ops.connection_lost(error)
         for cb in self._termination_listeners:
             self._call_soon(cb, self)
+        if self._on_lost is not None:
+            self._on_lost()
+
+    # -- what a pool needs --------------------------------------------------------------------
+
+    async def _ping(self, timeout: float | None) -> None:
+        """One round trip (a lone Sync): fails if the connection is dead."""
+        ops = self._ops
+        await ops.request(self._session.sync, ops.deadline(timeout))
+
+    def _forget_callbacks(self) -> None:
+        """Drops the listeners of the code that is releasing the connection."""
+        self._listeners.clear()
+        self._log_listeners.clear()
+        self._termination_listeners.clear()
+
+    def _release_advisory_locks(self) -> int:
+        """Forgets the advisory locks still held through :meth:`advisory_lock` (the pool's
+        reset releases them); returns how many there were."""
+        count = sum(self._advisory_locks.values())
+        self._advisory_locks.clear()
+        return count
+
+    def _advisory_lock_in_doubt(self) -> None:
+        """An advisory lock call was abandoned: the lock may be held, so a pool must reset."""
+        self._session.add_effects(_pgoxide.EFFECT_ADVISORY)
+
+    async def _run_untracked(self, query: str, args: Sequence[Any], timeout: float | None) -> Any:
+        """``fetchval`` whose statement does not count as a change of the session (the
+        caller keeps account of what it changes, as advisory locks do)."""
+        ops = self._ops
+        deadline = ops.deadline(timeout)
+        await ops.take(deadline)
+        try:
+            stmt = await self._statement(query, deadline)
+            session = self._session
+            before = session.take_effects()
+            try:
+                fut = ops.send(self._encode(stmt, args, 1, None))
+            finally:
+                session.take_effects()
+                session.add_effects(before)
+        finally:
+            ops.release()
+        rows, _ = self._described(query, stmt, await ops.wait(fut, deadline))
+        return rows[0][0] if rows else None
+
+    # -- advisory locks (see pgoxide.locks) ---------------------------------------------------
+
+    def advisory_lock(
+        self,
+        key: _locks.Key,
+        *,
+        shared: bool = False,
+        wait: bool = True,
+        timeout: float | None = None,
+    ) -> _locks.AdvisoryLock:
+        """A session-level advisory lock: ``async with conn.advisory_lock(key):`` waits for
+        it (up to ``timeout``) and releases it at the end; with ``wait=False`` it is tried
+        once and ``async with`` gives whether it was acquired. Locks a connection still
+        holds when it goes back to a pool are reported and released."""
+        return _locks.AdvisoryLock(self, key, shared=shared, wait=wait, timeout=timeout)
+
+    def try_advisory_lock(
+        self, key: _locks.Key, *, shared: bool = False, timeout: float | None = None
+    ) -> _locks.AdvisoryLock:
+        """``advisory_lock(key, wait=False)``: ``async with ... as acquired``."""
+        return _locks.AdvisoryLock(self, key, shared=shared, wait=False, timeout=timeout)
+
+    async def advisory_xact_lock(
+        self, key: _locks.Key, *, shared: bool = False, wait: bool = True
+    ) -> bool:
+        """Takes a transaction-level advisory lock (released when the transaction block
+        ends); with ``wait=False`` tries once. Returns whether it is held."""
+        return await _locks.advisory_xact_lock(self, key, shared=shared, wait=wait)
 
     def _call_soon(self, cb: Callable[..., Any], *args: Any) -> None:
         def run() -> None:

@@ -536,6 +536,7 @@ class CopyOutStream:
         "_deadline",
         "_describe",
         "_fut",
+        "_lease",
         "_receiver",
         "_record_class",
         "_rows",
@@ -553,6 +554,7 @@ class CopyOutStream:
         deadline: float | None = None,
     ) -> None:
         self._copier = copier
+        self._lease = copier._ops.lease
         self._sql = sql
         self._describe = describe
         self._record_class = record_class
@@ -600,6 +602,7 @@ class CopyOutStream:
 
     async def _start(self) -> None:
         ops = self._copier._ops
+        ops.check_lease(self._lease)
         await ops.take(self._deadline)
         try:
             stmt = await self._describe() if self._describe is not None else None

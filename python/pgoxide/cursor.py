@@ -45,6 +45,7 @@ class Portal:
         "_args",
         "_deadline",
         "_holds_turn",
+        "_lease",
         "_ops",
         "_query",
         "_record_class",
@@ -65,6 +66,7 @@ class Portal:
         stmt: _pgoxide.Statement | None = None,
     ) -> None:
         self._ops = ops
+        self._lease = ops.lease
         self._resolve = resolve
         self._query = query
         self._args = args
@@ -81,6 +83,7 @@ class Portal:
         if self._stmt is not None:
             return
         ops = self._ops
+        ops.check_lease(self._lease)
         await ops.take(self._deadline)
         try:
             self._stmt = await self._resolve(self._query, self._deadline)
@@ -90,6 +93,7 @@ class Portal:
     async def open(self, window: int, deadline: float | None = None) -> list[Record]:
         """Binds the query to a new portal and returns its first ``window`` rows."""
         ops, session = self._ops, self._ops.session
+        ops.check_lease(self._lease)
         deadline = self._deadline if deadline is None else deadline
         await ops.take(deadline)
         try:
@@ -120,6 +124,7 @@ class Portal:
             return await self.open(window, deadline)
         if self.exhausted:
             return []
+        self._ops.check_lease(self._lease)
         deadline = self._deadline if deadline is None else deadline
         fut = self.request(window)
         if fut is not None:

@@ -80,6 +80,9 @@ class OperationPath:
         self._kept_by: asyncio.Task[Any] | None = None
         self._kept_for = ""
         self._background: set[asyncio.Task[Any]] = set()
+        # Changes when a pool takes the connection back: statements, cursors and transaction
+        # blocks made before then refuse to run (see `check_lease`).
+        self.lease = object()
 
     # -- deadlines --------------------------------------------------------------------------
 
@@ -177,6 +180,23 @@ class OperationPath:
                     "connection closed: the server did not finish a cancelled operation "
                     "before a later call's timeout"
                 )
+            )
+
+    def new_lease(self) -> None:
+        """The connection goes back to a pool: what its previous user made (a transaction
+        block that owns the path, a cursor keeping the turn, prepared statements) no longer
+        applies."""
+        self.lease = object()
+        self._owner = None
+        self._kept_by = None
+        if self._holds == 0 and self._waiting:
+            self._wake()
+
+    def check_lease(self, lease: object) -> None:
+        """Raises if the connection went back to a pool since ``lease`` was taken."""
+        if lease is not self.lease:
+            raise InterfaceError(
+                "this object belongs to a connection that has been released back to the pool"
             )
 
     # -- transaction ownership --------------------------------------------------------------

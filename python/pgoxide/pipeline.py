@@ -133,6 +133,7 @@ class Pipeline:
     ) -> None:
         self._conn = conn
         self._ops = ops
+        self._lease = ops.lease
         self._resolve = resolve
         self._atomic = atomic
         self._timeout = timeout
@@ -170,6 +171,7 @@ class Pipeline:
     def _add(self, spec: _Spec) -> PipelineCall:
         if self._closed:
             raise InterfaceError("this pipeline has ended: make calls inside its block")
+        self._ops.check_lease(self._lease)
         call = PipelineCall(self, len(self._calls), spec)
         self._calls.append(call)
         self._unsent.append(call)
@@ -182,6 +184,7 @@ class Pipeline:
         unsent, self._unsent = self._unsent, []
         if not unsent:
             return
+        self._ops.check_lease(self._lease)
         if self._deadline is None:
             self._deadline = self._ops.deadline(self._timeout)
         if self._atomic:

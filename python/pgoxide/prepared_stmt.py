@@ -31,6 +31,7 @@ class PreparedStatement:
     __slots__ = (
         "__weakref__",
         "_conn",
+        "_lease",
         "_ops",
         "_query",
         "_record_class",
@@ -48,6 +49,7 @@ class PreparedStatement:
     ) -> None:
         self._conn = conn
         self._ops = ops
+        self._lease = ops.lease
         self._query = query
         self._stmt = stmt
         self._record_class = record_class
@@ -93,6 +95,7 @@ class PreparedStatement:
     ) -> None:
         """Executes the statement once per argument tuple, pipelined and atomic."""
         ops = self._ops
+        ops.check_lease(self._lease)
         await ops.batch(self._statement, args, ops.deadline(timeout))
 
     async def fetchmany(
@@ -101,6 +104,7 @@ class PreparedStatement:
         """Executes the statement once per argument tuple; the rows of all (one round trip,
         atomic)."""
         ops = self._ops
+        ops.check_lease(self._lease)
         rows, self._statusmsg = await ops.batch(
             self._statement,
             args,
@@ -156,6 +160,7 @@ class PreparedStatement:
         self, args: Sequence[Any], limit: int, timeout: float | None
     ) -> list[Record]:
         ops = self._ops
+        ops.check_lease(self._lease)
         session, record_class, stmt = ops.session, self._record_class, self._stmt
         if stmt.name:
             rows, self._statusmsg = await ops.request(

@@ -38,6 +38,7 @@ class Transaction:
         "_conn",
         "_deferrable",
         "_isolation",
+        "_lease",
         "_nested",
         "_ops",
         "_readonly",
@@ -59,6 +60,7 @@ class Transaction:
             )
         self._conn = conn
         self._ops = ops
+        self._lease = ops.lease
         self._isolation = isolation
         self._readonly = readonly
         self._deferrable = deferrable
@@ -74,6 +76,7 @@ class Transaction:
         if self._state is not _State.NEW:
             raise InterfaceError(f"cannot start a transaction that is already {self._state.value}")
         ops = self._ops
+        ops.check_lease(self._lease)
         deadline = ops.deadline(None)
         await ops.take(deadline)
         try:
@@ -141,6 +144,10 @@ class Transaction:
         if self._state is not _State.STARTED:
             raise InterfaceError(f"cannot end a transaction that is {self._state.value}")
         ops = self._ops
+        if self._lease is not ops.lease:
+            # The pool rolled it back when the connection was released.
+            self._state = _State.FAILED
+            ops.check_lease(self._lease)
         deadline = ops.deadline(None)
         try:
             await ops.take(deadline)

@@ -50,6 +50,8 @@ pub struct Session {
     /// What the statements run since `take_effects` may have changed in the session
     /// (`pgoxide_proto::effects`), for a pool's reset.
     effects: u8,
+    /// Requests submitted (pool's `max_queries`).
+    requests: u64,
 }
 
 impl Session {
@@ -70,6 +72,7 @@ impl Session {
     ) -> PyResult<Bound<'py, PyBytes>> {
         let bytes = self.core.submit(&mut req).map_err(|e| to_pyerr(py, &e))?;
         self.pending_close.clear();
+        self.requests += 1;
         self.ops.push_back(Op::new(kind));
         Ok(PyBytes::new(py, &bytes))
     }
@@ -87,6 +90,7 @@ impl Session {
             req.flush();
             let bytes = self.core.submit(&mut req).map_err(|e| to_pyerr(py, &e))?;
             self.pending_close.clear();
+            self.requests += 1;
             self.ops.push_back(Op::without_sync(kind));
             return Ok(PyBytes::new(py, &bytes));
         }
@@ -174,6 +178,7 @@ impl Session {
             registry: Arc::new(Registry::default()),
             pending_close: Vec::new(),
             effects: 0,
+            requests: 0,
         })
     }
 
@@ -616,6 +621,17 @@ impl Session {
     /// of `pgoxide_proto::effects` flags (see `pgoxide.pool`); cleared by the call.
     fn take_effects(&mut self) -> u8 {
         std::mem::take(&mut self.effects)
+    }
+
+    /// Adds effects the session may have (flags as for `take_effects`).
+    fn add_effects(&mut self, flags: u8) {
+        self.effects |= flags;
+    }
+
+    /// Requests submitted since the session started.
+    #[getter]
+    fn requests(&self) -> u64 {
+        self.requests
     }
 
     #[getter]
