@@ -7,6 +7,8 @@ from ._pgoxide import UUID, Record
 from .connection import Connection, ConnectionSettings
 from .establish import AuthEvent, connect
 from .exceptions import *  # noqa: F403  (asyncpg exposes its exceptions at the top level)
+from .pool import Pool, create_pool
+from .pool_cluster import PoolCluster, create_pool_cluster
 from .prepared_stmt import PreparedStatement
 from .transaction import Transaction
 from .types import *  # noqa: F403  (and its value types)
@@ -17,11 +19,15 @@ __all__ = (
     "AuthEvent",
     "Connection",
     "ConnectionSettings",
+    "Pool",
+    "PoolCluster",
     "PreparedStatement",
     "Record",
     "Transaction",
     "UUID",
     "connect",
+    "create_pool",
+    "create_pool_cluster",
     "exceptions",
     "types",
     *exceptions.__all__,
