@@ -4,13 +4,19 @@ checks, cancel-safe acquire and release, resets only where needed, recycling and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import warnings
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import pgoxide
 import pytest
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 from pgoxide import exceptions
+from pgoxide.cluster import Cluster
 from pgoxide.pool import Pool, PoolConnectionProxy, reset_sql
 
 HANG_GUARD = 60
@@ -335,6 +341,21 @@ async def test_close_waits_then_terminates(dsn: str) -> None:
         await pool.acquire()
 
 
+async def test_close_closes_every_connection_on_the_server(
+    dsn: str, other: pgoxide.Connection
+) -> None:
+    pool = await pgoxide.create_pool(dsn, min_size=4, max_size=4)
+    pids = _pids_now(pool)
+    async with pool.acquire() as conn:
+        await conn.fetchval("SELECT 1")
+    await pool.close()
+    alive = "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1::int[])"
+    for _ in range(10_000):  # the server notices each Terminate a moment after it arrives
+        if await other.fetchval(alive, list(pids)) == 0:
+            break
+    assert await other.fetchval(alive, list(pids)) == 0
+
+
 async def test_close_returns_when_connections_come_back(dsn: str) -> None:
     pool = await pgoxide.create_pool(dsn, min_size=1, max_size=2)
     conn = await pool.acquire()
@@ -434,3 +455,178 @@ async def test_pool_listen_reconnects_and_says_so(dsn: str, other: pgoxide.Conne
             again = await asyncio.wait_for(stream.__anext__(), HANG_GUARD)
             assert isinstance(again, Notification) and again.payload == "two"
         await until(pool, lambda: pool.stats().in_use == 0, "the listening connection back")
+
+
+# -- the server going away under load ----------------------------------------------------------
+
+
+@pytest.fixture
+def own_cluster() -> Iterator[Cluster]:
+    """A cluster this test may stop and restart."""
+    with Cluster() as cluster:
+        yield cluster
+
+
+async def test_server_restart_under_load(own_cluster: Cluster) -> None:
+    dsn = f"postgresql://{own_cluster.superuser}@{own_cluster.host}:{own_cluster.port}/postgres"
+    async with pgoxide.create_pool(dsn, min_size=5, max_size=10) as pool:
+        stop = asyncio.Event()
+        errors: list[BaseException] = []
+
+        async def worker() -> int:
+            done = 0
+            while not stop.is_set():
+                try:
+                    assert await pool.fetchval("SELECT $1::int", done) == done
+                    done += 1
+                except (exceptions.PostgresError, exceptions.InterfaceError, OSError) as e:
+                    errors.append(e)  # only calls running when the server went away
+            return done
+
+        workers = [asyncio.ensure_future(worker()) for _ in range(50)]
+        await until(pool, lambda: pool.stats().acquired > 500, "the load running")
+        await asyncio.get_running_loop().run_in_executor(None, own_cluster.restart)
+        served = pool.stats().acquired
+        await until(pool, lambda: pool.stats().acquired > served + 500, "served again")
+        stop.set()
+        done = await asyncio.wait_for(asyncio.gather(*workers), HANG_GUARD)
+        assert all(n > 0 for n in done)
+        assert len(errors) <= 10  # at most the calls in flight on 10 connections
+        assert pool.stats().connections_lost >= 5
+        await until(pool, lambda: pool.get_size() >= 5 and not pool._opening, "refilled")
+        assert pool.get_size() == pool.get_idle_size()
+
+
+# -- hypothesis: any sequence of acquire, release, cancel and terminate ---------------------------
+
+
+def test_stateful_sizes_hold(dsn: str) -> None:
+    loop = asyncio.new_event_loop()
+    killer = loop.run_until_complete(pgoxide.connect(dsn))
+
+    class PoolMachine(RuleBasedStateMachine):
+        """The pool's sizes are true after every step: open = idle + held, within max_size,
+        no waiter left behind, and at least min_size once the background work is done."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.pool = loop.run_until_complete(
+                pgoxide.create_pool(dsn, min_size=2, max_size=3, check_idle_after=None)
+            )
+            self.held: list[PoolConnectionProxy] = []
+
+        def run(self, coro: Any) -> Any:
+            return loop.run_until_complete(asyncio.wait_for(coro, HANG_GUARD))
+
+        @rule()
+        def acquire(self) -> None:
+            if len(self.held) < 3:
+                self.held.append(self.run(self.pool.acquire()))
+
+        @rule()
+        def acquire_times_out(self) -> None:
+            if len(self.held) == 3:
+                with pytest.raises(asyncio.TimeoutError):
+                    self.run(self.pool.acquire(timeout=0.01))
+
+        @rule(steps=st.integers(0, 6))
+        def acquire_cancelled(self, steps: int) -> None:
+            async def cancel_after() -> None:
+                task = asyncio.ensure_future(self.pool.acquire())
+                for _ in range(steps):
+                    await asyncio.sleep(0)
+                task.cancel()
+                try:
+                    self.held.append(await task)  # it won the race
+                except asyncio.CancelledError:
+                    pass
+
+            self.run(cancel_after())
+
+        @rule(i=st.integers(0, 2), dirty=st.booleans())
+        def release(self, i: int, dirty: bool) -> None:
+            if i < len(self.held):
+                conn = self.held.pop(i)
+
+                async def go() -> None:
+                    if dirty and not conn.is_closed():
+                        await conn.execute("SET work_mem = '5MB'")
+                    await self.pool.release(conn)
+
+                self.run(go())
+
+        # At least one step: a task cancelled before it first runs never calls release().
+        @rule(i=st.integers(0, 2), steps=st.integers(1, 4))
+        def release_cancelled(self, i: int, steps: int) -> None:
+            if i < len(self.held):
+                conn = self.held.pop(i)
+
+                async def go() -> None:
+                    if not conn.is_closed():
+                        await conn.execute("SET work_mem = '6MB'")
+                    task = asyncio.ensure_future(self.pool.release(conn))
+                    for _ in range(steps):
+                        await asyncio.sleep(0)
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+
+                self.run(go())
+
+        @rule(i=st.integers(0, 2))
+        def terminate_held_backend(self, i: int) -> None:
+            if i < len(self.held) and not self.held[i].is_closed():
+                pid = self.held[i].get_server_pid()
+                self.run(killer.execute("SELECT pg_terminate_backend($1)", pid))
+
+        @rule()
+        def terminate_idle_backend(self) -> None:
+            idle = [s for s in self.pool._idle if not s.conn.is_closed()]
+            if idle:
+                pid = idle[0].conn.get_server_pid()
+                self.run(killer.execute("SELECT pg_terminate_backend($1)", pid))
+
+        @rule()
+        def expire(self) -> None:
+            self.run(self.pool.expire_connections())
+
+        @invariant()
+        def sizes_are_true(self) -> None:
+            pool = self.pool
+            self.run(self.settled())
+            held = len(self.held)
+            assert pool.get_size() == pool.get_idle_size() + held
+            assert pool.get_size() <= 3
+            assert pool._size == pool.get_size() + pool._opening
+            assert pool.stats().waiters == 0
+            # A loss noticed just now may still be being replaced.
+            assert pool.get_size() + pool._opening >= 2
+
+        async def settled(self) -> None:
+            """Until the pool's background work is done (refills, releases, closes)."""
+            pool = self.pool
+            while pool._tasks - {pool._maintainer} or pool._opening:
+                await pool._next_change()
+
+        def teardown(self) -> None:
+            async def close() -> None:
+                for conn in self.held:
+                    await self.pool.release(conn)
+                await self.pool.close()
+
+            self.run(close())
+
+    try:
+        run_state_machine_as_test(
+            PoolMachine,
+            settings=settings(
+                max_examples=15,
+                stateful_step_count=15,
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+                phases=[Phase.explicit, Phase.reuse, Phase.generate],
+            ),
+        )
+    finally:
+        loop.run_until_complete(killer.close())
+        loop.close()

@@ -234,6 +234,11 @@ class Pool:
         self._opening = 0
         self._generation = 0
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Tasks that terminate() may cancel (openers, checks, the maintainer); the others
+        # (releases, closes) finish on their own once their connections are terminated.
+        self._cancellable: set[asyncio.Task[Any]] = set()
+        # Connections being closed gracefully (no longer counted in the pool).
+        self._closing_conns: set[Connection] = set()
         self._initialized = False
         self._initializing = False
         self._closing = False
@@ -284,7 +289,7 @@ class Pool:
                 slot.idle = True
                 self._idle.append(slot)
             self._initialized = True
-            self._maintainer = self._spawn(self._maintain())
+            self._maintainer = self._spawn(self._maintain(), cancellable=True)
             return self
         finally:
             self._initializing = False
@@ -361,7 +366,7 @@ class Pool:
                 slot = self._idle.pop()
                 slot.idle = False
                 if slot.conn.is_closed():
-                    self._discard(slot, lost=True)
+                    self._discard(slot, lost=True)  # lost before the pool heard of it
                     continue
                 after = self._check_idle_after
                 if after is not None and start - slot.idle_since >= after:
@@ -374,7 +379,7 @@ class Pool:
         if self._watchers:
             self._notify()
         if check is not None:
-            self._spawn(self._check(check))
+            self._spawn(self._check(check), cancellable=True)
         self._grow()
         timer = None if timeout is None else loop.call_at(start + timeout, self._timed_out, fut)
         try:
@@ -448,7 +453,7 @@ class Pool:
         for _ in range(want):
             self._size += 1
             self._opening += 1
-            self._spawn(self._open())
+            self._spawn(self._open(), cancellable=True)
 
     async def _open(self) -> None:
         """Opens one connection for the pool, retrying with backoff while it is needed."""
@@ -605,11 +610,19 @@ class Pool:
             self._notify()
         if self._all_back is not None and len(self._slots) == len(self._idle):
             self._all_back.set()
+        self._grow()
 
     def _close_slot(self, slot: _Slot) -> None:
         """Closes a connection gracefully, in the background."""
         self._discard(slot, lost=False)
-        self._spawn(slot.conn.close(timeout=self._check_timeout))
+        self._spawn(self._close_connection(slot.conn))
+
+    async def _close_connection(self, conn: Connection) -> None:
+        self._closing_conns.add(conn)
+        try:
+            await conn.close(timeout=self._check_timeout)
+        finally:
+            self._closing_conns.discard(conn)
 
     async def _maintain(self) -> None:
         """Closes connections idle for too long (above ``min_size``), replaces those past
@@ -654,8 +667,12 @@ class Pool:
                     RuntimeWarning,
                     stacklevel=2,
                 )
+        # Releases and graceful closes under way finish (each close is bounded).
+        finishing = [t for t in self._tasks - self._cancellable if t is not asyncio.current_task()]
+        if finishing:
+            await asyncio.wait(finishing, timeout=self._check_timeout)
         self.terminate()
-        tasks = [t for t in self._tasks if not t.done()]
+        tasks = [t for t in self._tasks if t is not asyncio.current_task()]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
@@ -669,7 +686,9 @@ class Pool:
             slot.conn.terminate()
             self._discard(slot, lost=False)
         self._idle.clear()
-        for task in list(self._tasks):
+        for conn in list(self._closing_conns):
+            conn.terminate()
+        for task in list(self._cancellable):
             if not task.done() and task is not asyncio.current_task():
                 task.cancel()
 
@@ -734,14 +753,17 @@ class Pool:
         if not self._initialized:
             raise InterfaceError("pool is not initialized: await it (or use async with) first")
 
-    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+    def _spawn(self, coro: Awaitable[Any], *, cancellable: bool = False) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
         self._tasks.add(task)
+        if cancellable:
+            self._cancellable.add(task)
         task.add_done_callback(self._task_done)
         return task
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
+        self._cancellable.discard(task)
         self._notify()
 
     def _notify(self) -> None:
