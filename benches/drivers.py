@@ -11,9 +11,12 @@ driver allows it: pgoxide ``asyncio.gather``, psycopg its pipeline mode, psqlpy
 goes through each driver's record copy where it has one (pgoxide and asyncpg
 ``copy_records_to_table`` and ``copy_from_query``, psycopg ``Copy.write_row`` / ``Copy.rows``
 with ``set_types``); an optional operation a driver has no way to run (psqlpy's COPY) is not
-overridden by its adapter, and the runner shows ``n/a`` for it (:meth:`Driver.cannot`).  The
-timed paths call the driver directly; helpers used only around the timing (``execute``,
-``scalar``) may be slower.
+overridden by its adapter, and the runner shows ``n/a`` for it (:meth:`Driver.cannot`).
+Pools (``open_pool`` and the ``pool_*`` methods) are the driver's own: pgoxide's and asyncpg's
+``create_pool(min_size=max_size=size)``, psqlpy's ``ConnectionPool``; psycopg's pool is a
+separate package (psycopg_pool) that this adapter does not use (n/a).  The timed paths call the
+driver directly; helpers used only around the timing (``execute``, ``scalar``,
+``pool_backend_pids``) may be slower.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import abc
 import asyncio
 import importlib
 import importlib.metadata
+import importlib.util
 import os
 import time
 import urllib.parse
@@ -30,10 +34,14 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, ClassVar
 
-__all__ = ["DRIVERS", "REQUIRED", "Driver", "Sink", "Target", "load_drivers"]
+__all__ = ["DRIVERS", "REQUIRED", "Driver", "PoolOp", "Sink", "Target", "load_drivers"]
 
 #: A COPY TO STDOUT destination: a coroutine function given each chunk of data.
 Sink = Callable[[bytes], Awaitable[None]]
+
+#: One operation through a pool (acquire, run, release), made by :meth:`Driver.pool_operation`:
+#: the fetched rows, or None for a write.
+PoolOp = Callable[[], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,20 @@ class Driver(abc.ABC):
         #: More connections of the same driver, opened by the runner for a workload that
         #: uses several (``Workload.connections``) and closed after it; empty otherwise.
         self.peers: list[Driver] = []
+        #: The driver's connection pool, opened by the runner (:meth:`open_pool`) for a
+        #: workload that uses one (``Workload.pool_size``) and closed after it; else None.
+        self.pool: Any = None
+        #: The server processes of the pool's connections, read before each run of a pool
+        #: workload (:meth:`pool_backend_pids`); empty without a pool.
+        self.pool_pids: list[int] = []
+
+    def server_pids(self) -> list[int]:
+        """The server processes whose CPU time a run is charged: the pool's connections while
+        a pool workload runs, else this connection's and its peers'."""
+        if self.pool is not None:
+            return list(self.pool_pids)
+        pids = [self.backend_pid, *(p.backend_pid for p in self.peers)]
+        return [pid for pid in pids if pid is not None]
 
     def cannot(self, operation: str) -> str | None:
         """Why this driver cannot run the optional ``operation`` (the name of one of the
@@ -178,6 +200,41 @@ class Driver(abc.ABC):
         (timed)."""
         raise NotImplementedError(self.cannot("copy_records_out"))
 
+    # Pools: an adapter that overrides open_pool overrides every pool_* method too.
+
+    async def open_pool(self, target: Target, size: int) -> None:
+        """Open the driver's pool of ``size`` connections (minimum and maximum both ``size``
+        where the driver has a minimum) as :attr:`pool` (untimed)."""
+        raise NotImplementedError(self.cannot("open_pool"))
+
+    async def close_pool(self) -> None:
+        """Close :attr:`pool` and set it to None (untimed)."""
+        raise NotImplementedError(self.cannot("open_pool"))
+
+    async def pool_backend_pids(self, size: int) -> list[int]:
+        """Hold ``size`` connections of the pool at once, read each one's server process id,
+        release them all; return the ids (untimed)."""
+        raise NotImplementedError(self.cannot("open_pool"))
+
+    def pool_fetchval(self) -> Callable[[str, Any], Awaitable[Any]]:
+        """The pool's one-call ``fetchval``: called with (sql, value), it acquires a
+        connection, runs ``sql`` with that one parameter, releases it and returns the value."""
+        raise NotImplementedError(self.cannot("open_pool"))
+
+    async def pool_acquire_release(self, n: int) -> int:
+        """``n`` cycles of acquire and release of a pool connection with nothing run in
+        between, each awaited before the next; return the cycles done (timed)."""
+        raise NotImplementedError(self.cannot("open_pool"))
+
+    def pool_operation(
+        self, kind: str, sql: str, args: Sequence[Any], columns: Sequence[str] = ()
+    ) -> PoolOp:
+        """One operation through the pool: acquire a connection, run once, release.  ``kind``
+        "fetch": ``sql`` with ``args``, every row fetched (and returned); "copy": the driver's
+        record COPY of the rows ``args`` into the table ``sql``'s ``columns``; "executemany":
+        ``sql`` once per row of ``args``, the driver's batched way.  Writes return None."""
+        raise NotImplementedError(self.cannot("open_pool"))
+
     @abc.abstractmethod
     async def execute(self, sql: str) -> None:
         """Run a utility statement (untimed)."""
@@ -240,6 +297,58 @@ class _AsyncpgApi(Driver):
     async def copy_out(self, query: str, sink: Sink) -> None:
         await self.conn.copy_from_query(query, output=sink)
 
+    async def open_pool(self, target: Target, size: int) -> None:
+        self.pool = await self.module.create_pool(target.uri(), min_size=size, max_size=size)
+
+    async def close_pool(self) -> None:
+        pool, self.pool, self.pool_pids = self.pool, None, []
+        if pool is None:
+            return
+        try:
+            await pool.close()
+        except BaseException:
+            pool.terminate()
+            raise
+
+    async def pool_backend_pids(self, size: int) -> list[int]:
+        pool = self.pool
+        conns = [await pool.acquire() for _ in range(size)]
+        try:
+            return [int(await c.fetchval("SELECT pg_backend_pid()")) for c in conns]
+        finally:
+            for c in conns:
+                await pool.release(c)
+
+    def pool_fetchval(self) -> Callable[[str, Any], Awaitable[Any]]:
+        return self.pool.fetchval  # type: ignore[no-any-return]
+
+    async def pool_acquire_release(self, n: int) -> int:
+        acquire = self.pool.acquire
+        for _ in range(n):
+            async with acquire():
+                pass
+        return n
+
+    def pool_operation(
+        self, kind: str, sql: str, args: Sequence[Any], columns: Sequence[str] = ()
+    ) -> PoolOp:
+        acquire = self.pool.acquire
+
+        async def fetch() -> Any:
+            async with acquire() as conn:
+                return await conn.fetch(sql, *args)
+
+        async def copy() -> None:
+            async with acquire() as conn:
+                await conn.copy_records_to_table(sql, records=args, columns=columns)
+
+        async def executemany() -> None:
+            async with acquire() as conn:
+                await conn.executemany(sql, args)
+
+        ops: dict[str, PoolOp] = {"fetch": fetch, "copy": copy, "executemany": executemany}
+        return ops[kind]
+
     async def execute(self, sql: str) -> None:
         await self.conn.execute(sql)
 
@@ -257,7 +366,9 @@ class Pgoxide(_AsyncpgApi):
     usage = (
         "connect(uri); fetch / fetchval / executemany; gather: asyncio.gather of fetchval; "
         "copy: copy_records_to_table, copy_from_query(output=coroutine function), "
-        "[r async for r in copy_records_from_query(sql)]"
+        "[r async for r in copy_records_from_query(sql)]; pool: create_pool(uri, min_size=10, "
+        "max_size=10), pool.fetchval, async with pool.acquire() as conn: conn.fetch / "
+        "copy_records_to_table / executemany"
     )
 
     def version(self) -> str:
@@ -272,6 +383,15 @@ class Pgoxide(_AsyncpgApi):
 
     async def connect(self, target: Target) -> None:
         self.conn = await self.module.connect(target.uri())
+
+    async def close_pool(self) -> None:
+        # Not pool.close(): in this build it leaves every idle connection open (its
+        # _close_idle spawns a task per connection to close it, then terminate() cancels
+        # those tasks before they run), so 10 server processes would be left per pool.  All
+        # connections are idle here and closing is untimed, so terminate() is equivalent.
+        pool, self.pool, self.pool_pids = self.pool, None, []
+        if pool is not None:
+            pool.terminate()
 
     async def stream(self, sql: str, window: int) -> tuple[int, int]:
         # No transaction needed: the portal lives in the implicit one.
@@ -302,7 +422,8 @@ class Asyncpg(_AsyncpgApi):
     usage = (
         "connect(uri); fetch / fetchval / executemany; gather: fetchval one after another; "
         "copy: copy_records_to_table, copy_from_query(output=coroutine function); "
-        "copy_records_out: fetch (asyncpg has no record COPY out)"
+        "copy_records_out: fetch (asyncpg has no record COPY out); pool: as pgoxide "
+        "(create_pool, pool.fetchval, async with pool.acquire())"
     )
 
     async def connect(self, target: Target) -> None:
@@ -338,8 +459,15 @@ class Psycopg(Driver):
         "cursor.copy('COPY t (cols) FROM STDIN (FORMAT BINARY)'), set_types, write_row per "
         "row; copy_out: cursor.copy('COPY (q) TO STDOUT'), async for over the copy, each "
         "chunk (a memoryview) to the sink as bytes; copy_records_out: cursor.copy('COPY (q) "
-        "TO STDOUT (FORMAT BINARY)'), set_types, async for over rows()"
+        "TO STDOUT (FORMAT BINARY)'), set_types, async for over rows(); pool: n/a"
     )
+    unsupported = {
+        "open_pool": "psycopg's pool is a separate package, psycopg_pool (psycopg[pool]), "
+        "which is not installed here"
+        if importlib.util.find_spec("psycopg_pool") is None
+        else "psycopg_pool is installed, but this harness has no adapter for its "
+        "AsyncConnectionPool yet",
+    }
 
     conn: Any
     cur: Any
@@ -472,7 +600,10 @@ class Psqlpy(Driver):
         "connect(dsn=uri, ssl_mode=Disable); fetch(...).result(as_tuple=True) / fetch_val / "
         "execute_many (list of lists); gather: transaction().pipeline([(sql, [i]), ...]) "
         "without begin(), result(as_tuple=True) of each; copy_records_out: its fetch (no "
-        "record COPY out); copy_in, copyfrom, copy_out: n/a"
+        "record COPY out); copy_in, copyfrom, copy_out: n/a; pool: ConnectionPool(dsn=uri, "
+        "max_db_pool_size=10, ssl_mode=Disable) (default recycling: Fast, no reset), "
+        "async with pool.acquire() as conn: conn.fetch_val / fetch(...).result(as_tuple=True) "
+        "/ execute_many; pool copy: n/a"
     )
     unsupported = {
         # psqlpy 0.13.1's copy_records_to_table polls its COPY sink on the event loop's
@@ -547,6 +678,63 @@ class Psqlpy(Driver):
     async def copy_records_out(self, query: str, types: Sequence[str]) -> Sequence[Any]:
         # No record COPY out: its fetch of the same query, as in fetch_all.
         return await self.fetch_all(query)
+
+    async def open_pool(self, target: Target, size: int) -> None:
+        # No minimum size: it opens connections on demand (pool_backend_pids, run before
+        # every run of a pool workload, opens all of them).  The default recycling method
+        # (Fast) only checks that a returned connection is open: no reset query.
+        self.pool = self.module.ConnectionPool(
+            dsn=target.uri(), max_db_pool_size=size, ssl_mode=self.module.SslMode.Disable
+        )
+
+    async def close_pool(self) -> None:
+        pool, self.pool, self.pool_pids = self.pool, None, []
+        if pool is not None:
+            pool.close()
+
+    async def pool_backend_pids(self, size: int) -> list[int]:
+        conns = [await self.pool.connection() for _ in range(size)]
+        try:
+            return [int(await c.fetch_val("SELECT pg_backend_pid()")) for c in conns]
+        finally:
+            for c in conns:
+                c.close()  # back to the pool
+
+    def pool_fetchval(self) -> Callable[[str, Any], Awaitable[Any]]:
+        # No pool-level fetch_val: acquire, fetch_val, release.
+        acquire = self.pool.acquire
+
+        async def fetchval(sql: str, value: Any) -> Any:
+            async with acquire() as conn:
+                return await conn.fetch_val(sql, [value])
+
+        return fetchval
+
+    async def pool_acquire_release(self, n: int) -> int:
+        acquire = self.pool.acquire
+        for _ in range(n):
+            async with acquire():
+                pass
+        return n
+
+    def pool_operation(
+        self, kind: str, sql: str, args: Sequence[Any], columns: Sequence[str] = ()
+    ) -> PoolOp:
+        acquire = self.pool.acquire
+        params = list(args) or None
+
+        async def fetch() -> Any:
+            async with acquire() as conn:
+                return (await conn.fetch(sql, params)).result(as_tuple=True)
+
+        async def executemany() -> None:
+            async with acquire() as conn:
+                await conn.execute_many(sql, args)
+
+        if kind == "copy":
+            raise NotImplementedError(self.cannot("copy_records_in"))
+        ops: dict[str, PoolOp] = {"fetch": fetch, "executemany": executemany}
+        return ops[kind]
 
     async def execute(self, sql: str) -> None:
         await self.conn.execute_batch(sql)

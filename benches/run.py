@@ -1,17 +1,19 @@
 """Run the benchmark: the same workloads on pgoxide, asyncpg, psycopg 3 and psqlpy.
 
     python benches/run.py [--loop asyncio|uvloop|both] [--repeat N] [--drivers a,b]
-                          [--suite all|foundation|types|pipelining|copy | --workloads w1,w2]
+                          [--suite all|foundation|types|pipelining|copy|pool | --workloads w1,w2]
                           [--dsn URI] [--json PATH]
 
 Without ``--dsn`` (or ``PGOXIDE_DSN``) a throwaway cluster is started with
 ``pgoxide.cluster.Cluster``.  The workloads with a latency (``gather_2ms``, ``queries_2ms``)
 run on a second connection per driver, made through benches/latency_proxy.py; one that uses
-several connections (``copyfrom``) gets the others opened before it and closed after.  Each
-cell of the printed tables is the median of ``--repeat`` timed runs; see benches/README.md for
-how to read them.  A driver that fails a workload is reported (``error`` in the tables, the
-reason in the notes), its connection is opened again, and the run goes on.  A driver that has
-no way to run a workload (e.g. no COPY TO STDOUT) is not run on it and shown as ``n/a``.
+several connections (``copyfrom``) gets the others opened before it and closed after, and one
+that uses a pool (the ``pool`` suite) gets the driver's pool opened before it and closed
+after.  Each cell of the printed tables is the median of ``--repeat`` timed runs; see
+benches/README.md for how to read them.  A driver that fails a workload is reported (``error``
+in the tables, the reason in the notes), its connection is opened again, and the run goes on.
+A driver that has no way to run a workload (e.g. no COPY TO STDOUT) is not run on it and
+shown as ``n/a``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import dataclasses
 import functools
 import importlib.metadata
 import json
+import math
 import os
 import platform
 import statistics
@@ -234,6 +237,38 @@ async def _close_peers(driver: Driver) -> None:
             await asyncio.wait_for(peer.close(), _CONNECT_TIMEOUT)
 
 
+async def _open_pool(driver: Driver, target: Target, size: int) -> str | None:
+    """Open ``driver``'s pool of ``size`` connections; return why that failed (then none is
+    left open), or None."""
+    try:
+        await asyncio.wait_for(driver.open_pool(target, size), _CONNECT_TIMEOUT)
+    except Exception as e:
+        await _close_pool(driver)
+        return f"could not open a pool of {size}: {type(e).__name__}: {e}"
+    return None
+
+
+async def _close_pool(driver: Driver) -> None:
+    if driver.pool is None:
+        return
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(driver.close_pool(), _CONNECT_TIMEOUT)
+    driver.pool = None
+    driver.pool_pids = []
+
+
+async def _open_extra(w: Workload, driver: Driver, target: Target) -> str | None:
+    """Open the connections ``w`` needs besides ``driver``'s own (its peers, or its pool);
+    return why that failed, or None."""
+    if w.connections > 1:
+        why = await _open_peers(driver, target, w.connections - 1)
+        if why is not None:
+            return why
+    if w.pool_size > 0:
+        return await _open_pool(driver, target, w.pool_size)
+    return None
+
+
 async def _bench_loop(
     loop_kind: str,
     target: Target,
@@ -263,30 +298,30 @@ async def _bench_loop(
             ds = [d for d in by_latency[w.latency_ms] if w.unsupported_by(d) is None]
             failed: list[Measurement] = []
             try:
-                if w.connections > 1:
-                    for d in list(ds):
-                        why = await _open_peers(d, targets[w.latency_ms], w.connections - 1)
-                        if why is not None:
-                            ds.remove(d)
-                            failed.append(
-                                Measurement(
-                                    loop_kind,
-                                    w.name,
-                                    d.name,
-                                    w.unit,
-                                    w.count,
-                                    repetitions=w.repetitions,
-                                    error=why,
-                                )
+                for d in list(ds):
+                    why = await _open_extra(w, d, targets[w.latency_ms])
+                    if why is not None:
+                        ds.remove(d)
+                        failed.append(
+                            Measurement(
+                                loop_kind,
+                                w.name,
+                                d.name,
+                                w.unit,
+                                w.count,
+                                repetitions=w.repetitions,
+                                error=why,
                             )
+                        )
                 results = await measure(
                     w, ds, repeat, loop_kind, collect_garbage=collect_garbage, timeout=timeout
                 )
             finally:
                 for d in by_latency[w.latency_ms]:
                     await _close_peers(d)
+                    await _close_pool(d)
             out += results + failed
-            _progress(f"  {loop_kind:8} {w.name:16} {time.perf_counter() - started:6.1f} s")
+            _progress(f"  {loop_kind:8} {w.name:25} {time.perf_counter() - started:6.1f} s")
             for m in failed:
                 _progress(f"    {m.driver}: error: {m.error}")
             for d, m in zip(ds, results):
@@ -315,24 +350,71 @@ def _fmt_rate(rate: float) -> str:
     return f"{rate:.0f}"  # the proxied sequential queries: a few hundred per second
 
 
+def _fmt_ratio(value: float | str) -> str:
+    return f"{value:.2f}x" if isinstance(value, float) else value
+
+
 def _fmt_count(m: Measurement) -> str:
     if m.repetitions == 1:
         return f"{m.count:,}"
     return f"{m.count // m.repetitions:,}x{m.repetitions:,}"
 
 
-def format_table(
-    loop_kind: str, results: list[Measurement], driver_names: list[str], repeat: int
-) -> str:
-    """An aligned table: per workload, each driver's rate and its ratio to asyncpg."""
+def group_geomeans(
+    results: list[Measurement], driver_names: list[str], workloads: list[Workload]
+) -> dict[str, tuple[int, dict[str, float | str]]]:
+    """Per group of at least two workloads (``Workload.group``): how many workloads it has,
+    and per driver other than asyncpg the geometric mean of its ratios to asyncpg over them,
+    or ``n/a`` if the driver cannot run one of them, ``-`` if a run failed."""
     by_key = {(m.workload, m.driver): m for m in results}
-    workloads = list(dict.fromkeys(m.workload for m in results))
+    groups: dict[str, list[str]] = {}
+    for w in workloads:
+        if w.group:
+            groups.setdefault(w.group, []).append(w.name)
+    out: dict[str, tuple[int, dict[str, float | str]]] = {}
+    for group, names in groups.items():
+        if len(names) < 2 or "asyncpg" not in driver_names:
+            continue
+        cells: dict[str, float | str] = {}
+        for d in driver_names:
+            if d == "asyncpg":
+                continue
+            ratios: list[float] = []
+            cell = ""
+            for name in names:
+                m, base = by_key.get((name, d)), by_key.get((name, "asyncpg"))
+                if m is None:
+                    cell = "n/a"
+                    break
+                if base is None or not base.ok or not m.ok:
+                    cell = "-"
+                    continue
+                ratios.append(m.rate / base.rate)
+            cells[d] = cell or math.exp(statistics.fmean(math.log(r) for r in ratios))
+        out[group] = (len(names), cells)
+    return out
+
+
+def format_table(
+    loop_kind: str,
+    results: list[Measurement],
+    driver_names: list[str],
+    repeat: int,
+    workloads: list[Workload],
+) -> str:
+    """An aligned table: per workload, each driver's rate and its ratio to asyncpg; after the
+    last workload of a group, the geometric mean of each driver's ratios over the group."""
+    by_key = {(m.workload, m.driver): m for m in results}
+    names = list(dict.fromkeys(m.workload for m in results))
     ratio_drivers = [n for n in driver_names if n != "asyncpg"] if "asyncpg" in driver_names else []
     header = ["workload", "count", "unit"]
     header += [f"{n} /s" for n in driver_names]
     header += [f"{n}/asyncpg" for n in ratio_drivers]
+    present = [w for w in workloads if w.name in names]
+    geomeans = group_geomeans(results, driver_names, present)
+    last_of_group = {w.group: w.name for w in present if w.group}
     rows: list[list[str]] = []
-    for w in workloads:
+    for w in names:
         first = next(m for m in results if m.workload == w)
         row = [w, _fmt_count(first), first.unit]
         # No measurement: the driver cannot run the workload (n/a).
@@ -351,11 +433,18 @@ def format_table(
             ok = base is not None and base.ok and m.ok
             row.append(f"{m.rate / base.rate:.2f}x" if ok and base is not None else "-")
         rows.append(row)
+        for group, (size, cells) in geomeans.items():
+            if w == last_of_group[group]:
+                row = [f"{group} geomean", f"{size} workloads", "ratio"]
+                row += [""] * len(driver_names)
+                row += [_fmt_ratio(cells[n]) for n in ratio_drivers]
+                rows.append(row)
     title = (
         f"loop: {loop_kind}  (rate = median of {repeat} timed runs, in items/s; "
         "±: (slowest - fastest) / median; ratio > 1: faster than asyncpg; "
         "count RxN: R rows per fetch, N fetches per timed run; n/a: the driver has no way "
-        "to run the workload)"
+        "to run the workload; a 'geomean' line: the geometric mean of the ratios above it "
+        "in its group)"
     )
     return "\n".join([title, *_aligned(header, rows, left={0, 2})])
 
@@ -384,14 +473,12 @@ def format_cpu_table(
 ) -> str:
     """Per workload and driver: wall, client CPU and server CPU time per operation (a fetch,
     a query, an executemany batch or a copy: see ``Workload.operations``).  With several
-    connections the server CPU time is that of the first connection's backend, so it is
-    divided by that connection's share of the operations."""
+    connections or a pool the server CPU time is the sum over all of their backends."""
     by_key = {(m.workload, m.driver): m for m in results}
     header = ["workload", "per"] + [f"{n} wall/client/server" for n in driver_names]
     rows: list[list[str]] = []
     for w in workloads:
         ops, op = w.operations()
-        server_ops = max(1, ops // w.connections)
         row = [w.name, op]
         for n in driver_names:
             m = by_key.get((w.name, n))
@@ -402,16 +489,15 @@ def format_cpu_table(
                 row.append("error")
                 continue
             row.append(
-                " / ".join(
-                    [_us(m.seconds, ops), _us(m.client_cpu, ops), _us(m.server_cpu, server_ops)]
-                )
+                " / ".join([_us(m.seconds, ops), _us(m.client_cpu, ops), _us(m.server_cpu, ops)])
             )
         rows.append(row)
     title = (
         f"loop: {loop_kind}  (microseconds per operation named in 'per', medians: wall time / "
         "CPU time of this process / CPU time of the connection's server process; server CPU "
         "close to wall: bound by the server; pipelined queries share round trips; with "
-        "several connections, server CPU is the first connection's, per operation it ran)"
+        "several connections or a pool, server CPU is the sum over all of their server "
+        "processes, which can exceed wall time)"
     )
     return "\n".join([title, *_aligned(header, rows, left={0, 1})])
 
@@ -521,7 +607,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 results += loop_results
                 table = format_table(
-                    loop_kind, loop_results, [d.name for d in drivers], args.repeat
+                    loop_kind, loop_results, [d.name for d in drivers], args.repeat, workloads
                 )
                 print("\n" + table, flush=True)
                 cpu_table = format_cpu_table(
@@ -541,6 +627,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     notes += [f"how {d.name} is called: {d.usage}" for d in drivers]
     notes += [f"n/a: {w}/{d}: {r}" for w, ds in unsupported.items() for d, r in ds.items()]
     notes += [f"result types differ: {n}" for n in type_notes(workloads, results)]
+    geomeans = {
+        loop_kind: group_geomeans(
+            [m for m in results if m.loop == loop_kind], [d.name for d in drivers], workloads
+        )
+        for loop_kind in loops
+    }
+    for group in dict.fromkeys(g for per_loop in geomeans.values() for g in per_loop):
+        for d in drivers:
+            if d.name == "asyncpg":
+                continue
+            shown = ", ".join(
+                f"{loop_kind} {_fmt_ratio(per_loop[group][1][d.name])}"
+                for loop_kind, per_loop in geomeans.items()
+                if group in per_loop
+            )
+            size = next(per_loop[group][0] for per_loop in geomeans.values() if group in per_loop)
+            notes.append(
+                f"{group} geomean: geometric mean of {d.name}/asyncpg over the {size} "
+                f"{group} workloads: {shown}"
+            )
     notes += [f"error: {m.loop}/{m.workload}/{m.driver}: {m.error}" for m in results if m.error]
     elapsed = time.perf_counter() - wall_start
     notes.append(f"total wall time {elapsed:.0f} s")
@@ -568,12 +674,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "repetitions": w.repetitions,
                     "latency_ms": w.latency_ms,
                     "connections": w.connections,
+                    "pool_size": w.pool_size,
+                    "group": w.group,
                 }
                 for w in workloads
             },
             "usage": {d.name: d.usage for d in drivers},
             "unsupported": {w: per_driver for w, per_driver in unsupported.items() if per_driver},
             "results": [m.to_json() for m in results],
+            # Per loop and group, per driver: the geometric mean of its ratios to asyncpg,
+            # or "n/a" (it cannot run one of the workloads) or "-" (a run failed).
+            "geomeans": {
+                loop_kind: {group: cells for group, (_, cells) in per_loop.items()}
+                for loop_kind, per_loop in geomeans.items()
+            },
             "wall_seconds": elapsed,
         }
         with open(args.json, "w") as f:

@@ -12,8 +12,9 @@ its cost (``collect_garbage=False`` disables it inside the clock, to isolate dec
 Besides wall time each run records the CPU time this process used (``time.process_time``:
 the driver's work, the event loop and the kernel's work for this process) and, when the
 server runs on this machine, the CPU time of the connection's server process (from
-``/proc/<pid>/schedstat``).  A workload whose server CPU time is close to its wall time is
-bound by the server: no client can make it much faster.
+``/proc/<pid>/schedstat``); for a workload on several connections or a pool, the sum over
+all of their server processes (``Driver.server_pids``).  A workload whose server CPU time is
+close to its wall time is bound by the server: no client can make it much faster.
 
 A driver that raises, returns a wrong result or exceeds the timeout is reported with the
 error and skipped for the rest of that workload; the caller decides what to do with its
@@ -26,6 +27,7 @@ import asyncio
 import gc
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from drivers import Driver
@@ -48,7 +50,8 @@ class Measurement:
     seconds: list[float] = field(default_factory=list)
     #: CPU seconds of this process per timed run.
     client_cpu: list[float] = field(default_factory=list)
-    #: CPU seconds of the connection's server process per timed run (empty if unreadable).
+    #: CPU seconds of the driver's server processes (its connection's, or the sum over all
+    #: of its connections or its pool's) per timed run (empty if unreadable).
     server_cpu: list[float] = field(default_factory=list)
     result_types: tuple[str, ...] | None = None
     #: Why the driver could not run the workload (then ``seconds`` may be short or empty).
@@ -92,16 +95,20 @@ class Measurement:
         }
 
 
-def server_cpu_seconds(pid: int | None) -> float | None:
-    """CPU time the process ``pid`` of this machine has used, or None if it cannot be read
-    (no pid, a remote server, or no /proc)."""
-    if pid is None:
+def server_cpu_seconds(pids: Sequence[int]) -> float | None:
+    """CPU time the processes ``pids`` of this machine have used in all, or None if any of
+    them cannot be read (no pids, a remote server, no /proc, or a process that has exited,
+    e.g. a pool connection replaced during the run)."""
+    if not pids:
         return None
-    try:
-        with open(f"/proc/{pid}/schedstat") as f:
-            return int(f.read().split()[0]) / 1e9
-    except (OSError, ValueError, IndexError):
-        return None
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+    return total / 1e9
 
 
 @dataclass
@@ -121,8 +128,10 @@ async def _run_once(workload: Workload, driver: Driver, collect_garbage: bool) -
     gc.collect()
     if not collect_garbage:
         gc.disable()
+    # After prepare, which reads the pool's server processes for a pool workload.
+    pids = driver.server_pids()
     try:
-        server_start = server_cpu_seconds(driver.backend_pid)
+        server_start = server_cpu_seconds(pids)
         cpu_start = time.process_time()
         start = time.perf_counter()
         result = await workload.run(driver, arg)
@@ -133,7 +142,7 @@ async def _run_once(workload: Workload, driver: Driver, collect_garbage: bool) -
             gc.collect(1)
         elapsed = time.perf_counter() - start
         cpu = time.process_time() - cpu_start
-        server_end = server_cpu_seconds(driver.backend_pid)
+        server_end = server_cpu_seconds(pids)
     finally:
         gc.enable()
     await workload.verify(driver, result)

@@ -5,9 +5,12 @@ tables are created once per benchmark run by :func:`setup_sql` and dropped by
 :func:`teardown_sql`; their names start with ``pgoxide_bench_``.  A workload with
 ``latency_ms`` runs on connections made through benches/latency_proxy.py, which delays
 every chunk by that much in each direction; one with ``connections`` above 1 gets that many
-connections per driver (``Driver.peers``).  A workload that needs an optional driver operation
-(``needs``, e.g. COPY) is not run on a driver that lacks it (the report shows ``n/a``).
-:data:`SUITES` groups the workloads for ``--suite``.
+connections per driver (``Driver.peers``); one with ``pool_size`` runs on the driver's own
+connection pool of that size (``Driver.pool``), opened before it and closed after.  A
+workload that needs an optional driver operation (``needs``, e.g. COPY or a pool) is not run
+on a driver that lacks it (the report shows ``n/a``).  Workloads of one ``group`` (pgbench's
+queries) also get the geometric mean of their ratios to asyncpg.  :data:`SUITES` groups the
+workloads for ``--suite``.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ __all__ = [
     "ExecuteManyWorkload",
     "FetchWorkload",
     "GatherWorkload",
+    "PoolAcquireWorkload",
+    "PoolFetchvalWorkload",
+    "PoolPgbenchWorkload",
     "RepeatedFetchWorkload",
     "SequentialWorkload",
     "StreamWorkload",
@@ -62,6 +68,12 @@ class Workload(abc.ABC):
     #: Connections per driver: above 1, the runner opens the others (``Driver.peers``) before
     #: the workload and closes them after.
     connections: int = 1
+    #: Above 0: the runner opens the driver's pool of this many connections (``Driver.pool``)
+    #: before the workload and closes it after.
+    pool_size: int = 0
+    #: Workloads of the same group ("": none) get one more line in the report: the geometric
+    #: mean of each driver's ratios to asyncpg over the group.
+    group: str = ""
     #: The optional :class:`Driver` operation the workload calls ("": none); a driver without
     #: it is left out and shown as ``n/a``.
     needs: ClassVar[str] = ""
@@ -474,7 +486,7 @@ class ConcurrentCopyWorkload(Workload):
     """``connections`` connections of the driver, each running ``copies`` record copies of
     ``rows_per_copy`` copies of ``row`` one after another, all connections at once
     (``asyncio.gather``); the table is emptied before each run.  ``count`` is the rows of
-    all copies.  The server CPU time is read from the first connection's backend only."""
+    all copies.  The server CPU time is the sum over all the connections' backends."""
 
     table: str = ""
     #: (name, SQL type) of each column; the table is created with them.
@@ -492,8 +504,8 @@ class ConcurrentCopyWorkload(Workload):
         return (
             f"{self.description}; per timed run {self.connections} connections x "
             f"{self.copies} {'copy' if self.copies == 1 else 'copies'} of "
-            f"{self.rows_per_copy:,} rows; the server CPU column is one connection's backend "
-            "(the first), per copy it ran"
+            f"{self.rows_per_copy:,} rows; the server CPU column is the sum over the "
+            f"{self.connections} connections' backends"
         )
 
     def setup_sql(self) -> list[str]:
@@ -531,6 +543,218 @@ class ConcurrentCopyWorkload(Workload):
         n = await driver.scalar(f"SELECT count(*) FROM {self.table}")
         if n != self.count:
             raise WorkloadError(f"{driver.name}: {n} rows copied, expected {self.count}")
+
+
+@dataclass
+class _PoolWorkload(Workload):
+    """A workload on the driver's pool (``pool_size`` connections).  Before each run (untimed)
+    it holds all of the pool's connections at once and reads their server processes, so the
+    server CPU column is the sum over the pool's backends, and every connection is open."""
+
+    needs: ClassVar[str] = "open_pool"
+
+    async def _read_pool_pids(self, driver: Driver) -> None:
+        if driver.pool is None:
+            raise WorkloadError(f"{driver.name}: no pool was opened")
+        pids = await driver.pool_backend_pids(self.pool_size)
+        if len(set(pids)) != self.pool_size:
+            raise WorkloadError(
+                f"{driver.name}: {len(set(pids))} server processes behind the pool's "
+                f"{self.pool_size} connections held at once"
+            )
+        driver.pool_pids = pids
+
+
+async def _gather_all(coros: Sequence[Any]) -> list[Any]:
+    """``asyncio.gather`` that waits for every coroutine even if one fails (so no pool
+    connection is still busy when the next run starts), then raises the first failure."""
+    outcomes = await asyncio.gather(*coros, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return outcomes
+
+
+@dataclass
+class PoolFetchvalWorkload(_PoolWorkload):
+    """``count`` one-parameter ``fetchval`` calls through the pool (acquire, query, release:
+    ``pool.fetchval`` where the driver has it), from ``tasks`` concurrent tasks each making
+    ``count / tasks`` calls one after another.  The sum of the values is checked."""
+
+    template: str = ""
+    tasks: int = 50
+
+    def operations(self) -> tuple[int, str]:
+        return self.count, "call"
+
+    def details(self) -> str:
+        return (
+            f"{self.description}; per timed run {self.tasks} tasks x "
+            f"{self.count // self.tasks:,} calls on a pool of {self.pool_size}; the server CPU "
+            "column is the sum over the pool's backends"
+        )
+
+    async def prepare(self, driver: Driver) -> Any:
+        await self._read_pool_pids(driver)
+        return self.template.format(*driver.placeholders(1)), driver.pool_fetchval()
+
+    async def run(self, driver: Driver, arg: Any) -> Any:
+        sql, fetchval = arg
+        per_task = self.count // self.tasks
+
+        async def task(first: int) -> int:
+            total = 0
+            for i in range(first, first + per_task):
+                total += await fetchval(sql, i)
+            return total
+
+        return sum(await _gather_all([task(k * per_task) for k in range(self.tasks)]))
+
+    async def verify(self, driver: Driver, result: Any) -> None:
+        expected = self.count * (self.count + 1) // 2  # call i returns i + 1
+        if result != expected:
+            raise WorkloadError(f"{driver.name}: the values sum to {result}, expected {expected}")
+
+
+@dataclass
+class PoolAcquireWorkload(_PoolWorkload):
+    """``count`` cycles of ``async with pool.acquire() as conn: pass`` from one task: acquire
+    and release of a connection whose session nothing changed."""
+
+    def operations(self) -> tuple[int, str]:
+        return self.count, "cycle"
+
+    def details(self) -> str:
+        return (
+            f"{self.description}; a pool of {self.pool_size}, one task; exactly acquire + "
+            "release with nothing run in between: asyncpg sends its reset query on every "
+            "release (a round trip), pgoxide sends none when the session changed nothing, "
+            "psqlpy's default recycling sends none ever; the server CPU column is the sum over "
+            "the pool's backends"
+        )
+
+    async def prepare(self, driver: Driver) -> Any:
+        await self._read_pool_pids(driver)
+
+    async def run(self, driver: Driver, arg: Any) -> Any:
+        return await driver.pool_acquire_release(self.count)
+
+    async def verify(self, driver: Driver, result: Any) -> None:
+        if result != self.count:
+            raise WorkloadError(f"{driver.name}: {result} cycles, expected {self.count}")
+
+
+@dataclass
+class PoolPgbenchWorkload(_PoolWorkload):
+    """One of MagicStack pgbench's queries through the pool: ``workers`` concurrent tasks,
+    each doing ``per_worker`` operations one after another; an operation acquires a
+    connection, runs the query once (``kind`` "fetch": every row fetched; "copy": a record
+    COPY of ``rows_per_op`` copies of ``row`` into ``table``; "executemany": the INSERT
+    ``template`` over as many copies of ``row``) and releases it.  ``count`` is the operations
+    per timed run.  Fetches are checked against ``expected`` (the sorted ``key`` of each row
+    of each worker's last result; read from the server with ``reference``), writes by the
+    table's ``count(*)`` (it is emptied before each run)."""
+
+    kind: str = "fetch"
+    #: The query, ``{0}``, ``{1}``, ... standing for the driver's parameter markers.
+    template: str = ""
+    args: tuple[Any, ...] = ()
+    #: pgbench's setup statements, with the table renamed (run once per benchmark run).
+    setup: tuple[str, ...] = ()
+    #: The table the query reads or writes (dropped at the end).
+    table: str = ""
+    #: For "copy": the columns copied into.
+    columns: tuple[tuple[str, str], ...] = ()
+    row: tuple[Any, ...] = ()
+    rows_per_op: int = 0
+    workers: int = 10
+    per_worker: int = 1
+    key: Callable[[Sequence[Any]], tuple[Any, ...]] = tuple
+    expected: list[tuple[Any, ...]] = field(default_factory=list)
+    reference: str = ""
+
+    def unsupported_by(self, driver: Driver) -> str | None:
+        why = super().unsupported_by(driver)
+        if why is None and self.kind == "copy":
+            why = driver.cannot("copy_records_in")
+        return why
+
+    def operations(self) -> tuple[int, str]:
+        return self.count, "op"
+
+    def details(self) -> str:
+        what = {
+            "fetch": f"the query, all {len(self.expected):,} rows fetched",
+            "copy": f"a record COPY of {self.rows_per_op:,} rows",
+            "executemany": f"executemany of {self.rows_per_op:,} rows",
+        }[self.kind]
+        return (
+            f"{self.description}; per timed run {self.workers} concurrent workers x "
+            f"{self.per_worker:,} operations, each: acquire a connection of the pool of "
+            f"{self.pool_size}, {what}, release; the server CPU column is the sum over the "
+            "pool's backends"
+        )
+
+    def setup_sql(self) -> list[str]:
+        return [f"DROP TABLE IF EXISTS {self.table}", *self.setup] if self.table else []
+
+    def teardown_sql(self) -> list[str]:
+        return [f"DROP TABLE IF EXISTS {self.table}"] if self.table else []
+
+    def reference_query(self) -> tuple[str, tuple[Any, ...]] | None:
+        return (self.reference, self.args) if self.reference else None
+
+    def set_reference(self, rows: list[tuple[Any, ...]]) -> None:
+        self.expected = sorted(tuple(r) for r in rows)
+
+    async def prepare(self, driver: Driver) -> Any:
+        await self._read_pool_pids(driver)
+        if self.kind == "fetch":
+            sql = self.template.format(*driver.placeholders(len(self.args)))
+            return driver.pool_operation("fetch", sql, self.args)
+        await driver.execute(f"TRUNCATE {self.table}")
+        rows = [self.row] * self.rows_per_op
+        if self.kind == "copy":
+            names = [name for name, _ in self.columns]
+            return driver.pool_operation("copy", self.table, rows, names)
+        sql = self.template.format(*driver.placeholders(len(self.row)))
+        return driver.pool_operation("executemany", sql, driver.adapt_rows(rows))
+
+    async def run(self, driver: Driver, arg: Any) -> Any:
+        op = arg
+        n = self.per_worker
+
+        async def fetches() -> tuple[int, Any]:
+            rows = 0
+            last = None
+            for _ in range(n):
+                last = await op()
+                rows += len(last)
+            return rows, last
+
+        async def writes() -> None:
+            for _ in range(n):
+                await op()
+
+        worker = fetches if self.kind == "fetch" else writes
+        return await _gather_all([worker() for _ in range(self.workers)])
+
+    async def verify(self, driver: Driver, result: Any) -> None:
+        if self.kind != "fetch":
+            n = await driver.scalar(f"SELECT count(*) FROM {self.table}")
+            if n != self.count * self.rows_per_op:
+                raise WorkloadError(
+                    f"{driver.name}: {n} rows written, expected {self.count * self.rows_per_op}"
+                )
+            return
+        rows = sum(r for r, _ in result)
+        if rows != self.count * len(self.expected):
+            raise WorkloadError(
+                f"{driver.name}: {rows} rows in all, expected {self.count * len(self.expected)}"
+            )
+        for _, last in result:
+            if sorted(self.key(r) for r in last) != self.expected:
+                raise WorkloadError(f"{driver.name}: the rows differ from the expected ones")
 
 
 #: (name, type, expression of i) for each column of the wide table.
@@ -633,6 +857,21 @@ _COPYFROM: tuple[tuple[str, str], ...] = (
     ("g", "text"),
 )
 _COPYFROM_ROW: tuple[Any, ...] = (10, 11, 10, "TESTTESTTEST", 10.333, 12341234, "123412341234")
+
+
+#: MagicStack pgbench's queries (queries/*.json), run through each driver's pool; their
+#: tables get the bench prefix (`_bytes` -> pgoxide_bench_pg_bytes, `_test` -> one table per
+#: query).
+_PG_BYTES = _PREFIX + "pg_bytes"
+_PG_ARRAYS = _PREFIX + "pg_arrays"
+_PG_COPYFROM = _PREFIX + "pg_copyfrom"
+_PG_BATCH = _PREFIX + "pg_batch"
+_PGBENCH_TEST_DDL = "(a int, b int, c int, d text, e float, f int, g text)"
+_PGBENCH_WORKERS = 10
+
+
+def _first_array_key(row: Sequence[Any]) -> tuple[Any, ...]:
+    return (tuple(row[0]),)
 
 
 def _intarray_key(row: Sequence[Any]) -> tuple[Any, ...]:
@@ -827,8 +1066,155 @@ def build_workloads(scale: float = 1.0) -> list[Workload]:
             rows_per_copy=10_000,
             copies=n(5),
         ),
+        PoolFetchvalWorkload(
+            name="pool_fetchval",
+            description="pool.fetchval('SELECT $1::int + 1', i) (acquire, query, release) "
+            "from 50 concurrent tasks, each making its calls one after another, on a pool of "
+            "10 connections",
+            unit="calls",
+            count=50 * n(200),
+            pool_size=10,
+            template="SELECT {0}::int + 1",
+            tasks=50,
+        ),
+        PoolAcquireWorkload(
+            name="pool_acquire",
+            description="async with pool.acquire() as conn: pass, one cycle after another",
+            unit="cycles",
+            count=n(10_000),
+            pool_size=10,
+        ),
+        *_pgbench_workloads(n),
     ]
 
+
+def _pgbench_workloads(n: Callable[[int], int]) -> list[Workload]:
+    """MagicStack pgbench's 7 queries through each driver's pool, at concurrency 10; ``n``
+    scales the operations per worker (chosen so that a timed run takes 1-3 s for asyncpg on
+    the 2-core machine here)."""
+
+    def pgbench(name: str, what: str, per_worker: int, **kwargs: Any) -> PoolPgbenchWorkload:
+        return PoolPgbenchWorkload(
+            name=f"pgbench_{name}",
+            description=f"MagicStack pgbench's {name.replace('_', '-', 1)}: {what}",
+            unit="ops",
+            count=_PGBENCH_WORKERS * n(per_worker),
+            pool_size=_PGBENCH_WORKERS,
+            group="pgbench",
+            workers=_PGBENCH_WORKERS,
+            per_worker=n(per_worker),
+            **kwargs,
+        )
+
+    row = _COPYFROM_ROW
+    return [
+        pgbench(
+            "1_pg_type",
+            "the pg_type query with -1 and true",
+            PGBENCH_PER_WORKER["1_pg_type"],
+            template=_PG_TYPE_SQL,
+            args=(-1, True),
+            key=_pg_type_key,
+            reference="SELECT typname, typnamespace, typlen FROM pg_type "
+            "WHERE typtypmod = $1 AND typisdefined = $2",
+        ),
+        pgbench(
+            "2_generate_series",
+            "SELECT i FROM generate_series(1, $1) AS i, with 1000",
+            PGBENCH_PER_WORKER["2_generate_series"],
+            template="SELECT i FROM generate_series(1, {0}) AS i",
+            args=(1000,),
+            expected=[(i,) for i in range(1, 1001)],
+        ),
+        pgbench(
+            "3_large_object",
+            f"SELECT * FROM {_PG_BYTES}: 100 rows of one bytea of 1,000 bytes",
+            PGBENCH_PER_WORKER["3_large_object"],
+            template=f"SELECT * FROM {_PG_BYTES}",
+            table=_PG_BYTES,
+            setup=(
+                f"CREATE TABLE {_PG_BYTES}(b bytea); INSERT INTO {_PG_BYTES}(b) "
+                "(SELECT repeat('a', 1000)::bytea FROM generate_series(1, 100));",
+            ),
+            key=_bytea_key,
+            expected=[(b"a" * 1000,)] * 100,
+        ),
+        pgbench(
+            "4_arrays",
+            f"SELECT * FROM {_PG_ARRAYS}: 100 rows of one int[] of 100 elements",
+            PGBENCH_PER_WORKER["4_arrays"],
+            template=f"SELECT * FROM {_PG_ARRAYS}",
+            table=_PG_ARRAYS,
+            setup=(
+                f"CREATE TABLE {_PG_ARRAYS}(a int[]); INSERT INTO {_PG_ARRAYS}(a) "
+                "(SELECT (SELECT array_agg(i) FROM generate_series(1, 100) as s(i)) "
+                "FROM generate_series(1, 100));",
+            ),
+            key=_first_array_key,
+            expected=[(tuple(range(1, 101)),)] * 100,
+        ),
+        pgbench(
+            "5_copyfrom",
+            f"COPY {_PG_COPYFROM}(a, b, c, d, e, f, g) FROM STDIN of 10,000 copies of one "
+            "(int, int, int, text, float, int, text) row, with the driver's record copy "
+            "(the table is emptied before each run)",
+            PGBENCH_PER_WORKER["5_copyfrom"],
+            kind="copy",
+            table=_PG_COPYFROM,
+            setup=(f"CREATE TABLE {_PG_COPYFROM}{_PGBENCH_TEST_DDL};",),
+            columns=_COPYFROM,
+            row=row,
+            rows_per_op=10_000,
+        ),
+        pgbench(
+            "6_batch",
+            f"INSERT INTO {_PG_BATCH} (a, b, c, d, e, f, g) VALUES ($1, ..., $7) with "
+            "executemany of 1,000 copies of the same row (the table is emptied before each "
+            "run)",
+            PGBENCH_PER_WORKER["6_batch"],
+            kind="executemany",
+            template=f"INSERT INTO {_PG_BATCH} (a, b, c, d, e, f, g) VALUES "
+            "({0}, {1}, {2}, {3}, {4}, {5}, {6})",
+            table=_PG_BATCH,
+            setup=(f"CREATE TABLE {_PG_BATCH}{_PGBENCH_TEST_DDL};",),
+            row=row,
+            rows_per_op=1_000,
+        ),
+        pgbench(
+            "7_oneplusone",
+            "SELECT 1 + 1",
+            PGBENCH_PER_WORKER["7_oneplusone"],
+            template="SELECT 1 + 1",
+            expected=[(2,)],
+        ),
+    ]
+
+
+#: Operations per worker per timed run of each pgbench query (times --scale), 10 workers:
+#: about 2 s per timed run for asyncpg under asyncio on the 2-core machine here (measured at
+#: --scale 0.25 and extrapolated).
+PGBENCH_PER_WORKER: dict[str, int] = {
+    "1_pg_type": 320,
+    "2_generate_series": 700,
+    "3_large_object": 1_200,
+    "4_arrays": 400,
+    "5_copyfrom": 30,
+    "6_batch": 50,
+    "7_oneplusone": 2_000,
+}
+
+
+_POOL = (
+    "pool_fetchval",
+    "pool_acquire",
+    "pgbench_1_pg_type",
+    "pgbench_2_generate_series",
+    "pgbench_3_large_object",
+    "pgbench_4_arrays",
+    "pgbench_5_copyfrom",
+    "pgbench_6_batch",
+    "pgbench_7_oneplusone",
+)
 
 #: Named groups of workloads for ``--suite`` (report order is always build order).
 SUITES: dict[str, tuple[str, ...]] = {
@@ -849,9 +1235,11 @@ SUITES: dict[str, tuple[str, ...]] = {
         "copy_out",
         "copy_records_out",
         "copyfrom",
+        *_POOL,
     ),
     "foundation": ("wide", "ints", "text", "queries", "executemany"),
     "types": ("wide", "intarray", "pgtype", "bytea"),
     "pipelining": ("queries", "gather", "queries_2ms", "gather_2ms", "stream"),
     "copy": ("copy_in", "copy_out", "copy_records_out", "copyfrom"),
+    "pool": _POOL,
 }
