@@ -536,10 +536,8 @@ def test_stateful_sizes_hold(dsn: str) -> None:
                 for _ in range(steps):
                     await asyncio.sleep(0)
                 task.cancel()
-                try:
+                with contextlib.suppress(asyncio.CancelledError):
                     self.held.append(await task)  # it won the race
-                except asyncio.CancelledError:
-                    pass
 
             self.run(cancel_after())
 
