@@ -56,7 +56,11 @@ pub fn make_row(
 ) -> Result<Row, RowError> {
     let desc = stmt.desc.clone_ref(py);
     match record_class {
+        // `Record` itself (a pool passes it by default) is the fast path too.
         None => Record::create(py, desc, values).map(Row::from),
+        Some(cls) if cls.bind(py).is(py.get_type::<Record>()) => {
+            Record::create(py, desc, values).map(Row::from)
+        }
         // Let the tracking pass look at these: their array lists were built untracked.
         Some(cls) => Record::create_of_class(cls.bind(py), desc, &values).map(|r| Row {
             record: r.unbind(),
