@@ -99,6 +99,28 @@ async def test_use_after_release_raises(pool: Pool) -> None:
         await stmt.fetchval()
     with pytest.raises(exceptions.InterfaceError, match="already been released"):
         await pool.release(conn)
+    conn = await pool.acquire()
+    await conn.transaction().start()
+    cursor = await conn.cursor("SELECT generate_series(1, 10)")
+    await cursor.fetch(2)
+    await pool.release(conn)  # rolled back
+    with pytest.raises(exceptions.InterfaceError, match="released"):
+        await cursor.fetch(2)
+
+
+async def test_a_connection_released_in_the_middle_of_something_is_replaced(pool: Pool) -> None:
+    conn = await pool.acquire()
+    pid = conn.get_server_pid()
+    stream = conn.stream("SELECT generate_series(1, 1000000)", window=10)
+    await stream.__anext__()  # the portal keeps the connection's turn
+    waiting = asyncio.ensure_future(conn.fetchval("SELECT 1"))  # waits for the turn
+    await pool.release(conn)
+    with pytest.raises(exceptions.ConnectionDoesNotExistError):
+        await asyncio.wait_for(waiting, HANG_GUARD)
+    async with pool.acquire() as again:
+        assert await again.fetchval("SELECT 2") == 2
+        assert again.get_server_pid() != pid
+    del stream
 
 
 async def test_init_setup_and_reset_hooks(dsn: str) -> None:

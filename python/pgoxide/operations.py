@@ -192,6 +192,11 @@ class OperationPath:
         if self._holds == 0 and self._waiting:
             self._wake()
 
+    @property
+    def kept(self) -> bool:
+        """Whether the turn is held (a call under way, a cursor or COPY keeping it)."""
+        return self._holds > 0
+
     def check_lease(self, lease: object) -> None:
         """Raises if the connection went back to a pool since ``lease`` was taken."""
         if lease is not self.lease:

@@ -516,14 +516,22 @@ class Pool:
     def _recycle_now(self, slot: _Slot) -> bool:
         """Releases at once (no round trip) when nothing needs resetting or replacing."""
         conn = slot.conn
+        kept = conn._ops.kept
         conn._ops.new_lease()
         if conn.is_closed():
             self._discard(slot, lost=True)
             self._grow()
             return True
+        if kept:
+            # Released while a call, a cursor or a COPY of its user still holds it: it
+            # cannot be reset, so it is closed.
+            conn.terminate()
+            self._discard(slot, lost=False)
+            return True
         session = conn._session
         if (
             self._reset is None
+            and not conn._protocol.in_flight
             and session.transaction_status == "I"
             and not conn._advisory_locks
             and not self._should_retire(slot)
