@@ -650,3 +650,19 @@ def test_stateful_sizes_hold(dsn: str) -> None:
     finally:
         loop.run_until_complete(killer.close())
         loop.close()
+
+
+async def test_set_connect_args_and_inactive_lifetime(dsn: str) -> None:
+    async with pgoxide.create_pool(
+        dsn, min_size=1, max_size=3, max_inactive_connection_lifetime=0.2
+    ) as pool:
+        held = [await pool.acquire() for _ in range(3)]
+        for conn in held:
+            await pool.release(conn)
+        assert pool.get_size() == 3
+        # Idle above min_size for longer than the lifetime: closed, down to the floor.
+        await until(pool, lambda: pool.get_size() == 1, "idle connections closed")
+        pool.set_connect_args(dsn, server_settings={"application_name": "renamed"})
+        await pool.expire_connections()
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SHOW application_name") == "renamed"
