@@ -4,14 +4,15 @@ codecs."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import itertools
 import logging
 import re
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Iterator, Sequence
 from typing import Any, Callable, Union
 
-from . import _pgoxide, conninfo, introspection
+from . import _pgoxide, conninfo, introspection, tracing
 from . import copy as _copy
 from . import locks as _locks
 from . import notifications as _notifications
@@ -126,6 +127,7 @@ class Connection(CopyMethods):
         max_cacheable_statement_size: int,
         command_timeout: float | None,
         record_class: type[Record] | None = None,
+        tracer: tracing.Tracer | None = None,
     ) -> None:
         self._check_record_class(record_class)
         self._record_class = record_class
@@ -156,6 +158,9 @@ class Connection(CopyMethods):
         self._pending_effects = 0
         # Session-level advisory locks held through advisory_lock(), by key.
         self._advisory_locks: dict[Any, int] = {}
+        # The tracer (connect(tracer=), wrapped by the query loggers when there are any).
+        self._tracer: tracing.Tracer | None = tracer
+        self._own_tracer = tracer
         protocol.on_notice = self._on_notice
         protocol.on_notification = self._on_notification
         protocol.on_close = self._on_close
@@ -169,13 +174,17 @@ class Connection(CopyMethods):
         statements; with arguments it is one statement with ``$n`` parameters.
         """
         if args:
-            _, tag = await self._execute(query, args, 0, timeout, None)
+            _, tag = await self._execute(query, args, 0, timeout, None, "execute")
             return tag or ""
         session = self._session
-        tag = await self._ops.request(
+        request = self._ops.request(
             lambda: session.simple_query(query), self._ops.deadline(timeout)
         )
-        return tag  # type: ignore[no-any-return]
+        tracer = self._tracer
+        if tracer is not None:
+            event = self._query_event(tracer, "execute", query, (), timeout)
+            return await tracing.traced(tracer, "query", event, request, _tag_outcome)  # type: ignore[no-any-return]
+        return await request  # type: ignore[no-any-return]
 
     async def fetch(
         self,
@@ -196,14 +205,14 @@ class Connection(CopyMethods):
         record_class: type[Record] | None = None,
     ) -> Record | None:
         """Runs ``query`` and returns its first row, or None."""
-        rows, _ = await self._execute(query, args, 1, timeout, record_class)
+        rows, _ = await self._execute(query, args, 1, timeout, record_class, "fetchrow")
         return rows[0] if rows else None
 
     async def fetchval(
         self, query: str, *args: Any, column: int | str = 0, timeout: float | None = None
     ) -> Any:
         """Runs ``query`` and returns one value of its first row, or None without rows."""
-        rows, _ = await self._execute(query, args, 1, timeout, None)
+        rows, _ = await self._execute(query, args, 1, timeout, None, "fetchval")
         return rows[0][column] if rows else None
 
     async def executemany(
@@ -218,7 +227,13 @@ class Connection(CopyMethods):
         """
         ops = self._ops
         deadline = ops.deadline(timeout)
-        await ops.batch(lambda: self._statement(command, deadline), args, deadline)
+        batch = ops.batch(lambda: self._statement(command, deadline), args, deadline)
+        tracer = self._tracer
+        if tracer is not None:
+            event = self._query_event(tracer, "executemany", command, args, timeout)
+            await tracing.traced(tracer, "query", event, batch)
+        else:
+            await batch
 
     async def fetchmany(
         self,
@@ -234,13 +249,19 @@ class Connection(CopyMethods):
         self._check_record_class(record_class)
         ops = self._ops
         deadline = ops.deadline(timeout)
-        rows, _ = await ops.batch(
+        batch = ops.batch(
             lambda: self._statement(query, deadline),
             args,
             deadline,
             collect=True,
             record_class=record_class or self._record_class,
         )
+        tracer = self._tracer
+        if tracer is not None:
+            event = self._query_event(tracer, "fetchmany", query, args, timeout)
+            rows, _ = await tracing.traced(tracer, "query", event, batch, _rows_outcome)
+        else:
+            rows, _ = await batch
         return rows  # type: ignore[no-any-return]
 
     async def prepare(
@@ -254,12 +275,23 @@ class Connection(CopyMethods):
         self._check_record_class(record_class)
         ops = self._ops
         deadline = ops.deadline(timeout)
+        tracer = self._tracer
+        if tracer is not None:
+            event = tracing.PrepareStart(query)
+            stmt = await tracing.traced(
+                tracer, "prepare", event, self._prepare_now(query, deadline)
+            )
+        else:
+            stmt = await self._prepare_now(query, deadline)
+        return PreparedStatement(self, ops, query, stmt, record_class or self._record_class)
+
+    async def _prepare_now(self, query: str, deadline: float | None) -> _pgoxide.Statement:
+        ops = self._ops
         await ops.take(deadline)
         try:
-            stmt = await self._prepare(query, deadline, cache=False)
+            return await self._prepare(query, deadline, cache=False)
         finally:
             ops.release()
-        return PreparedStatement(self, ops, query, stmt, record_class or self._record_class)
 
     def transaction(
         self, *, isolation: str | None = None, readonly: bool = False, deferrable: bool = False
@@ -345,14 +377,22 @@ class Connection(CopyMethods):
         limit: int,
         timeout: float | None,
         record_class: type[Record] | None,
+        kind: str = "fetch",
+        traced: bool = False,
     ) -> tuple[list[Record], str | None]:
-        """Binds and executes ``query`` through the statement cache.
+        """Binds and executes ``query`` through the statement cache (``kind``: the public
+        method, for a tracer; ``traced``: the tracer's hooks are already around this call).
 
         A cached statement can go stale when the schema changes. If its parameter types no
         longer fit the arguments, it is prepared again before anything is sent. If the server
         fails it before it was bound (so it never ran), then outside a transaction it is
         prepared again and the query retried once; inside one the error says what happened.
         """
+        tracer = self._tracer
+        if tracer is not None and not traced:
+            event = self._query_event(tracer, kind, query, args, timeout)
+            run = self._execute(query, args, limit, timeout, record_class, kind, True)
+            return await tracing.traced(tracer, "query", event, run, _rows_outcome)  # type: ignore[no-any-return]
         if record_class is None:
             record_class = self._record_class
         else:
@@ -390,6 +430,16 @@ class Connection(CopyMethods):
         finally:
             ops.release()
         return self._described(query, stmt, await ops.wait(fut, deadline))
+
+    @staticmethod
+    def _query_event(
+        tracer: tracing.Tracer, kind: str, query: str, args: Any, timeout: float | None
+    ) -> tracing.QueryStart:
+        if not tracer.capture_parameters:
+            return tracing.QueryStart(kind, query, None, timeout)
+        if not isinstance(args, (list, tuple)):
+            args = None  # an iterator of executemany rows is not read twice
+        return tracing.QueryStart(kind, query, args, timeout)
 
     def _encode(
         self,
@@ -589,6 +639,30 @@ class Connection(CopyMethods):
         (``overflow``: ``"drop_oldest"``, counted in ``.dropped``, or ``"raise"``)."""
         return _notifications.Notifications(self, channels, max_queued, overflow)
 
+    def add_query_logger(self, callback: Callable[[tracing.LoggedQuery], Any]) -> None:
+        """Calls ``callback(LoggedQuery)`` after each query (asyncpg's query logger)."""
+        loggers = self._tracer
+        if not isinstance(loggers, tracing.QueryLoggers):
+            loggers = tracing.QueryLoggers(self, self._own_tracer)
+            self._tracer = loggers
+        loggers.callbacks.append(callback)
+
+    def remove_query_logger(self, callback: Callable[[tracing.LoggedQuery], Any]) -> None:
+        loggers = self._tracer
+        if isinstance(loggers, tracing.QueryLoggers) and callback in loggers.callbacks:
+            loggers.callbacks.remove(callback)
+            if not loggers.callbacks:
+                self._tracer = self._own_tracer
+
+    @contextlib.contextmanager
+    def query_logger(self, callback: Callable[[tracing.LoggedQuery], Any]) -> Iterator[None]:
+        """``with conn.query_logger(callback):`` logs the queries run inside the block."""
+        self.add_query_logger(callback)
+        try:
+            yield
+        finally:
+            self.remove_query_logger(callback)
+
     def add_log_listener(self, callback: LogCallback) -> None:
         """Calls ``callback(connection, message)`` for each notice or warning the server sends."""
         self._log_listeners.append(callback)
@@ -754,6 +828,15 @@ class Connection(CopyMethods):
     def __repr__(self) -> str:
         state = "closed" if self.is_closed() else f"pid={self.get_server_pid()}"
         return f"<pgoxide.Connection {state}>"
+
+
+def _rows_outcome(result: tuple[list[Record], str | None]) -> tuple[int | None, str | None]:
+    rows, tag = result
+    return len(rows), tag
+
+
+def _tag_outcome(tag: str | None) -> tuple[int | None, str | None]:
+    return None, tag
 
 
 def _quote_ident(name: str) -> str:

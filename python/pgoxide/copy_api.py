@@ -4,10 +4,10 @@ hand it to the connection's :class:`~pgoxide.copy.Copier`."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable, Sequence
+from collections.abc import AsyncIterable, Awaitable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import _pgoxide
+from . import _pgoxide, tracing
 from . import copy as _copy
 
 if TYPE_CHECKING:
@@ -22,6 +22,15 @@ class CopyMethods:
     _copier: _copy.Copier
     _ops: OperationPath
     _record_class: type[Record] | None
+    _tracer: tracing.Tracer | None
+
+    async def _traced_copy(self, direction: str, sql: str, run: Awaitable[str]) -> str:
+        """``run`` between the tracer's copy hooks, if there is a tracer."""
+        tracer = self._tracer
+        if tracer is None:
+            return await run
+        event = tracing.CopyStart(direction, sql)
+        return await tracing.traced(tracer, "copy", event, run, _copy_outcome)  # type: ignore[no-any-return]
 
     async def _statement(self, query: str, deadline: float | None) -> _pgoxide.Statement:
         raise NotImplementedError
@@ -64,7 +73,9 @@ class CopyMethods:
         sql = f"COPY {_copy.table_sql(table_name, schema_name, columns)} FROM STDIN {opts}"
         if where:
             sql += f" WHERE {where}"
-        return await self._copier.within(timeout, self._copier.copy_in(sql, source))
+        return await self._traced_copy(
+            "in", sql, self._copier.within(timeout, self._copier.copy_in(sql, source))
+        )
 
     async def copy_records_to_table(
         self,
@@ -89,9 +100,8 @@ class CopyMethods:
             fmt = "text" if text else "binary"
             return f"COPY {target} FROM STDIN (FORMAT {fmt})" + (f" WHERE {where}" if where else "")
 
-        return await self._copier.within(
-            timeout, self._copier.copy_records_in(sql, describe, records)
-        )
+        run = self._copier.within(timeout, self._copier.copy_records_in(sql, describe, records))
+        return await self._traced_copy("in", f"COPY {target} FROM STDIN", run)
 
     async def copy_from_table(
         self,
@@ -119,7 +129,9 @@ class CopyMethods:
             quote=quote, escape=escape, force_quote=force_quote, encoding=encoding,
         )  # fmt: skip
         sql = f"COPY {_copy.table_sql(table_name, schema_name, columns)} TO STDOUT {opts}"
-        return await self._copier.within(timeout, self._copier.copy_out(sql, output))
+        return await self._traced_copy(
+            "out", sql, self._copier.within(timeout, self._copier.copy_out(sql, output))
+        )
 
     async def copy_from_query(
         self,
@@ -150,7 +162,7 @@ class CopyMethods:
             query_sql = await self._literal_query(query, args)
             return await copier.copy_out(f"COPY ({query_sql}) TO STDOUT {opts}", output)
 
-        return await copier.within(timeout, run())
+        return await self._traced_copy("out", query, copier.within(timeout, run()))
 
     def copy_records_from_query(
         self,
@@ -198,7 +210,9 @@ class CopyMethods:
         literals."""
         if args:
             sql = _copy.substitute(sql, [_copy.literal(a) for a in args])
-        return await self._copier.within(timeout, self._copier.copy_in(sql, source))
+        return await self._traced_copy(
+            "in", sql, self._copier.within(timeout, self._copier.copy_in(sql, source))
+        )
 
     def _records_out(
         self,
@@ -234,3 +248,9 @@ class CopyMethods:
             return await self._copier.literal_query(query, args, None)
         finally:
             ops.release()
+
+
+def _copy_outcome(tag: str) -> tuple[int | None, str | None]:
+    """The rows a COPY's tag (``COPY 1000``) reports."""
+    count = tag.rpartition(" ")[2]
+    return (int(count) if count.isdigit() else None), tag

@@ -22,12 +22,13 @@ import inspect
 import random
 import socket
 import ssl as ssl_module
+import time
 import warnings
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import _pgoxide, conninfo, tls
+from . import _pgoxide, conninfo, tls, tracing
 from .connection import Connection, Record
 from .exceptions import (
     ClientConfigurationError,
@@ -39,6 +40,7 @@ from .exceptions import (
     TargetServerAttributeNotMatched,
 )
 from .protocol import Protocol
+from .tracing import Tracer
 
 __all__ = ["AuthEvent", "connect"]
 
@@ -76,6 +78,7 @@ async def connect(
     on_insecure_auth: AuthHook | None = None,
     on_deprecated_auth: AuthHook | None = None,
     connection_class: type[Connection] = Connection,
+    tracer: Tracer | None = None,
     **kwargs: Any,
 ) -> Connection:
     """Opens a connection, with libpq's connection-string grammar, defaults and host selection.
@@ -131,11 +134,38 @@ async def connect(
             max_cacheable_statement_size=max_cacheable_statement_size,
             command_timeout=command_timeout,
             record_class=record_class,
+            tracer=tracer,
         ),
     )
-    if timeout is None:
-        return await attempt.run()
-    return await asyncio.wait_for(attempt.run(), timeout)
+    run = attempt.run() if timeout is None else asyncio.wait_for(attempt.run(), timeout)
+    if tracer is None:
+        return await run
+    return await _traced_connect(tracer, params, run)
+
+
+async def _traced_connect(
+    tracer: Tracer, params: conninfo.ConnectParams, run: Awaitable[Connection]
+) -> Connection:
+    """``run`` between the tracer's connect hooks: the hosts it may try, then the host
+    chosen, whether TLS is on and the password method."""
+    hosts = [f"{t.host}:{t.port}" for t in params.targets]
+    context = tracing.start(tracer, "connect", tracing.ConnectStart(hosts))
+    began = time.perf_counter()
+    try:
+        conn = await run
+    except BaseException as e:
+        tracing.end(tracer, "connect", context, tracing.End(time.perf_counter() - began, e))
+        raise
+    target = conn._target
+    details = {
+        "host": f"{target.host}:{target.port}",
+        "tls": conn._protocol.transport.get_extra_info("ssl_object") is not None,  # type: ignore[union-attr]
+        "auth_method": conn.auth_method,
+    }
+    tracing.end(
+        tracer, "connect", context, tracing.End(time.perf_counter() - began, None, details=details)
+    )
+    return conn
 
 
 class _NextAddress(Exception):

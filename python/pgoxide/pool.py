@@ -25,11 +25,12 @@ import asyncio
 import collections
 import dataclasses
 import random
+import time
 import warnings
 from collections.abc import AsyncIterable, Awaitable, Generator, Iterable, Sequence
 from typing import Any, Callable
 
-from . import _pgoxide
+from . import _pgoxide, tracing
 from .connection import Connection, Record
 from .establish import connect as _connect
 from .exceptions import InterfaceError
@@ -224,6 +225,8 @@ class Pool:
         self._check_timeout = check_timeout
         self._reset_timeout = reset_timeout
         self._on_leaked_advisory_locks = on_leaked_advisory_locks or _warn_leaked_locks
+        # The tracer given to create_pool (also passed to every connection).
+        self._tracer: tracing.Tracer | None = connect_kwargs.get("tracer")
         self._loop: asyncio.AbstractEventLoop | None = None
         # Idle connections, the most recently released on the right.
         self._idle: collections.deque[_Slot] = collections.deque()
@@ -338,6 +341,26 @@ class Pool:
         return PoolAcquireContext(self, timeout)
 
     async def _acquire_proxy(self, timeout: float | None) -> PoolConnectionProxy:
+        tracer = self._tracer
+        if tracer is None:
+            return await self._acquire_set_up(timeout)
+        event = tracing.PoolAcquireStart(len(self._slots), len(self._idle), self._live_waiters())
+        context = tracing.start(tracer, "pool_acquire", event)
+        created = self._stats.connections_created
+        began = time.perf_counter()
+        try:
+            proxy = await self._acquire_set_up(timeout)
+        except BaseException as e:
+            tracing.end(
+                tracer, "pool_acquire", context, tracing.End(time.perf_counter() - began, e)
+            )
+            raise
+        details = {"created": self._stats.connections_created > created}
+        end = tracing.End(time.perf_counter() - began, None, details=details)
+        tracing.end(tracer, "pool_acquire", context, end)
+        return proxy
+
+    async def _acquire_set_up(self, timeout: float | None) -> PoolConnectionProxy:
         loop = self._loop
         deadline = None if timeout is None or loop is None else loop.time() + timeout
         slot = await self._acquire(timeout)
@@ -492,6 +515,25 @@ class Pool:
         if slot.proxy is not None:
             slot.proxy._detach()
             slot.proxy = None
+        tracer = self._tracer
+        if tracer is None:
+            await self._release_slot(slot, timeout)
+            return
+        context = tracing.start(tracer, "pool_release", tracing.PoolReleaseStart())
+        resets = self._stats.resets
+        began = time.perf_counter()
+        try:
+            await self._release_slot(slot, timeout)
+        except BaseException as e:
+            tracing.end(
+                tracer, "pool_release", context, tracing.End(time.perf_counter() - began, e)
+            )
+            raise
+        details = {"reset": self._stats.resets > resets, "closed": slot not in self._slots}
+        end = tracing.End(time.perf_counter() - began, None, details=details)
+        tracing.end(tracer, "pool_release", context, end)
+
+    async def _release_slot(self, slot: _Slot, timeout: float | None) -> None:
         if self._recycle_now(slot):
             return
         task = self._spawn(self._recycle(slot, timeout))
@@ -573,6 +615,11 @@ class Pool:
             effects |= _pgoxide.EFFECT_ADVISORY
             self._stats.leaked_advisory_locks += leaked
             self._on_leaked_advisory_locks(leaked)
+            if self._tracer is not None:
+                try:
+                    self._tracer.on_leaked_advisory_locks(leaked)
+                except Exception as e:
+                    tracing._hook_failed(self._tracer, "on_leaked_advisory_locks", e)
         if self._reset is not None:
             await self._reset(conn)
         else:

@@ -1,0 +1,211 @@
+"""Tracing hooks against a real server: each pair holds on success, server error,
+cancellation, timeout and a connection dying mid-call; contexts flow from start to end; a
+raising hook changes nothing; parameters only when asked; asyncpg's query loggers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pgoxide
+import pytest
+from pgoxide import exceptions, tracing
+
+HANG_GUARD = 60
+
+
+class Recorder(pgoxide.Tracer):
+    """Records every start and end, each start's context being its index."""
+
+    def __init__(self, capture: bool = False) -> None:
+        self.capture_parameters = capture
+        self.calls: list[tuple[str, Any, Any]] = []
+
+    def _start(self, what: str, event: Any) -> int:
+        self.calls.append((f"{what}_start", event, None))
+        return len(self.calls) - 1
+
+    def _end(self, what: str, context: int, end: tracing.End) -> None:
+        self.calls.append((f"{what}_end", context, end))
+
+    def on_connect_start(self, event: Any) -> Any:
+        return self._start("connect", event)
+
+    def on_connect_end(self, context: Any, end: tracing.End) -> None:
+        self._end("connect", context, end)
+
+    def on_query_start(self, event: Any) -> Any:
+        return self._start("query", event)
+
+    def on_query_end(self, context: Any, end: tracing.End) -> None:
+        self._end("query", context, end)
+
+    def on_prepare_start(self, event: Any) -> Any:
+        return self._start("prepare", event)
+
+    def on_prepare_end(self, context: Any, end: tracing.End) -> None:
+        self._end("prepare", context, end)
+
+    def on_copy_start(self, event: Any) -> Any:
+        return self._start("copy", event)
+
+    def on_copy_end(self, context: Any, end: tracing.End) -> None:
+        self._end("copy", context, end)
+
+    def on_pool_acquire_start(self, event: Any) -> Any:
+        return self._start("pool_acquire", event)
+
+    def on_pool_acquire_end(self, context: Any, end: tracing.End) -> None:
+        self._end("pool_acquire", context, end)
+
+    def on_pool_release_start(self, event: Any) -> Any:
+        return self._start("pool_release", event)
+
+    def on_pool_release_end(self, context: Any, end: tracing.End) -> None:
+        self._end("pool_release", context, end)
+
+    def ends(self, what: str) -> list[tuple[Any, tracing.End]]:
+        return [(ctx, end) for name, ctx, end in self.calls if name == f"{what}_end"]
+
+    def paired(self) -> bool:
+        """Every start has exactly one end, which got the start's context."""
+        starts = {i for i, (name, _, _) in enumerate(self.calls) if name.endswith("_start")}
+        ended = [ctx for name, ctx, _ in self.calls if name.endswith("_end")]
+        return sorted(ended) == sorted(starts)
+
+
+async def test_connect_and_query_hooks(dsn: str) -> None:
+    rec = Recorder()
+    conn = await pgoxide.connect(dsn, tracer=rec)
+    try:
+        assert await conn.fetchval("SELECT $1::int + 1", 1) == 2
+        assert await conn.execute("SELECT 1") == "SELECT 1"
+        assert len(await conn.fetch("SELECT generate_series(1, 3)")) == 3
+        await conn.executemany("SELECT $1::int", [(1,), (2,)])
+        stmt = await conn.prepare("SELECT 7")
+        assert await stmt.fetchval() == 7
+    finally:
+        await conn.close()
+    assert rec.paired()
+    ((_, connected),) = rec.ends("connect")
+    assert connected.error is None and "host" in connected.details
+    assert connected.details["auth_method"] is None or isinstance(
+        connected.details["auth_method"], str
+    )
+    kinds = [event.kind for name, event, _ in rec.calls if name == "query_start"]
+    assert kinds == ["fetchval", "execute", "fetch", "executemany"]
+    ends = [end for _, end in rec.ends("query")]
+    assert [e.rows for e in ends] == [1, None, 3, None]
+    # fetchval reads one row (the portal is suspended, so no tag comes).
+    assert [e.status for e in ends][:3] == [None, "SELECT 1", "SELECT 3"]
+    assert all(e.error is None and e.elapsed >= 0 for e in ends)
+    # Parameters are left out unless asked for.
+    assert all(event.args is None for name, event, _ in rec.calls if name == "query_start")
+    assert len(rec.ends("prepare")) == 1
+
+
+async def test_parameters_when_asked(dsn: str) -> None:
+    rec = Recorder(capture=True)
+    async with await pgoxide.connect(dsn, tracer=rec) as conn:
+        await conn.fetchval("SELECT $1::text", "secret-ish")
+    (event,) = [e for name, e, _ in rec.calls if name == "query_start"]
+    assert event.args == ("secret-ish",)
+
+
+async def test_pairing_on_error_cancellation_timeout_and_death(
+    dsn: str, other: pgoxide.Connection
+) -> None:
+    rec = Recorder()
+    conn = await pgoxide.connect(dsn, tracer=rec)
+    with pytest.raises(exceptions.DivisionByZeroError):
+        await conn.fetchval("SELECT 1 / 0")
+    task = asyncio.ensure_future(conn.fetchval("SELECT pg_sleep(60)"))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    with pytest.raises(asyncio.TimeoutError):
+        await conn.fetchval("SELECT pg_sleep(60)", timeout=0.1)
+    dying = asyncio.ensure_future(conn.fetchval("SELECT pg_sleep(60)"))
+    running = "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND query LIKE 'SELECT pg_s%'"
+    for _ in range(10_000):  # until the server runs it
+        if await other.fetchval(running, conn.get_server_pid()):
+            break
+    await other.execute("SELECT pg_terminate_backend($1)", conn.get_server_pid())
+    with pytest.raises((exceptions.AdminShutdownError, exceptions.ConnectionDoesNotExistError)):
+        await asyncio.wait_for(dying, HANG_GUARD)
+    assert rec.paired()
+    errors = [end.error for _, end in rec.ends("query")]
+    assert isinstance(errors[0], exceptions.DivisionByZeroError)
+    assert rec.ends("query")[0][1].sqlstate == "22012"
+    assert isinstance(errors[1], asyncio.CancelledError)
+    assert isinstance(errors[2], asyncio.TimeoutError)
+    assert errors[3] is not None
+
+
+async def test_a_raising_hook_changes_nothing(dsn: str, caplog: pytest.LogCaptureFixture) -> None:
+    class Broken(pgoxide.Tracer):
+        def on_query_start(self, event: Any) -> Any:
+            raise RuntimeError("start hook bug")
+
+        def on_query_end(self, context: Any, end: Any) -> None:
+            raise RuntimeError("end hook bug")
+
+    with caplog.at_level(logging.ERROR, logger="pgoxide.tracing"):
+        async with await pgoxide.connect(dsn, tracer=Broken()) as conn:
+            for _ in range(3):
+                assert await conn.fetchval("SELECT 1") == 1
+    assert len([r for r in caplog.records if "raised" in r.message]) == 1
+
+
+async def test_copy_and_pool_hooks(dsn: str) -> None:
+    rec = Recorder()
+    async with pgoxide.create_pool(dsn, min_size=1, max_size=1, tracer=rec) as pool:
+        async with pool.acquire() as conn:
+            await conn.execute("CREATE TEMP TABLE traced (i int)")
+            assert await conn.copy_records_to_table("traced", records=[(1,), (2,)]) == "COPY 2"
+            out: list[bytes] = []
+
+            async def sink(chunk: bytes) -> None:
+                out.append(chunk)
+
+            await conn.copy_from_query("SELECT 1", output=sink)
+        async with pool.acquire() as conn:
+            await conn.fetchval("SELECT 1")
+    assert rec.paired()
+    copies = [end for _, end in rec.ends("copy")]
+    assert [c.rows for c in copies] == [2, 1]
+    directions = [e.direction for name, e, _ in rec.calls if name == "copy_start"]
+    assert directions == ["in", "out"]
+    acquires = [end for _, end in rec.ends("pool_acquire")]
+    assert len(acquires) == 2 and all(a.error is None for a in acquires)
+    releases = [end.details for _, end in rec.ends("pool_release")]
+    # The temporary table needed a reset; the plain query none.
+    assert releases == [{"reset": True, "closed": False}, {"reset": False, "closed": False}]
+    assert len(rec.ends("connect")) == 1
+
+
+async def test_no_tracer_no_hooks(conn: pgoxide.Connection) -> None:
+    assert conn._tracer is None
+
+
+async def test_asyncpg_query_loggers(dsn: str) -> None:
+    rec = Recorder()
+    async with await pgoxide.connect(dsn, tracer=rec) as conn:
+        logged: list[pgoxide.LoggedQuery] = []
+        with conn.query_logger(logged.append):
+            await conn.fetchval("SELECT $1::int", 5, timeout=10)
+            with pytest.raises(exceptions.DivisionByZeroError):
+                await conn.execute("SELECT 1 / 0")
+        await conn.fetchval("SELECT 2")  # after the block: not logged
+        await conn.fetchval("SELECT 3")  # let the loggers' calls run
+        assert [q.query for q in logged] == ["SELECT $1::int", "SELECT 1 / 0"]
+        assert logged[0].args == (5,) and logged[0].timeout == 10
+        assert logged[0].exception is None
+        assert isinstance(logged[1].exception, exceptions.DivisionByZeroError)
+        assert logged[0].elapsed >= 0 and logged[0].conn_addr is not None
+        # The connection's own tracer went on seeing every query, without the parameters.
+        assert len(rec.ends("query")) == 4
+        assert all(e.args is None for n, e, _ in rec.calls if n == "query_start")
+        assert conn._tracer is rec
