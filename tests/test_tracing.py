@@ -209,3 +209,25 @@ async def test_asyncpg_query_loggers(dsn: str) -> None:
         assert len(rec.ends("query")) == 4
         assert all(e.args is None for n, e, _ in rec.calls if n == "query_start")
         assert conn._tracer is rec
+
+
+async def test_one_fetch_hook_per_window_never_per_row(dsn: str) -> None:
+    class Windows(Recorder):
+        def on_fetch_start(self, event: Any) -> Any:
+            return self._start("fetch", event)
+
+        def on_fetch_end(self, context: Any, end: tracing.End) -> None:
+            self._end("fetch", context, end)
+
+    rec = Windows()
+    async with await pgoxide.connect(dsn, tracer=rec) as conn:
+        n = 0
+        async for _ in conn.stream("SELECT generate_series(1, 2500)", window=1000):
+            n += 1
+        assert n == 2500
+        async with conn.transaction():
+            cursor = await conn.cursor("SELECT generate_series(1, 10)")
+            assert len(await cursor.fetch(4)) == 4
+    assert rec.paired()
+    rows = [end.rows for _, end in rec.ends("fetch")]
+    assert rows == [1000, 1000, 500, 4] or rows == [1000, 1000, 500, 0, 4]

@@ -161,6 +161,7 @@ class Connection(CopyMethods):
         # The tracer (connect(tracer=), wrapped by the query loggers when there are any).
         self._tracer: tracing.Tracer | None = tracer
         self._own_tracer = tracer
+        self._ops.tracer = tracer
         protocol.on_notice = self._on_notice
         protocol.on_notification = self._on_notification
         protocol.on_close = self._on_close
@@ -644,7 +645,7 @@ class Connection(CopyMethods):
         loggers = self._tracer
         if not isinstance(loggers, tracing.QueryLoggers):
             loggers = tracing.QueryLoggers(self, self._own_tracer)
-            self._tracer = loggers
+            self._tracer = self._ops.tracer = loggers
         loggers.callbacks.append(callback)
 
     def remove_query_logger(self, callback: Callable[[tracing.LoggedQuery], Any]) -> None:
@@ -652,7 +653,7 @@ class Connection(CopyMethods):
         if isinstance(loggers, tracing.QueryLoggers) and callback in loggers.callbacks:
             loggers.callbacks.remove(callback)
             if not loggers.callbacks:
-                self._tracer = self._own_tracer
+                self._tracer = self._ops.tracer = self._own_tracer
 
     @contextlib.contextmanager
     def query_logger(self, callback: Callable[[tracing.LoggedQuery], Any]) -> Iterator[None]:

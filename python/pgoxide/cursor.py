@@ -23,7 +23,7 @@ import itertools
 from collections.abc import AsyncIterator, Awaitable, Generator, Sequence
 from typing import TYPE_CHECKING, Any, Callable
 
-from . import _pgoxide
+from . import _pgoxide, tracing
 from .exceptions import InterfaceError
 from .operations import ignore_result
 
@@ -160,8 +160,16 @@ class Portal:
         return self._ops.session.execute_portal(stmt, name, window, self._record_class, sync)
 
     async def _window(self, fut: asyncio.Future[Any], deadline: float | None) -> list[Record]:
+        waiting = self._ops.wait(fut, deadline)
+        tracer = self._ops.tracer
         try:
-            rows, tag, *_ = await self._ops.wait(fut, deadline)
+            if tracer is None:
+                rows, tag, *_ = await waiting
+            else:
+                event = tracing.FetchStart(self._query, self.name)
+                rows, tag, *_ = await tracing.traced(
+                    tracer, "fetch", event, waiting, _window_outcome
+                )
         except BaseException:
             self.close_now()
             raise
@@ -215,6 +223,10 @@ class Portal:
         else:
             with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to close
                 loop.call_soon_threadsafe(self.close_now)
+
+
+def _window_outcome(result: tuple[Any, ...]) -> tuple[int | None, str | None]:
+    return len(result[0]), result[1]
 
 
 class Stream:

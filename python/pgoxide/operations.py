@@ -83,6 +83,8 @@ class OperationPath:
         # Changes when a pool takes the connection back: statements, cursors and transaction
         # blocks made before then refuse to run (see `check_lease`).
         self.lease = object()
+        # The connection's tracer (see pgoxide.tracing), for what runs on this path.
+        self.tracer: Any = None
 
     # -- deadlines --------------------------------------------------------------------------
 

@@ -1,8 +1,8 @@
 """Tracing hooks: a :class:`Tracer` sees operations as pairs of calls.
 
 ``on_<what>_start(event)`` returns a context (anything), which ``on_<what>_end(context, end)``
-receives with the outcome. ``<what>`` is ``connect``, ``query``, ``prepare``, ``copy``,
-``pool_acquire`` or ``pool_release``. Start events are small objects with named fields; every
+receives with the outcome. ``<what>`` is ``connect``, ``query``, ``prepare``, ``fetch`` (a
+cursor or stream window), ``copy``, ``pool_acquire`` or ``pool_release``. Start events are small objects with named fields; every
 end is an :class:`End` (elapsed seconds, the error and its SQLSTATE, and what the operation
 returned).
 
@@ -57,6 +57,18 @@ class CopyStart:
     def __init__(self, direction: str, sql: str) -> None:
         self.direction = direction
         self.sql = sql
+
+
+class FetchStart:
+    """A window of a cursor or stream is awaited (one per window, never per row): the
+    query and the portal's name. For a window a stream asked for ahead of time, the elapsed
+    time is how long the consumer waited for it."""
+
+    __slots__ = ("portal", "query")
+
+    def __init__(self, query: str, portal: str | None) -> None:
+        self.query = query
+        self.portal = portal
 
 
 class ConnectStart:
@@ -134,6 +146,12 @@ class Tracer:
         return None
 
     def on_prepare_end(self, context: Any, end: End) -> None:
+        return None
+
+    def on_fetch_start(self, event: FetchStart) -> Any:
+        return None
+
+    def on_fetch_end(self, context: Any, end: End) -> None:
         return None
 
     def on_copy_start(self, event: CopyStart) -> Any:
