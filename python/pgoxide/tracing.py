@@ -2,9 +2,9 @@
 
 ``on_<what>_start(event)`` returns a context (anything), which ``on_<what>_end(context, end)``
 receives with the outcome. ``<what>`` is ``connect``, ``query``, ``prepare``, ``fetch`` (a
-cursor or stream window), ``copy``, ``pool_acquire`` or ``pool_release``. Start events are small objects with named fields; every
-end is an :class:`End` (elapsed seconds, the error and its SQLSTATE, and what the operation
-returned).
+cursor or stream window), ``copy``, ``pool_acquire`` or ``pool_release``. Start events are
+small objects with named fields; every end is an :class:`End` (elapsed seconds, the error
+and its SQLSTATE, and what the operation returned).
 
 Hooks run synchronously where the operation starts and ends, with no task of their own. A hook
 that raises does not affect the operation: the error is logged once per tracer (logger
