@@ -9,8 +9,8 @@ from .establish import AuthEvent, connect
 from .exceptions import *  # noqa: F403  (asyncpg exposes its exceptions at the top level)
 from .pool import Pool, create_pool
 from .pool_cluster import PoolCluster, create_pool_cluster
-from .tracing import LoggedQuery, Tracer
 from .prepared_stmt import PreparedStatement
+from .tracing import LoggedQuery, Tracer
 from .transaction import Transaction
 from .types import *  # noqa: F403  (and its value types)
 
