@@ -231,3 +231,26 @@ async def test_one_fetch_hook_per_window_never_per_row(dsn: str) -> None:
     assert rec.paired()
     rows = [end.rows for _, end in rec.ends("fetch")]
     assert rows == [1000, 1000, 500, 4] or rows == [1000, 1000, 500, 0, 4]
+
+
+async def test_pipeline_hooks(dsn: str) -> None:
+    class Pipelines(Recorder):
+        def on_pipeline_start(self, event: Any) -> Any:
+            return self._start("pipeline", event)
+
+        def on_pipeline_end(self, context: Any, end: tracing.End) -> None:
+            self._end("pipeline", context, end)
+
+    rec = Pipelines()
+    async with await pgoxide.connect(dsn, tracer=rec) as conn:
+        async with conn.pipeline() as p:
+            p.fetchval("SELECT 1")
+            p.fetchval("SELECT 2")
+        with pytest.raises(exceptions.DivisionByZeroError):
+            async with conn.pipeline(atomic=True) as p:
+                p.fetchval("SELECT 1 / 0")
+    assert rec.paired()
+    (_, ok), (_, failed) = rec.ends("pipeline")
+    assert ok.error is None and ok.details == {"operations": 2}
+    assert isinstance(failed.error, exceptions.DivisionByZeroError)
+    assert [e.atomic for n, e, _ in rec.calls if n == "pipeline_start"] == [False, True]

@@ -15,10 +15,11 @@ implicit transaction.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Generator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import _pgoxide
+from . import _pgoxide, tracing
 from .exceptions import InterfaceError, PipelineAbortedError, PostgresError
 from .operations import ignore_result
 
@@ -141,6 +142,8 @@ class Pipeline:
         self._calls: list[PipelineCall] = []
         self._unsent: list[PipelineCall] = []
         self._closed = False
+        # (tracer, context, start time) while a tracer follows the block.
+        self._trace: tuple[Any, Any, float] | None = None
 
     # -- calls ------------------------------------------------------------------------------
 
@@ -264,6 +267,10 @@ class Pipeline:
 
     async def __aenter__(self) -> Pipeline:
         self._deadline = self._ops.deadline(self._timeout)
+        tracer = self._ops.tracer
+        if tracer is not None:
+            event = tracing.PipelineStart(self._atomic)
+            self._trace = (tracer, tracing.start(tracer, "pipeline", event), time.perf_counter())
         return self
 
     async def __aexit__(
@@ -272,6 +279,23 @@ class Pipeline:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._trace is None:
+            await self._end(exc_type)
+            return
+        tracer, context, began = self._trace
+        error: BaseException | None = exc
+        try:
+            await self._end(exc_type)
+        except BaseException as e:
+            error = e
+            raise
+        finally:
+            details = {"operations": len(self._calls)}
+            end = tracing.End(time.perf_counter() - began, error, details=details)
+            tracing.end(tracer, "pipeline", context, end)
+
+    async def _end(self, exc_type: type[BaseException] | None) -> None:
+        """Sends what is left and waits for every call (the block's end)."""
         self._closed = True
         if exc_type is not None:
             # The block failed before its end: what was not sent is dropped.

@@ -1,10 +1,10 @@
 """Tracing hooks: a :class:`Tracer` sees operations as pairs of calls.
 
 ``on_<what>_start(event)`` returns a context (anything), which ``on_<what>_end(context, end)``
-receives with the outcome. ``<what>`` is ``connect``, ``query``, ``prepare``, ``fetch`` (a
-cursor or stream window), ``copy``, ``pool_acquire`` or ``pool_release``. Start events are
-small objects with named fields; every end is an :class:`End` (elapsed seconds, the error
-and its SQLSTATE, and what the operation returned).
+receives with the outcome. ``<what>`` is ``connect``, ``query``, ``prepare``, ``pipeline``,
+``fetch`` (a cursor or stream window), ``copy``, ``pool_acquire`` or ``pool_release``.
+Start events are small objects with named fields; every end is an :class:`End` (elapsed
+seconds, the error and its SQLSTATE, and what the operation returned).
 
 Hooks run synchronously where the operation starts and ends, with no task of their own. A hook
 that raises does not affect the operation: the error is logged once per tracer (logger
@@ -69,6 +69,16 @@ class FetchStart:
     def __init__(self, query: str, portal: str | None) -> None:
         self.query = query
         self.portal = portal
+
+
+class PipelineStart:
+    """``async with conn.pipeline()`` starts; its end's ``details["operations"]`` says how
+    many calls it sent (each is also a query of its own)."""
+
+    __slots__ = ("atomic",)
+
+    def __init__(self, atomic: bool) -> None:
+        self.atomic = atomic
 
 
 class ConnectStart:
@@ -146,6 +156,12 @@ class Tracer:
         return None
 
     def on_prepare_end(self, context: Any, end: End) -> None:
+        return None
+
+    def on_pipeline_start(self, event: PipelineStart) -> Any:
+        return None
+
+    def on_pipeline_end(self, context: Any, end: End) -> None:
         return None
 
     def on_fetch_start(self, event: FetchStart) -> Any:
