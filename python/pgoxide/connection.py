@@ -162,6 +162,7 @@ class Connection(CopyMethods):
         self._tracer: tracing.Tracer | None = tracer
         self._own_tracer = tracer
         self._ops.tracer = tracer
+        self._ops.server = tracing.Server(params.database, target.host, target.port)
         protocol.on_notice = self._on_notice
         protocol.on_notification = self._on_notification
         protocol.on_close = self._on_close
@@ -278,7 +279,7 @@ class Connection(CopyMethods):
         deadline = ops.deadline(timeout)
         tracer = self._tracer
         if tracer is not None:
-            event = tracing.PrepareStart(query)
+            event = tracing.PrepareStart(query, ops.server)
             stmt = await tracing.traced(
                 tracer, "prepare", event, self._prepare_now(query, deadline)
             )
@@ -432,15 +433,15 @@ class Connection(CopyMethods):
             ops.release()
         return self._described(query, stmt, await ops.wait(fut, deadline))
 
-    @staticmethod
     def _query_event(
-        tracer: tracing.Tracer, kind: str, query: str, args: Any, timeout: float | None
+        self, tracer: tracing.Tracer, kind: str, query: str, args: Any, timeout: float | None
     ) -> tracing.QueryStart:
+        server = self._ops.server
         if not tracer.capture_parameters:
-            return tracing.QueryStart(kind, query, None, timeout)
+            return tracing.QueryStart(kind, query, None, timeout, server)
         if not isinstance(args, (list, tuple)):
             args = None  # an iterator of executemany rows is not read twice
-        return tracing.QueryStart(kind, query, args, timeout)
+        return tracing.QueryStart(kind, query, args, timeout, server)
 
     def _encode(
         self,

@@ -29,7 +29,7 @@ class CopyMethods:
         tracer = self._tracer
         if tracer is None:
             return await run
-        event = tracing.CopyStart(direction, sql)
+        event = tracing.CopyStart(direction, sql, self._ops.server)
         return await tracing.traced(tracer, "copy", event, run, _copy_outcome)  # type: ignore[no-any-return]
 
     async def _statement(self, query: str, deadline: float | None) -> _pgoxide.Statement:

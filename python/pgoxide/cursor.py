@@ -166,7 +166,7 @@ class Portal:
             if tracer is None:
                 rows, tag, *_ = await waiting
             else:
-                event = tracing.FetchStart(self._query, self.name)
+                event = tracing.FetchStart(self._query, self.name, self._ops.server)
                 rows, tag, *_ = await tracing.traced(
                     tracer, "fetch", event, waiting, _window_outcome
                 )

@@ -122,6 +122,8 @@ async def connect(
         raise TypeError(
             f"connection_class must be a subclass of pgoxide.Connection, not {connection_class!r}"
         )
+    if tracer is None:
+        tracer = tracing.default_tracer()
     attempt = _Attempt(
         params,
         tls.policy(params.settings, ssl_context),

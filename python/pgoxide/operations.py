@@ -85,6 +85,8 @@ class OperationPath:
         self.lease = object()
         # The connection's tracer (see pgoxide.tracing), for what runs on this path.
         self.tracer: Any = None
+        # Where the connection runs (a tracing.Server), for the tracer's events.
+        self.server: Any = None
 
     # -- deadlines --------------------------------------------------------------------------
 

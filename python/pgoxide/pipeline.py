@@ -269,7 +269,7 @@ class Pipeline:
         self._deadline = self._ops.deadline(self._timeout)
         tracer = self._ops.tracer
         if tracer is not None:
-            event = tracing.PipelineStart(self._atomic)
+            event = tracing.PipelineStart(self._atomic, self._ops.server)
             self._trace = (tracer, tracing.start(tracer, "pipeline", event), time.perf_counter())
         return self
 

@@ -226,7 +226,13 @@ class Pool:
         self._reset_timeout = reset_timeout
         self._on_leaked_advisory_locks = on_leaked_advisory_locks or _warn_leaked_locks
         # The tracer given to create_pool (also passed to every connection).
-        self._tracer: tracing.Tracer | None = connect_kwargs.get("tracer")
+        tracer = connect_kwargs.get("tracer") or tracing.default_tracer()
+        self._tracer: tracing.Tracer | None = tracer
+        if tracer is not None:
+            connect_kwargs["tracer"] = tracer
+            watch = getattr(tracer, "watch_pool", None)
+            if watch is not None:
+                watch(self)
         self._loop: asyncio.AbstractEventLoop | None = None
         # Idle connections, the most recently released on the right.
         self._idle: collections.deque[_Slot] = collections.deque()

@@ -23,40 +23,56 @@ from typing import Any, Callable, NamedTuple
 _log = logging.getLogger("pgoxide.tracing")
 
 
+class Server(NamedTuple):
+    """Where an operation runs: the database, and the server's host and port."""
+
+    database: str
+    host: str
+    port: int
+
+
 class QueryStart:
     """A query starts: ``kind`` is ``execute``, ``fetch``, ``fetchrow``, ``fetchval``,
     ``executemany`` or ``fetchmany``; ``args`` only when the tracer's
     ``capture_parameters`` is true (else None); ``timeout`` as the caller gave it."""
 
-    __slots__ = ("args", "kind", "query", "timeout")
+    __slots__ = ("args", "kind", "query", "server", "timeout")
 
     def __init__(
-        self, kind: str, query: str, args: Sequence[Any] | None, timeout: float | None = None
+        self,
+        kind: str,
+        query: str,
+        args: Sequence[Any] | None,
+        timeout: float | None = None,
+        server: Server | None = None,
     ) -> None:
         self.kind = kind
         self.query = query
         self.args = args
         self.timeout = timeout
+        self.server = server
 
 
 class PrepareStart:
     """``Connection.prepare(query)`` starts."""
 
-    __slots__ = ("query",)
+    __slots__ = ("query", "server")
 
-    def __init__(self, query: str) -> None:
+    def __init__(self, query: str, server: Server | None = None) -> None:
         self.query = query
+        self.server = server
 
 
 class CopyStart:
     """A COPY starts: ``direction`` is ``in`` or ``out``; ``sql`` is the COPY statement when
     known at the start (else the table or query it copies)."""
 
-    __slots__ = ("direction", "sql")
+    __slots__ = ("direction", "server", "sql")
 
-    def __init__(self, direction: str, sql: str) -> None:
+    def __init__(self, direction: str, sql: str, server: Server | None = None) -> None:
         self.direction = direction
         self.sql = sql
+        self.server = server
 
 
 class FetchStart:
@@ -64,21 +80,23 @@ class FetchStart:
     query and the portal's name. For a window a stream asked for ahead of time, the elapsed
     time is how long the consumer waited for it."""
 
-    __slots__ = ("portal", "query")
+    __slots__ = ("portal", "query", "server")
 
-    def __init__(self, query: str, portal: str | None) -> None:
+    def __init__(self, query: str, portal: str | None, server: Server | None = None) -> None:
         self.query = query
         self.portal = portal
+        self.server = server
 
 
 class PipelineStart:
     """``async with conn.pipeline()`` starts; its end's ``details["operations"]`` says how
     many calls it sent (each is also a query of its own)."""
 
-    __slots__ = ("atomic",)
+    __slots__ = ("atomic", "server")
 
-    def __init__(self, atomic: bool) -> None:
+    def __init__(self, atomic: bool, server: Server | None = None) -> None:
         self.atomic = atomic
+        self.server = server
 
 
 class ConnectStart:
@@ -205,6 +223,21 @@ class LoggedQuery(NamedTuple):
     conn_params: Any
 
 
+# The tracer of connections and pools made without one (set by an instrumentor).
+_default: Tracer | None = None
+
+
+def set_default_tracer(tracer: Tracer | None) -> None:
+    """Makes ``tracer`` the tracer of every connection and pool created from now on without
+    a ``tracer=`` of their own (None: no default)."""
+    global _default
+    _default = tracer
+
+
+def default_tracer() -> Tracer | None:
+    return _default
+
+
 # Tracers whose hooks raised, so each is logged once.
 _reported: set[int] = set()
 
@@ -271,7 +304,7 @@ class QueryLoggers(Tracer):
         if inner is not None:
             hidden = event
             if not inner.capture_parameters:
-                hidden = QueryStart(event.kind, event.query, None, event.timeout)
+                hidden = QueryStart(event.kind, event.query, None, event.timeout, event.server)
             context = start(inner, "query", hidden)
         return (event, context)
 
