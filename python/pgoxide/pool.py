@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import logging
 import random
 import time
 import warnings
@@ -35,6 +36,8 @@ from .connection import Connection, Record
 from .establish import connect as _connect
 from .exceptions import InterfaceError
 from .notifications import PoolNotifications
+
+_log = logging.getLogger("pgoxide.pool")
 
 # asyncpg's full reset, for a session whose changes are not known.
 FULL_RESET = ("SELECT pg_advisory_unlock_all()", "CLOSE ALL", "UNLISTEN *", "RESET ALL")
@@ -333,6 +336,7 @@ class Pool:
             retire_at = now + self._max_lifetime * (1 - 0.2 * random.random())
         slot = _Slot(conn, now, retire_at, self._generation)
         self._slots.add(slot)
+        _log.debug("%r: opened a connection (backend %s)", self, conn.get_server_pid())
         conn._pool_slot = slot
         conn._on_lost = lambda: self._lost(slot)
         conn._session.take_effects()  # what init did is the pool's own business
@@ -495,6 +499,7 @@ class Pool:
                 except Exception as e:
                     self._last_connect_error = e
                     self._stats.connect_failures += 1
+                    _log.debug("%r: could not open a connection: %r", self, e)
                     if self._size > self._min_size and self._live_waiters() <= self._opening - 1:
                         return  # nobody needs it any more
                     await asyncio.sleep(delay * (0.5 + random.random()))
@@ -665,6 +670,12 @@ class Pool:
             self._stats.connections_lost += 1
         else:
             self._stats.connections_closed += 1
+        _log.debug(
+            "%r: %s a connection (backend %s)",
+            self,
+            "lost" if lost else "closed",
+            slot.conn.get_server_pid(),
+        )
         slot.conn._on_lost = None
         slot.conn._pool_slot = None
         if self._watchers:
