@@ -182,7 +182,10 @@ async def test_copy_and_pool_hooks(dsn: str) -> None:
     assert len(acquires) == 2 and all(a.error is None for a in acquires)
     releases = [end.details for _, end in rec.ends("pool_release")]
     # The temporary table needed a reset; the plain query none.
-    assert releases == [{"reset": True, "closed": False}, {"reset": False, "closed": False}]
+    assert releases == [
+        {"reset": True, "closed": False, "handed_to_waiter": False},
+        {"reset": False, "closed": False, "handed_to_waiter": False},
+    ]
     assert len(rec.ends("connect")) == 1
 
 
@@ -254,3 +257,43 @@ async def test_pipeline_hooks(dsn: str) -> None:
     assert ok.error is None and ok.details == {"operations": 2}
     assert isinstance(failed.error, exceptions.DivisionByZeroError)
     assert [e.atomic for n, e, _ in rec.calls if n == "pipeline_start"] == [False, True]
+
+
+async def test_advisory_hooks(dsn: str) -> None:
+    class Advised(pgoxide.Tracer):
+        def __init__(self) -> None:
+            self.seen: list[tuple[str, Any]] = []
+
+        def on_notice(self, message: Any) -> None:
+            self.seen.append(("notice", message.message))
+
+        def on_leaked_advisory_locks(self, count: int) -> None:
+            self.seen.append(("leaked", count))
+
+        def on_cleanup_failed(self, what: str, error: BaseException) -> None:
+            self.seen.append(("cleanup", what))
+
+    advised = Advised()
+    pool = pgoxide.create_pool(
+        dsn, min_size=1, max_size=1, tracer=advised, reset_timeout=0.2,
+        on_leaked_advisory_locks=lambda n: None,
+    )  # fmt: skip
+    async with pool:
+        async with pool.acquire() as conn:
+            await conn.execute("DO $$ BEGIN RAISE NOTICE 'hello'; END $$")
+            await conn.advisory_lock(3).acquire()
+        # A reset that cannot finish in time: the pool closes the connection instead.
+        conn = await pool.acquire()
+        await conn.execute("SET work_mem = '5MB'")
+        await conn.fetchval("SELECT pg_sleep($1)", 0)  # prepared: the next call is one request
+        waiting = asyncio.ensure_future(conn.fetchval("SELECT pg_sleep($1)", 60))
+        await asyncio.sleep(0)  # sent
+        with pytest.warns(RuntimeWarning, match="could not reset"):
+            await pool.release(conn)
+        with pytest.raises(exceptions.ConnectionDoesNotExistError):
+            await waiting
+        async with pool.acquire() as fresh:
+            assert await fresh.fetchval("SELECT 1") == 1
+    assert ("notice", "hello") in advised.seen
+    assert ("leaked", 1) in advised.seen
+    assert ("cleanup", "reset") in advised.seen

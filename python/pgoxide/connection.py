@@ -686,6 +686,8 @@ class Connection(CopyMethods):
             self._call_soon(cb, self, pid, channel, payload)
 
     def _on_notice(self, message: PostgresMessage) -> None:
+        if self._own_tracer is not None:
+            tracing.advise(self._own_tracer, "on_notice", message)
         for cb in self._log_listeners:
             self._call_soon(cb, self, message)
 

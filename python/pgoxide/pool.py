@@ -107,6 +107,8 @@ class PoolStats:
     resets_skipped: int = 0
     #: Advisory locks still held (through ``advisory_lock``) when connections came back.
     leaked_advisory_locks: int = 0
+    #: Connections handed straight to a waiting caller (opened, checked or released).
+    handed_to_waiters: int = 0
 
 
 class _Slot:
@@ -448,6 +450,7 @@ class Pool:
             fut = waiters.popleft()
             if not fut.done():
                 fut.set_result(slot)
+                self._stats.handed_to_waiters += 1
                 if self._watchers:
                     self._notify()
                 return
@@ -531,7 +534,7 @@ class Pool:
             await self._release_slot(slot, timeout)
             return
         context = tracing.start(tracer, "pool_release", tracing.PoolReleaseStart())
-        resets = self._stats.resets
+        resets, handed = self._stats.resets, self._stats.handed_to_waiters
         began = time.perf_counter()
         try:
             await self._release_slot(slot, timeout)
@@ -540,7 +543,11 @@ class Pool:
                 tracer, "pool_release", context, tracing.End(time.perf_counter() - began, e)
             )
             raise
-        details = {"reset": self._stats.resets > resets, "closed": slot not in self._slots}
+        details = {
+            "reset": self._stats.resets > resets,
+            "closed": slot not in self._slots,
+            "handed_to_waiter": self._stats.handed_to_waiters > handed,
+        }
         end = tracing.End(time.perf_counter() - began, None, details=details)
         tracing.end(tracer, "pool_release", context, end)
 
@@ -608,6 +615,8 @@ class Pool:
                 RuntimeWarning,
                 stacklevel=2,
             )
+            if self._tracer is not None:
+                tracing.advise(self._tracer, "on_cleanup_failed", "reset", e)
             conn.terminate()
             self._discard(slot, lost=False)
             self._grow()
@@ -627,10 +636,7 @@ class Pool:
             self._stats.leaked_advisory_locks += leaked
             self._on_leaked_advisory_locks(leaked)
             if self._tracer is not None:
-                try:
-                    self._tracer.on_leaked_advisory_locks(leaked)
-                except Exception as e:
-                    tracing._hook_failed(self._tracer, "on_leaked_advisory_locks", e)
+                tracing.advise(self._tracer, "on_leaked_advisory_locks", leaked)
         if self._reset is not None:
             await self._reset(conn)
         else:
@@ -693,6 +699,10 @@ class Pool:
         self._closing_conns.add(conn)
         try:
             await conn.close(timeout=self._check_timeout)
+        except Exception as e:
+            _log.debug("%r: closing a connection failed: %r", self, e)
+            if self._tracer is not None:
+                tracing.advise(self._tracer, "on_cleanup_failed", "close", e)
         finally:
             self._closing_conns.discard(conn)
 

@@ -210,6 +210,15 @@ class Tracer:
         """A connection went back to a pool holding ``count`` advisory locks."""
         return None
 
+    def on_cleanup_failed(self, what: str, error: BaseException) -> None:
+        """A cleanup failed and the connection was closed instead: ``what`` is ``reset``
+        (the reset on release to a pool) or ``close``."""
+        return None
+
+    def on_notice(self, message: Any) -> None:
+        """The server sent a notice or warning (a ``PostgresLogMessage``)."""
+        return None
+
 
 class LoggedQuery(NamedTuple):
     """What asyncpg's query loggers receive after each query."""
@@ -247,6 +256,14 @@ def _hook_failed(tracer: Tracer, name: str, exc: BaseException) -> None:
     if key not in _reported:
         _reported.add(key)
         _log.error("tracer %r raised in %s; its errors are ignored", tracer, name, exc_info=exc)
+
+
+def advise(tracer: Tracer, hook: str, *args: Any) -> None:
+    """Calls the advisory hook ``hook`` with ``args``; a raising hook is ignored."""
+    try:
+        getattr(tracer, hook)(*args)
+    except Exception as e:
+        _hook_failed(tracer, hook, e)
 
 
 def start(tracer: Tracer, what: str, event: Any) -> Any:
