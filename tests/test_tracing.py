@@ -94,9 +94,12 @@ async def test_connect_and_query_hooks(dsn: str) -> None:
         connected.details["auth_method"], str
     )
     kinds = [event.kind for name, event, _ in rec.calls if name == "query_start"]
-    assert kinds == ["fetchval", "execute", "fetch", "executemany"]
+    assert kinds == ["fetchval", "execute", "fetch", "executemany", "fetchval"]
     ends = [end for _, end in rec.ends("query")]
-    assert [e.rows for e in ends] == [1, None, 3, None]
+    assert [e.rows for e in ends] == [1, None, 3, None, 1]
+    # The prepared statement's execution is a query of its own (asyncpg's instrumentation
+    # has none for them).
+    assert [e.query for n, e, _ in rec.calls if n == "query_start"][-1] == "SELECT 7"
     # fetchval reads one row (the portal is suspended, so no tag comes).
     assert [e.status for e in ends][:3] == [None, "SELECT 1", "SELECT 3"]
     assert all(e.error is None and e.elapsed >= 0 for e in ends)

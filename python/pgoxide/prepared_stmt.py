@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import _pgoxide
+from . import _pgoxide, tracing
 from .cursor import CursorFactory, Portal
 from .introspection import type_of
 from .types import Attribute, Type
@@ -76,19 +76,35 @@ class PreparedStatement:
 
     async def fetch(self, *args: Any, timeout: float | None = None) -> list[Record]:
         """Executes the statement and returns all rows."""
-        return await self._execute(args, 0, timeout)
+        return await self._traced("fetch", args, timeout, self._execute(args, 0, timeout))
 
     async def fetchrow(self, *args: Any, timeout: float | None = None) -> Record | None:
         """Executes the statement and returns the first row, or None."""
-        rows = await self._execute(args, 1, timeout)
+        rows = await self._traced("fetchrow", args, timeout, self._execute(args, 1, timeout))
         return rows[0] if rows else None
 
     async def fetchval(
         self, *args: Any, column: int | str = 0, timeout: float | None = None
     ) -> Any:
         """Executes the statement and returns one value of the first row, or None."""
-        rows = await self._execute(args, 1, timeout)
+        rows = await self._traced("fetchval", args, timeout, self._execute(args, 1, timeout))
         return rows[0][column] if rows else None
+
+    async def _traced(
+        self, kind: str, args: Any, timeout: float | None, run: Awaitable[list[Record]]
+    ) -> list[Record]:
+        """``run`` between the tracer's query hooks, if the connection has a tracer."""
+        ops = self._ops
+        tracer = ops.tracer
+        if tracer is None:
+            return await run
+        event = tracing.QueryStart(
+            kind, self._query, args if tracer.capture_parameters else None, timeout, ops.server
+        )
+        return await tracing.traced(tracer, "query", event, run, self._outcome)  # type: ignore[no-any-return]
+
+    def _outcome(self, rows: list[Record]) -> tuple[int | None, str | None]:
+        return len(rows), self._statusmsg
 
     async def executemany(
         self, args: Iterable[Sequence[Any]], *, timeout: float | None = None
@@ -96,7 +112,12 @@ class PreparedStatement:
         """Executes the statement once per argument tuple, pipelined and atomic."""
         ops = self._ops
         ops.check_lease(self._lease)
-        await ops.batch(self._statement, args, ops.deadline(timeout))
+        batch = ops.batch(self._statement, args, ops.deadline(timeout))
+        if ops.tracer is None:
+            await batch
+            return
+        event = tracing.QueryStart("executemany", self._query, None, timeout, ops.server)
+        await tracing.traced(ops.tracer, "query", event, batch)
 
     async def fetchmany(
         self, args: Iterable[Sequence[Any]], *, timeout: float | None = None
