@@ -14,8 +14,12 @@ with ``set_types``); an optional operation a driver has no way to run (psqlpy's 
 overridden by its adapter, and the runner shows ``n/a`` for it (:meth:`Driver.cannot`).
 Pools (``open_pool`` and the ``pool_*`` methods) are the driver's own: pgoxide's and asyncpg's
 ``create_pool(min_size=max_size=size)``, psqlpy's ``ConnectionPool``; psycopg's pool is a
-separate package (psycopg_pool) that this adapter does not use (n/a).  The timed paths call the
-driver directly; helpers used only around the timing (``execute``, ``scalar``,
+separate package (psycopg_pool) that this adapter does not use (n/a).  A traced connection
+(``open_traced``, for ``queries_otel``) has the driver's own OpenTelemetry instrumentation on:
+pgoxide ``connect(uri, tracer=OpenTelemetryTracer(tracer_provider, meter_provider))``, asyncpg
+``AsyncPGInstrumentor().instrument(tracer_provider=...)`` before connecting and
+``uninstrument()`` after the workload; psycopg and psqlpy have none installed here (n/a).  The
+timed paths call the driver directly; helpers used only around the timing (``execute``, ``scalar``,
 ``pool_backend_pids``) may be slower.
 """
 
@@ -32,7 +36,10 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from telemetry import Telemetry
 
 __all__ = ["DRIVERS", "REQUIRED", "Driver", "PoolOp", "Sink", "Target", "load_drivers"]
 
@@ -42,6 +49,14 @@ Sink = Callable[[bytes], Awaitable[None]]
 #: One operation through a pool (acquire, run, release), made by :meth:`Driver.pool_operation`:
 #: the fetched rows, or None for a write.
 PoolOp = Callable[[], Awaitable[Any]]
+
+
+def _installed(module: str) -> bool:
+    """Whether ``module`` (dotted) can be imported, without importing it."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # a parent package is missing
+        return False
 
 
 @dataclass(frozen=True)
@@ -105,6 +120,9 @@ class Driver(abc.ABC):
         #: The server processes of the pool's connections, read before each run of a pool
         #: workload (:meth:`pool_backend_pids`); empty without a pool.
         self.pool_pids: list[int] = []
+        #: Whether :meth:`open_traced` has put a connection with OpenTelemetry on in place of
+        #: this one (until :meth:`close_traced`).
+        self.traced = False
 
     def server_pids(self) -> list[int]:
         """The server processes whose CPU time a run is charged: the pool's connections while
@@ -200,6 +218,24 @@ class Driver(abc.ABC):
         (timed)."""
         raise NotImplementedError(self.cannot("copy_records_out"))
 
+    # Tracing: an adapter that overrides open_traced overrides close_traced too.
+
+    #: The histogram the driver's OpenTelemetry instrumentation records once per operation
+    #: ("": it records no metrics).
+    otel_metric: ClassVar[str] = ""
+
+    async def open_traced(self, target: Target, telemetry: Telemetry) -> None:
+        """Open a new connection with the driver's OpenTelemetry instrumentation on, sending
+        spans (and metrics, if it has any) to ``telemetry``'s providers, and make it the one
+        the timed methods use and :attr:`backend_pid` name, until :meth:`close_traced`; the
+        connection opened by :meth:`connect` stays open, unused (untimed)."""
+        raise NotImplementedError(self.cannot("open_traced"))
+
+    async def close_traced(self) -> None:
+        """Close the traced connection, turn the instrumentation off, and go back to the
+        connection opened by :meth:`connect` (untimed)."""
+        raise NotImplementedError(self.cannot("open_traced"))
+
     # Pools: an adapter that overrides open_pool overrides every pool_* method too.
 
     async def open_pool(self, target: Target, size: int) -> None:
@@ -248,6 +284,50 @@ class _AsyncpgApi(Driver):
     """asyncpg's API, which pgoxide mirrors."""
 
     conn: Any
+    #: The modules the driver's OpenTelemetry instrumentation needs, and the distribution
+    #: that provides them (named when one is missing).
+    otel_modules: ClassVar[tuple[str, ...]]
+    otel_distribution: ClassVar[str]
+    _untraced: tuple[Any, int | None] | None = None
+
+    def cannot(self, operation: str) -> str | None:
+        if operation == "open_traced" and not all(map(_installed, self.otel_modules)):
+            return f"{self.otel_distribution} is not installed"
+        return super().cannot(operation)
+
+    async def _connect_traced(self, target: Target, telemetry: Telemetry) -> Any:
+        """A new connection with the instrumentation on."""
+        raise NotImplementedError
+
+    def _untrace(self) -> None:
+        """Turn off what :meth:`_connect_traced` turned on beyond its connection."""
+
+    async def open_traced(self, target: Target, telemetry: Telemetry) -> None:
+        conn = await self._connect_traced(target, telemetry)
+        try:
+            pid = int(await conn.fetchval("SELECT pg_backend_pid()"))
+        except BaseException:
+            try:
+                conn.terminate()
+            finally:
+                self._untrace()
+            raise
+        self._untraced = (self.conn, self.backend_pid)
+        self.conn, self.backend_pid, self.traced = conn, pid, True
+
+    async def close_traced(self) -> None:
+        if self._untraced is None:
+            return
+        traced = self.conn
+        (self.conn, self.backend_pid), self._untraced = self._untraced, None
+        self.traced = False
+        try:
+            await traced.close()
+        except BaseException:
+            traced.terminate()
+            raise
+        finally:
+            self._untrace()
 
     async def close(self) -> None:
         await self.conn.close()
@@ -368,8 +448,13 @@ class Pgoxide(_AsyncpgApi):
         "copy: copy_records_to_table, copy_from_query(output=coroutine function), "
         "[r async for r in copy_records_from_query(sql)]; pool: create_pool(uri, min_size=10, "
         "max_size=10), pool.fetchval, async with pool.acquire() as conn: conn.fetch / "
-        "copy_records_to_table / executemany"
+        "copy_records_to_table / executemany; traced (queries_otel): a new connection, "
+        "connect(uri, tracer=pgoxide.opentelemetry.OpenTelemetryTracer(tracer_provider, "
+        "meter_provider)): a span and a db.client.operation.duration value per query"
     )
+    otel_modules = ("pgoxide.opentelemetry", "opentelemetry.trace", "opentelemetry.metrics")
+    otel_distribution = "opentelemetry-api (pgoxide[opentelemetry])"
+    otel_metric = "db.client.operation.duration"
 
     def version(self) -> str:
         # Editable installs: say when the compiled core was built, to catch a stale build.
@@ -383,6 +468,12 @@ class Pgoxide(_AsyncpgApi):
 
     async def connect(self, target: Target) -> None:
         self.conn = await self.module.connect(target.uri())
+
+    async def _connect_traced(self, target: Target, telemetry: Telemetry) -> Any:
+        from pgoxide.opentelemetry import OpenTelemetryTracer
+
+        tracer = OpenTelemetryTracer(telemetry.tracer_provider, telemetry.meter_provider)
+        return await self.module.connect(target.uri(), tracer=tracer)
 
     async def close_pool(self) -> None:
         # Not pool.close(): in this build it leaves every idle connection open (its
@@ -423,11 +514,36 @@ class Asyncpg(_AsyncpgApi):
         "connect(uri); fetch / fetchval / executemany; gather: fetchval one after another; "
         "copy: copy_records_to_table, copy_from_query(output=coroutine function); "
         "copy_records_out: fetch (asyncpg has no record COPY out); pool: as pgoxide "
-        "(create_pool, pool.fetchval, async with pool.acquire())"
+        "(create_pool, pool.fetchval, async with pool.acquire()); traced (queries_otel): "
+        "opentelemetry-instrumentation-asyncpg's AsyncPGInstrumentor().instrument("
+        "tracer_provider=...) (it patches asyncpg's classes, so every asyncpg connection while "
+        "it is on), then a new connection; uninstrument() after the workload: a span per "
+        "query, no metrics"
     )
+    otel_modules = ("opentelemetry.instrumentation.asyncpg",)
+    otel_distribution = "opentelemetry-instrumentation-asyncpg"
 
     async def connect(self, target: Target) -> None:
         self.conn = await self.module.connect(target.uri())
+
+    async def _connect_traced(self, target: Target, telemetry: Telemetry) -> Any:
+        # It wraps methods of asyncpg's classes (Connection.fetchval, ...): from here until
+        # _untrace, every asyncpg connection of this process is traced, but only the traced
+        # connection runs queries meanwhile (the runner's other asyncpg connections are idle).
+        from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+
+        instrumentor = AsyncPGInstrumentor()  # type: ignore[no-untyped-call]
+        instrumentor.instrument(tracer_provider=telemetry.tracer_provider)
+        try:
+            return await self.module.connect(target.uri())
+        except BaseException:
+            self._untrace()
+            raise
+
+    def _untrace(self) -> None:
+        from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+
+        AsyncPGInstrumentor().uninstrument()  # type: ignore[no-untyped-call]
 
     async def concurrent(self, sql: str, n: int) -> list[Any]:
         fetchval = self.conn.fetchval
@@ -459,9 +575,14 @@ class Psycopg(Driver):
         "cursor.copy('COPY t (cols) FROM STDIN (FORMAT BINARY)'), set_types, write_row per "
         "row; copy_out: cursor.copy('COPY (q) TO STDOUT'), async for over the copy, each "
         "chunk (a memoryview) to the sink as bytes; copy_records_out: cursor.copy('COPY (q) "
-        "TO STDOUT (FORMAT BINARY)'), set_types, async for over rows(); pool: n/a"
+        "TO STDOUT (FORMAT BINARY)'), set_types, async for over rows(); pool: n/a; "
+        "traced: n/a"
     )
     unsupported = {
+        "open_traced": "opentelemetry-instrumentation-psycopg is not installed here"
+        if not _installed("opentelemetry.instrumentation.psycopg")
+        else "opentelemetry-instrumentation-psycopg is installed, but this harness has no "
+        "adapter for it yet",
         "open_pool": "psycopg's pool is a separate package, psycopg_pool (psycopg[pool]), "
         "which is not installed here"
         if importlib.util.find_spec("psycopg_pool") is None
@@ -603,9 +724,12 @@ class Psqlpy(Driver):
         "record COPY out); copy_in, copyfrom, copy_out: n/a; pool: ConnectionPool(dsn=uri, "
         "max_db_pool_size=10, ssl_mode=Disable) (default recycling: Fast, no reset), "
         "async with pool.acquire() as conn: conn.fetch_val / fetch(...).result(as_tuple=True) "
-        "/ execute_many; pool copy: n/a"
+        "/ execute_many; pool copy: n/a; traced: n/a"
     )
     unsupported = {
+        "open_traced": "psqlpy has no OpenTelemetry instrumentation built in, and none is "
+        "installed here (there is no opentelemetry-instrumentation package for it; the "
+        "third-party otlp-psqlpy is not installed)",
         # psqlpy 0.13.1's copy_records_to_table polls its COPY sink on the event loop's
         # thread holding the GIL and blocks on the sink channel's mutex, while a tokio thread
         # holds that mutex and waits for the GIL to wake the coroutine: once the channel is

@@ -1,19 +1,23 @@
 """Run the benchmark: the same workloads on pgoxide, asyncpg, psycopg 3 and psqlpy.
 
     python benches/run.py [--loop asyncio|uvloop|both] [--repeat N] [--drivers a,b]
-                          [--suite all|foundation|types|pipelining|copy|pool | --workloads w1,w2]
+                          [--suite all|foundation|types|pipelining|copy|pool|tracing
+                           | --workloads w1,w2]
                           [--dsn URI] [--json PATH]
 
 Without ``--dsn`` (or ``PGOXIDE_DSN``) a throwaway cluster is started with
 ``pgoxide.cluster.Cluster``.  The workloads with a latency (``gather_2ms``, ``queries_2ms``)
 run on a second connection per driver, made through benches/latency_proxy.py; one that uses
-several connections (``copyfrom``) gets the others opened before it and closed after, and one
+several connections (``copyfrom``) gets the others opened before it and closed after, one
 that uses a pool (the ``pool`` suite) gets the driver's pool opened before it and closed
-after.  Each cell of the printed tables is the median of ``--repeat`` timed runs; see
-benches/README.md for how to read them.  A driver that fails a workload is reported (``error``
-in the tables, the reason in the notes), its connection is opened again, and the run goes on.
-A driver that has no way to run a workload (e.g. no COPY TO STDOUT) is not run on it and
-shown as ``n/a``.
+after, and a traced one (``queries_otel``) gets a connection with the driver's OpenTelemetry
+instrumentation on, opened before it and closed after (asyncpg's instrumentation is turned
+off again then); a line after a traced workload shows each driver's overhead against the
+workload it repeats (``queries``).  Each cell of the printed tables is the median of
+``--repeat`` timed runs; see benches/README.md for how to read them.  A driver that fails a
+workload is reported (``error`` in the tables, the reason in the notes), its connection is
+opened again, and the run goes on.  A driver that has no way to run a workload (e.g. no COPY
+TO STDOUT) is not run on it and shown as ``n/a``.
 """
 
 from __future__ import annotations
@@ -32,16 +36,18 @@ import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Union
 
 from drivers import DRIVERS, REQUIRED, Driver, Target, load_drivers
 from latency_proxy import LISTEN_HOST, LatencyProxy
+from telemetry import Telemetry
 from timing import Measurement, measure
 from workloads import (
     SUITES,
     CopyRecordsOutWorkload,
     FetchWorkload,
     RepeatedFetchWorkload,
+    TracedSequentialWorkload,
     Workload,
     build_workloads,
 )
@@ -257,9 +263,32 @@ async def _close_pool(driver: Driver) -> None:
     driver.pool_pids = []
 
 
+async def _open_traced(driver: Driver, target: Target, telemetry: Telemetry) -> str | None:
+    """Put a connection with ``driver``'s OpenTelemetry instrumentation on in place of its
+    own; return why that failed (then nothing changed), or None."""
+    try:
+        await asyncio.wait_for(driver.open_traced(target, telemetry), _CONNECT_TIMEOUT)
+    except Exception as e:
+        await _close_traced(driver)
+        return f"could not open a traced connection: {type(e).__name__}: {e}"
+    return None
+
+
+async def _close_traced(driver: Driver) -> None:
+    if not driver.traced:
+        return
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(driver.close_traced(), _CONNECT_TIMEOUT)
+
+
 async def _open_extra(w: Workload, driver: Driver, target: Target) -> str | None:
-    """Open the connections ``w`` needs besides ``driver``'s own (its peers, or its pool);
-    return why that failed, or None."""
+    """Open the connections ``w`` needs besides ``driver``'s own (its peers, its pool, or a
+    traced connection in its place); return why that failed, or None."""
+    telemetry = w.telemetry()
+    if telemetry is not None:
+        why = await _open_traced(driver, target, telemetry)
+        if why is not None:
+            return why
     if w.connections > 1:
         why = await _open_peers(driver, target, w.connections - 1)
         if why is not None:
@@ -318,6 +347,7 @@ async def _bench_loop(
                 )
             finally:
                 for d in by_latency[w.latency_ms]:
+                    await _close_traced(d)
                     await _close_peers(d)
                     await _close_pool(d)
             out += results + failed
@@ -395,6 +425,56 @@ def group_geomeans(
     return out
 
 
+#: One driver's overhead in a workload against its baseline (see :func:`overheads`), or why
+#: there is none: "n/a" (it cannot run one of them) or "-" (a run failed).
+Overhead = Union[dict[str, float], str]
+
+
+def overheads(
+    results: list[Measurement], driver_names: list[str], workloads: list[Workload]
+) -> dict[str, tuple[str, dict[str, Overhead]]]:
+    """Per workload whose ``baseline`` also ran: the baseline's name and, per driver, the
+    overhead of the workload against it, from the medians of the same loop: ``percent``,
+    the time per item with / without - 1 (= rate without / rate with - 1), in percent;
+    ``wall_us`` and ``client_cpu_us``, how many microseconds of wall and client CPU time
+    one operation takes more; the two rates (items/s)."""
+    by_key = {(m.workload, m.driver): m for m in results}
+    present = {w.name: w for w in workloads if any(m.workload == w.name for m in results)}
+    out: dict[str, tuple[str, dict[str, Overhead]]] = {}
+    for w in present.values():
+        base_w = present.get(w.baseline) if w.baseline else None
+        if base_w is None:
+            continue
+        ops, base_ops = w.operations()[0], base_w.operations()[0]
+        cells: dict[str, Overhead] = {}
+        for d in driver_names:
+            m, base = by_key.get((w.name, d)), by_key.get((base_w.name, d))
+            if m is None or base is None:
+                cells[d] = "n/a"
+                continue
+            if not (m.ok and base.ok and m.client_cpu and base.client_cpu):
+                cells[d] = "-"
+                continue
+            per_item, base_per_item = m.median / m.count, base.median / base.count
+            cells[d] = {
+                "percent": (per_item / base_per_item - 1) * 100,
+                "wall_us": (m.median / ops - base.median / base_ops) * 1e6,
+                "client_cpu_us": (
+                    statistics.median(m.client_cpu) / ops
+                    - statistics.median(base.client_cpu) / base_ops
+                )
+                * 1e6,
+                "rate": m.rate,
+                "baseline_rate": base.rate,
+            }
+        out[w.name] = (base_w.name, cells)
+    return out
+
+
+def _fmt_overhead(cell: Overhead) -> str:
+    return f"{cell['percent']:+.1f}%" if isinstance(cell, dict) else cell
+
+
 def format_table(
     loop_kind: str,
     results: list[Measurement],
@@ -412,6 +492,7 @@ def format_table(
     header += [f"{n}/asyncpg" for n in ratio_drivers]
     present = [w for w in workloads if w.name in names]
     geomeans = group_geomeans(results, driver_names, present)
+    extra = overheads(results, driver_names, present)
     last_of_group = {w.group: w.name for w in present if w.group}
     rows: list[list[str]] = []
     for w in names:
@@ -439,12 +520,19 @@ def format_table(
                 row += [""] * len(driver_names)
                 row += [_fmt_ratio(cells[n]) for n in ratio_drivers]
                 rows.append(row)
+        if w in extra:
+            baseline, per_driver = extra[w]
+            row = [f"{w} overhead", f"vs {baseline}", "time/item"]
+            row += [_fmt_overhead(per_driver[n]) for n in driver_names]
+            row += [""] * len(ratio_drivers)
+            rows.append(row)
     title = (
         f"loop: {loop_kind}  (rate = median of {repeat} timed runs, in items/s; "
         "±: (slowest - fastest) / median; ratio > 1: faster than asyncpg; "
         "count RxN: R rows per fetch, N fetches per timed run; n/a: the driver has no way "
         "to run the workload; a 'geomean' line: the geometric mean of the ratios above it "
-        "in its group)"
+        "in its group; an 'overhead' line: how much more time per item the workload above "
+        "it took than the one it names, = rate there / rate here - 1)"
     )
     return "\n".join([title, *_aligned(header, rows, left={0, 2})])
 
@@ -647,6 +735,38 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{group} geomean: geometric mean of {d.name}/asyncpg over the {size} "
                 f"{group} workloads: {shown}"
             )
+    extra = {
+        loop_kind: overheads(
+            [m for m in results if m.loop == loop_kind], [d.name for d in drivers], workloads
+        )
+        for loop_kind in loops
+    }
+    for name in dict.fromkeys(w for per_loop in extra.values() for w in per_loop):
+        for d in drivers:
+            cells_here = [
+                per_loop[name][1][d.name] for per_loop in extra.values() if name in per_loop
+            ]
+            if all(cell == "n/a" for cell in cells_here):
+                continue  # the n/a line above says why
+            parts: list[str] = []
+            for loop_kind, per_loop in extra.items():
+                if name not in per_loop:
+                    continue
+                baseline, cells = per_loop[name]
+                cell = cells[d.name]
+                if isinstance(cell, str):
+                    parts.append(f"{loop_kind} {cell}")
+                    continue
+                _, op = next(w for w in workloads if w.name == name).operations()
+                parts.append(
+                    f"{loop_kind} {cell['percent']:+.1f}% ({_fmt_rate(cell['baseline_rate'])}/s "
+                    f"-> {_fmt_rate(cell['rate'])}/s; {cell['wall_us']:+.1f} us wall, "
+                    f"{cell['client_cpu_us']:+.1f} us client CPU per {op})"
+                )
+            notes.append(
+                f"{name} overhead: {d.name}'s time per item in {name} against {baseline} "
+                f"(rate in {baseline} / rate in {name} - 1): {'; '.join(parts)}"
+            )
     notes += [f"error: {m.loop}/{m.workload}/{m.driver}: {m.error}" for m in results if m.error]
     elapsed = time.perf_counter() - wall_start
     notes.append(f"total wall time {elapsed:.0f} s")
@@ -676,6 +796,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "connections": w.connections,
                     "pool_size": w.pool_size,
                     "group": w.group,
+                    "baseline": w.baseline,
+                    "traced": isinstance(w, TracedSequentialWorkload),
                 }
                 for w in workloads
             },
@@ -687,6 +809,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             "geomeans": {
                 loop_kind: {group: cells for group, (_, cells) in per_loop.items()}
                 for loop_kind, per_loop in geomeans.items()
+            },
+            # Per loop and workload with a baseline: the baseline, and per driver the overhead
+            # (percent, wall_us, client_cpu_us, rate, baseline_rate), or "n/a" or "-".
+            "overheads": {
+                loop_kind: {
+                    name: {"baseline": baseline, "drivers": cells}
+                    for name, (baseline, cells) in per_loop.items()
+                }
+                for loop_kind, per_loop in extra.items()
             },
             "wall_seconds": elapsed,
         }

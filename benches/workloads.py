@@ -9,8 +9,11 @@ connections per driver (``Driver.peers``); one with ``pool_size`` runs on the dr
 connection pool of that size (``Driver.pool``), opened before it and closed after.  A
 workload that needs an optional driver operation (``needs``, e.g. COPY or a pool) is not run
 on a driver that lacks it (the report shows ``n/a``).  Workloads of one ``group`` (pgbench's
-queries) also get the geometric mean of their ratios to asyncpg.  :data:`SUITES` groups the
-workloads for ``--suite``.
+queries) also get the geometric mean of their ratios to asyncpg.  A traced workload
+(``queries_otel``) runs on a connection per driver with OpenTelemetry on, opened before it
+and closed after (``Driver.open_traced``), and names the untraced workload it repeats
+(``baseline``), so the report shows what tracing costs each driver.  :data:`SUITES` groups
+the workloads for ``--suite``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from drivers import Driver
+from telemetry import Telemetry
+from telemetry import missing as telemetry_missing
 
 __all__ = [
     "SUITES",
@@ -41,6 +46,7 @@ __all__ = [
     "RepeatedFetchWorkload",
     "SequentialWorkload",
     "StreamWorkload",
+    "TracedSequentialWorkload",
     "Workload",
     "WorkloadError",
     "build_workloads",
@@ -74,6 +80,9 @@ class Workload(abc.ABC):
     #: Workloads of the same group ("": none) get one more line in the report: the geometric
     #: mean of each driver's ratios to asyncpg over the group.
     group: str = ""
+    #: The workload this one repeats with something added ("": none), in the same run: the
+    #: report adds a line with each driver's overhead (time per item with / without - 1).
+    baseline: str = ""
     #: The optional :class:`Driver` operation the workload calls ("": none); a driver without
     #: it is left out and shown as ``n/a``.
     needs: ClassVar[str] = ""
@@ -85,6 +94,12 @@ class Workload(abc.ABC):
     def details(self) -> str:
         """The description shown in the notes (may depend on what setup found)."""
         return self.description
+
+    def telemetry(self) -> Telemetry | None:
+        """The OpenTelemetry providers of a traced workload: the runner opens a traced
+        connection per driver with them (``Driver.open_traced``) before the workload and
+        closes it after; None (no tracing) for the others."""
+        return None
 
     def operations(self) -> tuple[int, str]:
         """Round trips per timed run and what one is called, for the CPU table."""
@@ -257,6 +272,65 @@ class SequentialWorkload(Workload):
         # The last query is run with count - 1.
         if result != self.count:
             raise WorkloadError(f"{driver.name}: last value {result!r}, expected {self.count}")
+
+
+@dataclass
+class TracedSequentialWorkload(SequentialWorkload):
+    """:class:`SequentialWorkload` on a connection with the driver's OpenTelemetry
+    instrumentation on (:meth:`Driver.open_traced`: pgoxide's ``OpenTelemetryTracer``,
+    asyncpg's ``AsyncPGInstrumentor``), sending to real SDK providers whose export does as
+    little as possible (:class:`Telemetry`).  Each run is checked to have finished
+    at least one span per query, and, for a driver whose instrumentation records metrics, one
+    duration value per query."""
+
+    needs: ClassVar[str] = "open_traced"
+    _telemetry: Telemetry | None = field(default=None, init=False, repr=False)
+
+    def unsupported_by(self, driver: Driver) -> str | None:
+        return telemetry_missing() or super().unsupported_by(driver)
+
+    def telemetry(self) -> Telemetry:
+        if self._telemetry is None:
+            self._telemetry = Telemetry()
+        return self._telemetry
+
+    def details(self) -> str:
+        return (
+            f"{self.description}; spans: the SDK's TracerProvider (default sampler: every span "
+            "recorded) with a SimpleSpanProcessor whose exporter counts and drops them; "
+            "metrics: the SDK's MeterProvider with an InMemoryMetricReader (read only between "
+            "runs); a new connection per driver with tracing on, opened before the workload "
+            f"and closed after; each run checked for at least {self.count:,} finished spans "
+            "(and as many db.client.operation.duration values for pgoxide; asyncpg's "
+            "instrumentation has no metrics)"
+        )
+
+    async def prepare(self, driver: Driver) -> Any:
+        if not driver.traced:
+            raise WorkloadError(f"{driver.name}: no traced connection was opened")
+        t = self.telemetry()
+        # What the providers had received before the run, to count what it adds.
+        return t.spans, t.metric_count(driver.otel_metric) if driver.otel_metric else 0
+
+    async def run(self, driver: Driver, arg: Any) -> Any:
+        return arg, await super().run(driver, arg)
+
+    async def verify(self, driver: Driver, result: Any) -> None:
+        (spans, values), last = result
+        await super().verify(driver, last)
+        t = self.telemetry()
+        if t.spans - spans < self.count:
+            raise WorkloadError(
+                f"{driver.name}: {t.spans - spans:,} spans finished, expected at least "
+                f"{self.count:,}"
+            )
+        if driver.otel_metric:
+            recorded = t.metric_count(driver.otel_metric) - values
+            if recorded < self.count:
+                raise WorkloadError(
+                    f"{driver.name}: {recorded:,} {driver.otel_metric} values recorded, "
+                    f"expected at least {self.count:,}"
+                )
 
 
 @dataclass
@@ -936,6 +1010,17 @@ def build_workloads(scale: float = 1.0) -> list[Workload]:
             count=n(5_000),
             template="SELECT {0}::int + 1",
         ),
+        # `queries` with each driver's OpenTelemetry instrumentation on: the report's
+        # overhead line compares the two.
+        TracedSequentialWorkload(
+            name="queries_otel",
+            description="SELECT $1::int + 1, one query at a time (as in queries), with "
+            "OpenTelemetry tracing on",
+            unit="queries",
+            count=n(5_000),
+            template="SELECT {0}::int + 1",
+            baseline="queries",
+        ),
         ExecuteManyWorkload(
             name="executemany",
             description="INSERT (int4, text, float8) rows with executemany",
@@ -1223,6 +1308,7 @@ SUITES: dict[str, tuple[str, ...]] = {
         "ints",
         "text",
         "queries",
+        "queries_otel",
         "executemany",
         "intarray",
         "pgtype",
@@ -1242,4 +1328,5 @@ SUITES: dict[str, tuple[str, ...]] = {
     "pipelining": ("queries", "gather", "queries_2ms", "gather_2ms", "stream"),
     "copy": ("copy_in", "copy_out", "copy_records_out", "copyfrom"),
     "pool": _POOL,
+    "tracing": ("queries", "queries_otel"),
 }
