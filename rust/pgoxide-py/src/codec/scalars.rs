@@ -109,7 +109,10 @@ pub fn encode(b: Builtin, v: &Bound<'_, PyAny>, buf: &mut Vec<u8>) -> EncodeResu
     Ok(())
 }
 
-fn int<T: TryFrom<i64> + TryFrom<i128>>(v: &Bound<'_, PyAny>, type_name: &str) -> Result<T, String> {
+fn int<T: TryFrom<i64> + TryFrom<i128>>(
+    v: &Bound<'_, PyAny>,
+    type_name: &str,
+) -> Result<T, String> {
     if v.is_exact_instance_of::<PyInt>() {
         // The common case, without the 128-bit conversion: an int that fits a C long long.
         let mut overflow = 0;
