@@ -300,3 +300,44 @@ async def test_advisory_hooks(dsn: str) -> None:
     assert ("notice", "hello") in advised.seen
     assert ("leaked", 1) in advised.seen
     assert ("cleanup", "reset") in advised.seen
+
+
+async def test_pairing_holds_for_copy_fetch_and_acquire_failures(dsn: str) -> None:
+    class All(Recorder):
+        def on_fetch_start(self, event: Any) -> Any:
+            return self._start("fetch", event)
+
+        def on_fetch_end(self, context: Any, end: tracing.End) -> None:
+            self._end("fetch", context, end)
+
+    rec = All()
+    pool = pgoxide.create_pool(dsn, min_size=1, max_size=1, tracer=rec)
+    async with pool, pool.acquire() as conn:
+        await conn.execute("CREATE TEMP TABLE pairs (i int PRIMARY KEY)")
+        with pytest.raises(exceptions.UniqueViolationError):
+            await conn.copy_records_to_table("pairs", records=[(1,), (1,)])
+
+        async def stalled() -> Any:
+            yield (2,)
+            await asyncio.Event().wait()
+
+        with pytest.raises(asyncio.TimeoutError):
+            await conn.copy_records_to_table("pairs", records=stalled(), timeout=0.2)
+        with pytest.raises(asyncio.TimeoutError):
+            async for _ in conn.stream("SELECT pg_sleep(60)", timeout=0.2):
+                pass  # pragma: no cover
+        # Another acquire while the only connection is held: it times out.
+        with pytest.raises(asyncio.TimeoutError):
+            await pool.acquire(timeout=0.05)
+        waiting = asyncio.ensure_future(pool.acquire())
+        await asyncio.sleep(0)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+    assert rec.paired()
+    copy_errors = [type(end.error) for _, end in rec.ends("copy")]
+    assert copy_errors == [exceptions.UniqueViolationError, asyncio.TimeoutError]
+    assert rec.ends("copy")[0][1].sqlstate == "23505"
+    assert any(isinstance(end.error, asyncio.TimeoutError) for _, end in rec.ends("fetch"))
+    acquire_errors = [type(end.error) for _, end in rec.ends("pool_acquire") if end.error]
+    assert acquire_errors == [asyncio.TimeoutError, asyncio.CancelledError]
