@@ -121,6 +121,27 @@ async def test_hooks_report_cleartext_without_tls_and_md5(pg_cluster, pg_roles):
     ]
 
 
+async def test_a_tracer_hears_the_same_advisories(pg_cluster, pg_roles):
+    class Advisories(pgoxide.Tracer):
+        def __init__(self) -> None:
+            self.seen: list[tuple[str, AuthEvent]] = []
+
+        def on_insecure_auth(self, event: AuthEvent) -> None:
+            self.seen.append(("insecure", event))
+
+        def on_deprecated_auth(self, event: AuthEvent) -> None:
+            self.seen.append(("deprecated", event))
+
+    tracer = Advisories()
+    with pytest.warns(exceptions.InsecureAuthWarning):
+        conn = await _connect(pg_cluster, pg_roles, "password", tracer=tracer)
+    await conn.close()
+    with pytest.warns(exceptions.DeprecatedAuthWarning):
+        conn = await _connect(pg_cluster, pg_roles, "md5", sslmode="require", tracer=tracer)
+    await conn.close()
+    assert [kind for kind, _ in tracer.seen] == ["insecure", "deprecated"]
+
+
 async def test_hooks_stay_quiet_when_nothing_is_wrong(pg_cluster, pg_roles):
     seen: list[AuthEvent] = []
     with warnings.catch_warnings():

@@ -469,6 +469,9 @@ class _Attempt:
             )
             if self.on_insecure_auth is not None:
                 self.on_insecure_auth(event)
+            tracer = self.options.get("tracer")
+            if tracer is not None:
+                tracing.advise(tracer, "on_insecure_auth", event)
         elif method == "md5":
             warnings.warn(
                 DeprecatedAuthWarning(
@@ -479,6 +482,9 @@ class _Attempt:
             )
             if self.on_deprecated_auth is not None:
                 self.on_deprecated_auth(event)
+            tracer = self.options.get("tracer")
+            if tracer is not None:
+                tracing.advise(tracer, "on_deprecated_auth", event)
 
 
 def _host_name_mismatch(message: str) -> ssl_module.SSLCertVerificationError:

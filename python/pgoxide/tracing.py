@@ -219,6 +219,14 @@ class Tracer:
         """The server sent a notice or warning (a ``PostgresLogMessage``)."""
         return None
 
+    def on_insecure_auth(self, event: Any) -> None:
+        """A cleartext password went over TCP without TLS (an ``AuthEvent``)."""
+        return None
+
+    def on_deprecated_auth(self, event: Any) -> None:
+        """The server asked for MD5 (an ``AuthEvent``)."""
+        return None
+
 
 class LoggedQuery(NamedTuple):
     """What asyncpg's query loggers receive after each query."""
