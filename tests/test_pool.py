@@ -522,6 +522,14 @@ async def test_server_restart_under_load(own_cluster: Cluster) -> None:
 # -- hypothesis: any sequence of acquire, release, cancel and terminate ---------------------------
 
 
+async def dirty_up(conn: PoolConnectionProxy, work_mem: str) -> None:
+    """A SET (so the release needs a reset), unless the backend was terminated by an
+    earlier step: its FATAL may arrive only now."""
+    with contextlib.suppress(exceptions.PostgresError, exceptions.ConnectionDoesNotExistError):
+        if not conn.is_closed():
+            await conn.execute(f"SET work_mem = '{work_mem}'")
+
+
 def test_stateful_sizes_hold(dsn: str) -> None:
     loop = asyncio.new_event_loop()
     killer = loop.run_until_complete(pgoxide.connect(dsn))
@@ -569,8 +577,8 @@ def test_stateful_sizes_hold(dsn: str) -> None:
                 conn = self.held.pop(i)
 
                 async def go() -> None:
-                    if dirty and not conn.is_closed():
-                        await conn.execute("SET work_mem = '5MB'")
+                    if dirty:
+                        await dirty_up(conn, "5MB")
                     await self.pool.release(conn)
 
                 self.run(go())
@@ -582,8 +590,7 @@ def test_stateful_sizes_hold(dsn: str) -> None:
                 conn = self.held.pop(i)
 
                 async def go() -> None:
-                    if not conn.is_closed():
-                        await conn.execute("SET work_mem = '6MB'")
+                    await dirty_up(conn, "6MB")
                     task = asyncio.ensure_future(self.pool.release(conn))
                     for _ in range(steps):
                         await asyncio.sleep(0)
