@@ -877,8 +877,7 @@ class Pool:
         try:
             return await getattr(slot.conn, name)(*args, **kwargs)
         finally:
-            if not self._recycle_now(slot):
-                await asyncio.shield(self._spawn(self._recycle(slot, None)))
+            await self._release_slot(slot, None)
 
     async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:
         """``Connection.execute`` on a connection of the pool."""

@@ -121,10 +121,7 @@ class PoolCluster:
                 if not replica.pool._initialized:
                     await asyncio.wait_for(replica.pool._async_init(), self._fallback_timeout)
                 return await replica.pool.acquire(timeout=self._fallback_timeout)
-            except (OSError, asyncio.TimeoutError, InterfaceError) as e:
-                reason = e
-                replica.dead_until = loop.time() + self._retry_dead_after
-            except Exception as e:  # a server error while connecting (e.g. shutting down)
+            except Exception as e:  # unreachable, too slow, or refusing (e.g. shutting down)
                 reason = e
                 replica.dead_until = loop.time() + self._retry_dead_after
         if reason is None:
