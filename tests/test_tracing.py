@@ -341,3 +341,106 @@ async def test_pairing_holds_for_copy_fetch_and_acquire_failures(dsn: str) -> No
     assert any(isinstance(end.error, asyncio.TimeoutError) for _, end in rec.ends("fetch"))
     acquire_errors = [type(end.error) for _, end in rec.ends("pool_acquire") if end.error]
     assert acquire_errors == [asyncio.TimeoutError, asyncio.CancelledError]
+
+
+async def test_copy_streams_are_copy_events(dsn: str) -> None:
+    rec = Recorder()
+    conn = await pgoxide.connect(dsn, tracer=rec)
+    try:
+        query = "SELECT i FROM generate_series(1, 5000) i"
+        assert len([r async for r in conn.copy_records_from_query(query)]) == 5000
+        async for _ in conn.copy_records_from_table("pg_class"):
+            break
+        chunks = [c async for c in conn.copy_out("COPY (SELECT 1) TO STDOUT")]
+        assert b"".join(chunks) == b"1\n"
+        with pytest.raises(exceptions.DivisionByZeroError):
+            async for _ in conn.copy_records_from_query("SELECT 1 / 0"):
+                pass  # pragma: no cover
+        assert await conn.fetchval("SELECT 2") == 2
+    finally:
+        await conn.close()
+    assert rec.paired()
+    starts = [e for name, e, _ in rec.calls if name == "copy_start"]
+    assert [s.direction for s in starts] == ["out"] * 4
+    assert starts[0].sql.startswith("COPY (SELECT i FROM generate_series")
+    whole, left, raw, failed = (end for _, end in rec.ends("copy"))
+    assert (whole.rows, whole.status, whole.error) == (5000, "COPY 5000", None)
+    assert left.details == {"abandoned": True} and left.error is None
+    assert (raw.rows, raw.status) == (1, "COPY 1")
+    assert isinstance(failed.error, exceptions.DivisionByZeroError)
+    assert failed.sqlstate == "22012"
+
+
+async def test_pairing_when_the_connection_dies_mid_copy_and_mid_stream(
+    dsn: str, other: pgoxide.Connection
+) -> None:
+    class All(Recorder):
+        def on_fetch_start(self, event: Any) -> Any:
+            return self._start("fetch", event)
+
+        def on_fetch_end(self, context: Any, end: tracing.End) -> None:
+            self._end("fetch", context, end)
+
+    rec = All()
+    lost = (exceptions.AdminShutdownError, exceptions.ConnectionDoesNotExistError)
+    for kind in ("copy", "stream"):
+        conn = await pgoxide.connect(dsn, tracer=rec)
+        if kind == "copy":
+            rows = conn.copy_records_from_query("SELECT i FROM generate_series(1, 10000000) i")
+        else:
+            rows = conn.stream("SELECT i FROM generate_series(1, 10000000) i")
+        terminated = False
+
+        async def read_all() -> None:
+            nonlocal terminated
+            async for _ in rows:
+                if not terminated:  # the first row: the operation runs on the server
+                    terminated = True
+                    await other.execute("SELECT pg_terminate_backend($1)", conn.get_server_pid())
+
+        with pytest.raises(lost):
+            await asyncio.wait_for(read_all(), HANG_GUARD)
+        await asyncio.wait_for(conn._protocol.wait_closed(), HANG_GUARD)
+    assert rec.paired()
+    assert isinstance(rec.ends("copy")[-1][1].error, lost)
+    # The stream's loss ends the window in flight, unless it was seen between windows.
+    assert all(e.error is None or isinstance(e.error, lost) for _, e in rec.ends("fetch"))
+
+
+async def test_logging_lifecycle_at_debug_advisories_at_warning(
+    pg_cluster: Any, pg_roles: Any, dsn: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    password = pg_roles[pg_roles.password]
+    with caplog.at_level(logging.DEBUG, logger="pgoxide"):
+        with pytest.warns(pgoxide.InsecureAuthWarning):
+            conn = await pgoxide.connect(
+                host=["127.0.0.1", "127.0.0.1"],
+                port=[1, pg_cluster.port],  # the first refuses: a failed attempt, then success
+                user=pg_roles.password,
+                password=password,
+                database=pg_roles.database,
+                sslmode="disable",
+            )
+        pid = conn.get_server_pid()
+        await conn.fetchval("SELECT $1::text", "a parameter")
+        await conn.close()
+        async with pgoxide.create_pool(dsn, min_size=1, max_size=1) as pool:
+            pooled = await pool.acquire()
+            await pooled.advisory_lock(42).acquire()
+            with pytest.warns(ResourceWarning):
+                await pool.release(pooled)
+    by_logger: dict[str, list[tuple[int, str]]] = {}
+    for r in caplog.records:
+        by_logger.setdefault(r.name, []).append((r.levelno, r.getMessage()))
+    lifecycle = by_logger["pgoxide.connection"]
+    assert any(level == logging.DEBUG and "port 1 failed" in m for level, m in lifecycle)
+    assert (logging.DEBUG, f"connected to 127.0.0.1:{pg_cluster.port}") in [
+        (level, m.partition(" as ")[0]) for level, m in lifecycle
+    ]
+    assert any(level == logging.WARNING and "cleartext" in m for level, m in lifecycle)
+    assert any(level == logging.DEBUG and f"(backend {pid}) closed" in m for level, m in lifecycle)
+    pool_records = by_logger["pgoxide.pool"]
+    assert any(level == logging.DEBUG and "opened a connection" in m for level, m in pool_records)
+    assert any(level == logging.WARNING and "advisory lock" in m for level, m in pool_records)
+    everything = "\n".join(r.getMessage() for r in caplog.records)
+    assert password not in everything and "a parameter" not in everything

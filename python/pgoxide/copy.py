@@ -24,11 +24,12 @@ import datetime
 import decimal
 import os
 import re
+import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Union
 
-from . import _pgoxide
+from . import _pgoxide, tracing
 from .exceptions import InterfaceError
 
 if TYPE_CHECKING:
@@ -267,7 +268,7 @@ class Copier:
         """Runs COPY TO STDOUT ``sql``, handing each read of its data to ``output``."""
         write, close = await _sink(output, self._ops.loop)
         try:
-            stream = CopyOutStream(self, lambda _: _ready(sql), None, None)
+            stream = CopyOutStream(self, lambda _: _ready(sql), None, None, traced=False)
             try:
                 async for chunk in stream:
                     await write(chunk)
@@ -528,12 +529,16 @@ class CopyOutStream:
     :class:`~pgoxide.exceptions.InterfaceError`. Leaving early (``break``, an exception,
     ``aclose()``, dropping it) cancels the COPY with a CancelRequest and gives the connection
     back. ``status`` is the command tag (``'COPY 1000'``) once it has ended.
+
+    With a tracer, the whole stream is one copy event: it starts when the COPY is sent and
+    ends when the stream ends, fails or is left (then ``details['abandoned']`` is true).
     """
 
     __slots__ = (
         "__weakref__",
         "_copier",
         "_deadline",
+        "_delivered",
         "_describe",
         "_fut",
         "_lease",
@@ -542,6 +547,8 @@ class CopyOutStream:
         "_rows",
         "_sql",
         "_state",
+        "_trace",
+        "_traced",
         "status",
     )
 
@@ -552,9 +559,12 @@ class CopyOutStream:
         describe: Callable[[], Awaitable[_pgoxide.Statement]] | None,
         record_class: type[Record] | None,
         deadline: float | None = None,
+        traced: bool = True,
     ) -> None:
         self._copier = copier
         self._lease = copier._ops.lease
+        # False inside a COPY method that has its own copy event.
+        self._traced = traced
         self._sql = sql
         self._describe = describe
         self._record_class = record_class
@@ -565,6 +575,9 @@ class CopyOutStream:
         # "new", "running", "done"
         self._state = "new"
         self.status: str | None = None
+        # (tracer, context, start time) while a traced COPY runs; the records given so far.
+        self._trace: tuple[tracing.Tracer, Any, float] | None = None
+        self._delivered = 0
 
     def __aiter__(self) -> CopyOutStream:
         return self
@@ -590,14 +603,20 @@ class CopyOutStream:
             assert receiver is not None and fut is not None
             try:
                 data = await receiver.get(self._deadline)
-            except BaseException:
-                self._end(abandon=True)
+            except BaseException as e:
+                self._end(abandon=True, error=e)
                 raise
             if data is None:
+                try:
+                    self.status = fut.result()  # raises the COPY's error
+                except BaseException as e:
+                    self._end(abandon=False, error=e)
+                    raise
                 self._end(abandon=False)
-                self.status = fut.result()  # raises the COPY's error
                 raise StopAsyncIteration
             if data:  # a read of only the end of a tuple decodes into no record
+                if self._describe is not None:
+                    self._delivered += len(data)
                 return data
 
     async def _start(self) -> None:
@@ -612,17 +631,23 @@ class CopyOutStream:
         except BaseException:
             ops.release()
             raise
+        tracer = ops.tracer
+        if tracer is not None and self._traced:
+            context = tracing.start(tracer, "copy", tracing.CopyStart("out", sql, ops.server))
+            self._trace = (tracer, context, time.perf_counter())
         self._fut = fut
         self._receiver = _Receiver(ops.protocol, fut)
         self._state = "running"
         ops.hold_for(asyncio.current_task(), "a COPY")
 
-    def _end(self, abandon: bool) -> None:
+    def _end(self, abandon: bool, error: BaseException | None = None) -> None:
         """Gives the connection back; with ``abandon`` the COPY is cancelled first."""
         if self._state != "running":
             self._state = "done"
             return
         self._state = "done"
+        if self._trace is not None:
+            self._trace_end(abandon, error)
         ops = self._copier._ops
         fut, receiver = self._fut, self._receiver
         assert fut is not None and receiver is not None
@@ -634,6 +659,19 @@ class CopyOutStream:
                 ops.abandon()
         finally:
             ops.release()
+
+    def _trace_end(self, abandon: bool, error: BaseException | None) -> None:
+        assert self._trace is not None
+        tracer, context, began = self._trace
+        self._trace = None
+        # The tag's count when it ended; else the records given so far (none for bytes).
+        rows: int | None = self._delivered if self._describe is not None else None
+        status = self.status
+        if status is not None and status.rpartition(" ")[2].isdigit():
+            rows = int(status.rpartition(" ")[2])
+        details = {"abandoned": True} if abandon and error is None else None
+        end = tracing.End(time.perf_counter() - began, error, rows, status, details)
+        tracing.end(tracer, "copy", context, end)
 
     async def aclose(self) -> None:
         """Stops early: cancels the COPY and gives the connection back."""
