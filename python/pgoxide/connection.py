@@ -37,7 +37,7 @@ from .types import ServerVersion
 
 Record = _pgoxide.Record
 
-_log = logging.getLogger("pgoxide")
+_log = logging.getLogger("pgoxide.connection")
 
 
 def _is_stale(error: PostgresError) -> bool:
@@ -694,6 +694,13 @@ class Connection(CopyMethods):
     def _on_close(self) -> None:
         self._statements.close()
         error = self._protocol.closed_error or ConnectionDoesNotExistError("connection closed")
+        _log.debug(
+            "connection to %s:%s (backend %s) closed: %s",
+            self._target.host,
+            self._target.port,
+            self._session.backend_pid,
+            error,
+        )
         self._ops.connection_lost(error)
         for cb in self._termination_listeners:
             self._call_soon(cb, self)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import logging
 import random
 import socket
 import ssl as ssl_module
@@ -41,6 +42,8 @@ from .exceptions import (
 )
 from .protocol import Protocol
 from .tracing import Tracer
+
+_log = logging.getLogger("pgoxide.connection")
 
 __all__ = ["AuthEvent", "connect"]
 
@@ -226,6 +229,11 @@ class _Attempt:
             raise
         raise self._exhausted()
 
+    def _failed(self, where: str, error: BaseException) -> None:
+        """Records a failure that lets the attempt go on."""
+        _log.debug("%s failed: %s", where, _text(error))
+        self.failures.append((where, error))
+
     def _annotate(self, error: BaseException) -> None:
         """Adds the earlier failures to an error that ended the attempt (Python 3.11+)."""
         add_note = getattr(error, "add_note", None)
@@ -261,8 +269,19 @@ class _Attempt:
                 continue
             mismatch = await _session_mismatch(conn, mode)
             if mismatch is None:
+                if _log.isEnabledFor(logging.DEBUG):
+                    _log.debug(
+                        "connected to %s:%s as %r, database %r: backend %s, TLS %s, auth %s",
+                        target.host,
+                        target.port,
+                        self.params.user,
+                        self.params.database,
+                        conn.get_server_pid(),
+                        "on" if conn._protocol.transport.get_extra_info("ssl_object") else "off",  # type: ignore[union-attr]
+                        conn.auth_method,
+                    )
                 return conn
-            self.failures.append((where, TargetServerAttributeNotMatched(mismatch)))
+            self._failed(where, TargetServerAttributeNotMatched(mismatch))
             with contextlib.suppress(Exception):
                 await conn.close()  # politely, with Terminate, as libpq
             raise _NextHost  # libpq tries the next host, not this host's next address
@@ -280,9 +299,7 @@ class _Attempt:
             )
         except OSError as e:
             what = "parse network address" if target.hostaddr else "translate host name"
-            self.failures.append(
-                (f'host "{name}"', OSError(f'could not {what} "{name}" to address: {e}'))
-            )
+            self._failed(f'host "{name}"', OSError(f'could not {what} "{name}" to address: {e}'))
             raise _NextHost from None
         return [(family, sockaddr) for family, _, _, _, sockaddr in infos]
 
@@ -299,14 +316,14 @@ class _Attempt:
                 return await attempt
             return await asyncio.wait_for(attempt, self.params.connect_timeout)
         except asyncio.TimeoutError:
-            self.failures.append((where, asyncio.TimeoutError("timeout expired")))
+            self._failed(where, asyncio.TimeoutError("timeout expired"))
             raise _NextAddress from None
         except _NextAddress as e:
-            self.failures.append((where, e.__cause__ or e))
+            self._failed(where, e.__cause__ or e)
             raise
         except _NextHost as e:
             if e.__cause__ is not None:
-                self.failures.append((where, e.__cause__))
+                self._failed(where, e.__cause__)
             raise
 
     async def _try_methods(
@@ -317,7 +334,7 @@ class _Attempt:
             try:
                 return await self._connect_method(target, address, method, methods)
             except _Retry as e:
-                self.failures.append((where, e.__cause__ or e))
+                self._failed(where, e.__cause__ or e)
 
     async def _connect_method(
         self, target: conninfo.Target, address: Any, method: str, rest: list[str]
@@ -467,6 +484,9 @@ class _Attempt:
                 ),
                 stacklevel=2,
             )
+            _log.warning(
+                "the password for %s:%s was sent in cleartext without TLS", target.host, target.port
+            )
             if self.on_insecure_auth is not None:
                 self.on_insecure_auth(event)
             tracer = self.options.get("tracer")
@@ -480,6 +500,7 @@ class _Attempt:
                 ),
                 stacklevel=2,
             )
+            _log.warning("%s:%s asked for MD5 password authentication", target.host, target.port)
             if self.on_deprecated_auth is not None:
                 self.on_deprecated_auth(event)
             tracer = self.options.get("tracer")

@@ -610,6 +610,7 @@ class Pool:
         try:
             await asyncio.wait_for(self._reset_connection(conn), timeout or self._reset_timeout)
         except Exception as e:
+            _log.warning("%r: could not reset a released connection (%r); closing it", self, e)
             warnings.warn(
                 f"pgoxide pool: could not reset a released connection ({e!r}); closing it",
                 RuntimeWarning,
@@ -634,6 +635,7 @@ class Pool:
         if leaked:
             effects |= _pgoxide.EFFECT_ADVISORY
             self._stats.leaked_advisory_locks += leaked
+            _log.warning("%r: a released connection held %d advisory lock(s)", self, leaked)
             self._on_leaked_advisory_locks(leaked)
             if self._tracer is not None:
                 tracing.advise(self._tracer, "on_leaked_advisory_locks", leaked)
@@ -700,7 +702,7 @@ class Pool:
         try:
             await conn.close(timeout=self._check_timeout)
         except Exception as e:
-            _log.debug("%r: closing a connection failed: %r", self, e)
+            _log.warning("%r: closing a connection failed: %r", self, e)
             if self._tracer is not None:
                 tracing.advise(self._tracer, "on_cleanup_failed", "close", e)
         finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any, Callable, Union
@@ -41,6 +42,8 @@ _SIMPLE_ONLY = (
 )
 
 # Messages buffered before the socket stops being read (TCP then slows the server down).
+_log = logging.getLogger("pgoxide.replication")
+
 _HIGH_WATER = 10_000
 _LOW_WATER = 1_000
 
@@ -240,7 +243,9 @@ class ReplicationConnection(Connection):
             }[snapshot]
         row = await self.fetchrow(command)
         assert row is not None
-        return ReplicationSlot(str(row[0]), Lsn(row[1]), row[2], row[3])
+        slot = ReplicationSlot(str(row[0]), Lsn(row[1]), row[2], row[3])
+        _log.debug("created replication slot %r at %s", slot.slot_name, slot.consistent_point)
+        return slot
 
     async def read_replication_slot(self, name: str) -> tuple[str | None, Lsn | None, int | None]:
         """READ_REPLICATION_SLOT (PostgreSQL 15+): ``(slot_type, restart_lsn, restart_tli)``,
@@ -255,6 +260,7 @@ class ReplicationConnection(Connection):
         await self.execute(
             f"DROP_REPLICATION_SLOT {_quote_ident(name)}" + (" WAIT" if wait else "")
         )
+        _log.debug("dropped replication slot %r", name)
 
     async def timeline_history(self, timeline: int) -> tuple[str, bytes]:
         """TIMELINE_HISTORY: the history file's name and content."""
@@ -334,6 +340,9 @@ class ReplicationConnection(Connection):
             raise
         # The stream keeps the turn while it runs; it gives it back when it ends.
         await stream._run(done)
+        _log.debug(
+            "replication from slot %r started at %s (backend %s)", slot, Lsn(start), self.get_server_pid()
+        )
         if callback is None:
             return stream
         async for item in stream:
@@ -426,8 +435,8 @@ class ReplicationStream:
             self._protocol.pause_reading()
 
     def _on_done(self, done: asyncio.Future[Any]) -> None:
-        if not done.cancelled():
-            done.exception()  # retrieved here; __anext__ raises it to the consumer
+        error = None if done.cancelled() else done.exception()  # __anext__ raises it
+        _log.debug("replication stream ended: %s", "stopped" if error is None else repr(error))
         self._conn._ops.release()
         self._protocol.on_replication = None
         self._protocol.on_replication_started = None
