@@ -76,12 +76,32 @@ async def test_query_spans_and_attributes(dsn: str, otel: Any) -> None:
 
 
 async def test_parameters_when_enabled(dsn: str, otel: Any) -> None:
-    provider, exporter, meters, _ = otel
+    provider, exporter, meters, reader = otel
     tracer = OpenTelemetryTracer(provider, meters, capture_parameters=True)
     async with await pgoxide.connect(dsn, tracer=tracer) as conn:
         await conn.fetchval("SELECT $1::text", "x")
     (span,) = [s for s in exporter.get_finished_spans() if s.name == "SELECT"]
     assert span.attributes["db.query.parameter.0"] == "'x'"
+    # Never in the metric: one series per value would be unbounded.
+    points = _metrics(reader)["db.client.operation.duration"].data.data_points
+    keys = {k for p in points for k in p.attributes}
+    assert keys == {
+        "db.system.name",
+        "db.namespace",
+        "db.operation.name",
+        "server.address",
+        "server.port",
+    }
+
+
+async def test_spans_without_metrics(dsn: str, otel: Any) -> None:
+    from opentelemetry.metrics import NoOpMeterProvider
+
+    provider, exporter, _, _ = otel
+    tracer = OpenTelemetryTracer(provider, NoOpMeterProvider())
+    async with await pgoxide.connect(dsn, tracer=tracer) as conn:
+        assert await conn.fetchval("SELECT 1") == 1
+    assert [s.name for s in exporter.get_finished_spans()] == ["CONNECT", "SELECT"]
 
 
 async def test_instrumentor_covers_pools_copy_and_cursors(dsn: str, otel: Any) -> None:

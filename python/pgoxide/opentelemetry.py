@@ -39,6 +39,16 @@ _SYSTEM = "postgresql"
 _SCOPE = "pgoxide"
 
 
+# The attributes of db.client.operation.duration that come from the span's.
+_METRIC_ATTRIBUTES = (
+    "db.system.name",
+    "db.namespace",
+    "db.operation.name",
+    "server.address",
+    "server.port",
+)
+
+
 def _operation(sql: str) -> str:
     """The first keyword of a statement (``SELECT``), as the span name and
     ``db.operation.name``."""
@@ -59,6 +69,8 @@ class OpenTelemetryTracer(tracing.Tracer):
         self.capture_parameters = capture_parameters
         self._tracer = trace.get_tracer(_SCOPE, tracer_provider=tracer_provider)
         meter = metrics.get_meter(_SCOPE, meter_provider=meter_provider)
+        # With the no-op provider, not even the metric's attributes are built.
+        self._metrics = not isinstance(meter, metrics.NoOpMeter)
         self._duration = meter.create_histogram(
             "db.client.operation.duration", unit="s", description="Duration of database operations"
         )
@@ -101,23 +113,26 @@ class OpenTelemetryTracer(tracing.Tracer):
         span, attributes = context
         if end.rows is not None:
             span.set_attribute("db.response.returned_rows", end.rows)
-        outcome = dict(attributes)
+        error_type = sqlstate = None
         if end.error is not None:
             error_type = type(end.error).__qualname__
             if isinstance(end.error, asyncio.CancelledError):
                 error_type = "cancelled"
             span.set_attribute("error.type", error_type)
-            outcome["error.type"] = error_type
-            if end.sqlstate:
-                span.set_attribute("db.response.status_code", end.sqlstate)
-                outcome["db.response.status_code"] = end.sqlstate
+            sqlstate = end.sqlstate
+            if sqlstate:
+                span.set_attribute("db.response.status_code", sqlstate)
             span.set_status(Status(StatusCode.ERROR, str(end.error)[:200]))
             if not isinstance(end.error, asyncio.CancelledError):
                 span.record_exception(end.error)
         span.end()
-        if metric:
-            outcome.pop("db.query.text", None)
-            outcome.pop("db.query.parameter", None)
+        if metric and self._metrics:
+            # Only the low-cardinality attributes: never the query text or parameters.
+            outcome = {k: attributes[k] for k in _METRIC_ATTRIBUTES if k in attributes}
+            if error_type is not None:
+                outcome["error.type"] = error_type
+                if sqlstate:
+                    outcome["db.response.status_code"] = sqlstate
             self._duration.record(end.elapsed, outcome)
 
     def on_query_start(self, event: tracing.QueryStart) -> Any:
