@@ -9,6 +9,8 @@ memory grows across runs and no background thread competes for the CPU (a
 to the SDK's :class:`MeterProvider` with an ``InMemoryMetricReader``: instruments aggregate
 as they are recorded (one histogram per set of attributes, so memory does not grow either)
 and are only read when :meth:`Telemetry.metric_count` asks.  Reading is never timed.
+``Telemetry(metrics=False)`` gives the API's no-op meter provider instead, for comparing
+spans alone with an instrumentation that records no metrics.
 
 The opentelemetry packages are imported only when a :class:`Telemetry` is made, so the other
 workloads run without them.
@@ -36,7 +38,8 @@ class Telemetry:
     """A tracer provider and a meter provider shared by every driver of a traced workload
     (their runs never overlap), and what they received."""
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: bool = True) -> None:
+        from opentelemetry.metrics import NoOpMeterProvider
         from opentelemetry.sdk.metrics import MeterProvider
         from opentelemetry.sdk.metrics.export import InMemoryMetricReader
         from opentelemetry.sdk.trace import TracerProvider
@@ -63,7 +66,12 @@ class Telemetry:
         self.tracer_provider: Any = TracerProvider()
         self.tracer_provider.add_span_processor(SimpleSpanProcessor(_CountingExporter()))
         self._reader: Any = InMemoryMetricReader()
-        self.meter_provider: Any = MeterProvider(metric_readers=[self._reader])
+        # Without metrics: the API's no-op provider, as an application that has not set
+        # up metrics gets.
+        self.metrics = metrics
+        self.meter_provider: Any = (
+            MeterProvider(metric_readers=[self._reader]) if metrics else NoOpMeterProvider()
+        )
 
     def metric_count(self, name: str) -> int:
         """How many values the histogram ``name`` has recorded so far, over all of its sets

@@ -284,6 +284,9 @@ class TracedSequentialWorkload(SequentialWorkload):
     duration value per query."""
 
     needs: ClassVar[str] = "open_traced"
+    #: False: spans only (the no-op meter provider), like for like with asyncpg's
+    #: instrumentation, which records no metrics.
+    metrics: bool = True
     _telemetry: Telemetry | None = field(default=None, init=False, repr=False)
 
     def unsupported_by(self, driver: Driver) -> str | None:
@@ -291,18 +294,28 @@ class TracedSequentialWorkload(SequentialWorkload):
 
     def telemetry(self) -> Telemetry:
         if self._telemetry is None:
-            self._telemetry = Telemetry()
+            self._telemetry = Telemetry(self.metrics)
         return self._telemetry
 
     def details(self) -> str:
+        metrics = (
+            "metrics: the SDK's MeterProvider with an InMemoryMetricReader (read only between "
+            "runs)"
+            if self.metrics
+            else "metrics: off (the API's NoOpMeterProvider)"
+        )
+        checked = (
+            " (and as many db.client.operation.duration values for pgoxide; asyncpg's "
+            "instrumentation has no metrics)"
+            if self.metrics
+            else ""
+        )
         return (
             f"{self.description}; spans: the SDK's TracerProvider (default sampler: every span "
-            "recorded) with a SimpleSpanProcessor whose exporter counts and drops them; "
-            "metrics: the SDK's MeterProvider with an InMemoryMetricReader (read only between "
-            "runs); a new connection per driver with tracing on, opened before the workload "
-            f"and closed after; each run checked for at least {self.count:,} finished spans "
-            "(and as many db.client.operation.duration values for pgoxide; asyncpg's "
-            "instrumentation has no metrics)"
+            f"recorded) with a SimpleSpanProcessor whose exporter counts and drops them; "
+            f"{metrics}; a new connection per driver with tracing on, opened before the "
+            f"workload and closed after; each run checked for at least {self.count:,} finished "
+            f"spans{checked}"
         )
 
     async def prepare(self, driver: Driver) -> Any:
@@ -310,7 +323,8 @@ class TracedSequentialWorkload(SequentialWorkload):
             raise WorkloadError(f"{driver.name}: no traced connection was opened")
         t = self.telemetry()
         # What the providers had received before the run, to count what it adds.
-        return t.spans, t.metric_count(driver.otel_metric) if driver.otel_metric else 0
+        counted = driver.otel_metric and self.metrics
+        return t.spans, t.metric_count(driver.otel_metric) if counted else 0
 
     async def run(self, driver: Driver, arg: Any) -> Any:
         return arg, await super().run(driver, arg)
@@ -324,7 +338,7 @@ class TracedSequentialWorkload(SequentialWorkload):
                 f"{driver.name}: {t.spans - spans:,} spans finished, expected at least "
                 f"{self.count:,}"
             )
-        if driver.otel_metric:
+        if driver.otel_metric and self.metrics:
             recorded = t.metric_count(driver.otel_metric) - values
             if recorded < self.count:
                 raise WorkloadError(
@@ -1021,6 +1035,17 @@ def build_workloads(scale: float = 1.0) -> list[Workload]:
             template="SELECT {0}::int + 1",
             baseline="queries",
         ),
+        # Spans alone, like for like with asyncpg's instrumentation (which has no metrics).
+        TracedSequentialWorkload(
+            name="queries_otel_spans",
+            description="SELECT $1::int + 1, one query at a time (as in queries), with "
+            "OpenTelemetry spans on and metrics off",
+            unit="queries",
+            count=n(5_000),
+            template="SELECT {0}::int + 1",
+            baseline="queries",
+            metrics=False,
+        ),
         ExecuteManyWorkload(
             name="executemany",
             description="INSERT (int4, text, float8) rows with executemany",
@@ -1309,6 +1334,7 @@ SUITES: dict[str, tuple[str, ...]] = {
         "text",
         "queries",
         "queries_otel",
+        "queries_otel_spans",
         "executemany",
         "intarray",
         "pgtype",
@@ -1328,5 +1354,5 @@ SUITES: dict[str, tuple[str, ...]] = {
     "pipelining": ("queries", "gather", "queries_2ms", "gather_2ms", "stream"),
     "copy": ("copy_in", "copy_out", "copy_records_out", "copyfrom"),
     "pool": _POOL,
-    "tracing": ("queries", "queries_otel"),
+    "tracing": ("queries", "queries_otel", "queries_otel_spans"),
 }
