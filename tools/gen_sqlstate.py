@@ -49,6 +49,16 @@ ACRONYMS: dict[str, str] = {"fdw": "FDW", "io": "IO", "plpgsql": "PLPGSQL", "sql
 WARNING_ROOT = "01000"
 SKIPPED = frozenset({"00000"})
 
+# Codes of other PostgreSQL versions than the errcodes.txt read, added when it lacks them, so
+# every server's codes have a class (as asyncpg has): those added after PostgreSQL 15 and
+# those removed since. (sqlstate, kind, spec name.)
+OTHER_VERSIONS = (
+    ("10608", "E", "invalid_argument_for_xquery"),  # 16
+    ("25P04", "E", "transaction_timeout"),  # 17
+    ("58P03", "E", "file_name_too_long"),  # 17
+    ("72000", "E", "snapshot_too_old"),  # removed in 17
+)
+
 
 @dataclass(frozen=True)
 class Code:
@@ -94,6 +104,20 @@ def parse_errcodes(text: str) -> list[Code]:
             raise ValueError(f"unexpected errcodes.txt line: {line!r}")
         codes.append(Code(sqlstate, kind, spec_name))
     return codes
+
+
+def with_other_versions(codes: list[Code]) -> list[Code]:
+    """``codes`` and the :data:`OTHER_VERSIONS` codes it lacks, each after the last code of
+    its class (or at the end)."""
+    result = list(codes)
+    known = {code.sqlstate for code in codes}
+    for sqlstate, kind, spec_name in OTHER_VERSIONS:
+        if sqlstate in known:
+            continue
+        code = Code(sqlstate, kind, spec_name)
+        same_class = [i for i, c in enumerate(result) if c.class_code == code.class_code]
+        result.insert(same_class[-1] + 1 if same_class else len(result), code)
+    return result
 
 
 @dataclass(frozen=True)
@@ -214,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         command += f" {args.errcodes}"
     if args.output != DEFAULT_OUTPUT:
         command += f" --output {args.output}"
-    classes = build_classes(parse_errcodes(source.read_text(encoding="utf-8")))
+    classes = build_classes(with_other_versions(parse_errcodes(source.read_text(encoding="utf-8"))))
     text = render(classes, str(source), command)
 
     if args.check:

@@ -39,6 +39,10 @@ Record = _pgoxide.Record
 
 _log = logging.getLogger("pgoxide.connection")
 
+#: What :meth:`Connection.reset` (and a pool, for a session it cannot judge) runs to return
+#: a session to its defaults, as asyncpg's reset query.
+FULL_RESET = ("SELECT pg_advisory_unlock_all()", "CLOSE ALL", "UNLISTEN *", "RESET ALL")
+
 
 def _is_stale(error: PostgresError) -> bool:
     """Whether a server error means a cached statement went stale: its plan must change
@@ -270,28 +274,34 @@ class Connection(CopyMethods):
         self,
         query: str,
         *,
+        name: str | None = None,
         timeout: float | None = None,
         record_class: type[Record] | None = None,
     ) -> PreparedStatement:
-        """Prepares ``query`` on the server and returns a :class:`PreparedStatement`."""
+        """Prepares ``query`` on the server and returns a :class:`PreparedStatement`, named
+        ``name`` on the server if given (else a generated name)."""
         self._check_record_class(record_class)
+        if name is not None and not isinstance(name, str):
+            raise InterfaceError(f"the statement name must be a str, not {type(name).__name__}")
         ops = self._ops
         deadline = ops.deadline(timeout)
         tracer = self._tracer
         if tracer is not None:
             event = tracing.PrepareStart(query, ops.server)
             stmt = await tracing.traced(
-                tracer, "prepare", event, self._prepare_now(query, deadline)
+                tracer, "prepare", event, self._prepare_now(query, name, deadline)
             )
         else:
-            stmt = await self._prepare_now(query, deadline)
+            stmt = await self._prepare_now(query, name, deadline)
         return PreparedStatement(self, ops, query, stmt, record_class or self._record_class)
 
-    async def _prepare_now(self, query: str, deadline: float | None) -> _pgoxide.Statement:
+    async def _prepare_now(
+        self, query: str, name: str | None, deadline: float | None
+    ) -> _pgoxide.Statement:
         ops = self._ops
         await ops.take(deadline)
         try:
-            return await self._prepare(query, deadline, cache=False)
+            return await self._prepare(query, deadline, cache=False, name=name)
         finally:
             ops.release()
 
@@ -475,19 +485,26 @@ class Connection(CopyMethods):
         return self._statements.get(query) or await self._prepare(query, deadline)
 
     async def _prepare(
-        self, query: str, deadline: float | None, *, cache: bool = True
+        self,
+        query: str,
+        deadline: float | None,
+        *,
+        cache: bool = True,
+        name: str | None = None,
     ) -> _pgoxide.Statement:
         """Prepares (and describes) ``query``, introspecting types the connection has not
         seen; the caller holds the turn.
 
         With ``statement_cache_size`` above 0 the statement is named and, unless it is a
         ``prepare()`` or too large, cached. With 0 it is unnamed and only its description is
-        cached (client-side), so later executions take one round trip.
+        cached (client-side), so later executions take one round trip. A ``name`` given to
+        ``prepare()`` is used as it is, whatever the cache size.
         """
         statements = self._statements
-        cacheable = cache and statements.cacheable(query)
-        named = statements.names_statements and (cacheable or not cache)
-        name = f"__pgoxide_{next(self._names)}__" if named else ""
+        cacheable = cache and name is None and statements.cacheable(query)
+        if name is None:
+            named = statements.names_statements and (cacheable or not cache)
+            name = f"__pgoxide_{next(self._names)}__" if named else ""
         ops = self._ops
         result = await ops.wait(ops.send(self._session.prepare(name, query)), deadline)
         if isinstance(result, tuple):
@@ -825,6 +842,28 @@ class Connection(CopyMethods):
         ``'scram-sha-256'`` or ``'scram-sha-256-plus'`` (bound to the TLS channel); None when
         the server asked for no password (trust, cert, peer)."""
         return self._protocol.auth_method
+
+    def get_reset_query(self) -> str:
+        """The statements :meth:`reset` runs: release advisory locks, close cursors, stop
+        listening and reset every setting."""
+        return "".join(f"{sql};\n" for sql in FULL_RESET)
+
+    async def reset(self, *, timeout: float | None = None) -> None:
+        """Returns the session to its defaults, as asyncpg's ``reset()``: rolls back an open
+        transaction, runs :meth:`get_reset_query`, and forgets the listeners."""
+        self._forget_callbacks()
+        self._release_advisory_locks()
+        query = self.get_reset_query()
+        if self.is_in_transaction():
+            query = "ROLLBACK;\n" + query
+        await self.execute(query, timeout=timeout)
+        self._session.take_effects()
+
+    async def reload_schema_state(self) -> None:
+        """Forgets the cached statements and the types looked up so far, so both are
+        looked up again: call it after DDL changed a type this connection has used."""
+        self._statements.clear()
+        self._session.clear_types()
 
     def get_settings(self) -> ConnectionSettings:
         """The parameters the server reported (kept current as it reports changes)."""

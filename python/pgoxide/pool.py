@@ -32,7 +32,7 @@ from collections.abc import AsyncIterable, Awaitable, Generator, Iterable, Seque
 from typing import Any, Callable
 
 from . import _pgoxide, tracing
-from .connection import Connection, Record
+from .connection import FULL_RESET, Connection, Record
 from .establish import connect as _connect
 from .exceptions import InterfaceError
 from .notifications import PoolNotifications
@@ -40,7 +40,6 @@ from .notifications import PoolNotifications
 _log = logging.getLogger("pgoxide.pool")
 
 # asyncpg's full reset, for a session whose changes are not known.
-FULL_RESET = ("SELECT pg_advisory_unlock_all()", "CLOSE ALL", "UNLISTEN *", "RESET ALL")
 _RESETS = (
     (_pgoxide.EFFECT_ADVISORY, "SELECT pg_advisory_unlock_all()"),
     (_pgoxide.EFFECT_CURSORS, "CLOSE ALL"),
@@ -184,6 +183,7 @@ class Pool:
     def __init__(
         self,
         *connect_args: Any,
+        init_size: int | None = None,
         min_size: int,
         max_size: int,
         max_queries: int,
@@ -205,6 +205,10 @@ class Pool:
             raise ValueError("max_size is expected to be greater than zero")
         if min_size < 0 or min_size > max_size:
             raise ValueError("min_size is expected to be between 0 and max_size")
+        if init_size is None:
+            init_size = min_size
+        if init_size < min_size or init_size > max_size:
+            raise ValueError("init_size is expected to be between min_size and max_size")
         if max_queries <= 0:
             raise ValueError("max_queries is expected to be greater than zero")
         if max_inactive_connection_lifetime < 0:
@@ -215,6 +219,7 @@ class Pool:
             )
         self._connect_args = connect_args
         self._connect_kwargs = connect_kwargs
+        self._init_size = init_size
         self._min_size = min_size
         self._max_size = max_size
         self._max_queries = max_queries
@@ -287,14 +292,14 @@ class Pool:
             self._loop = asyncio.get_running_loop()
             # The first connections are opened here, so that a wrong DSN or password fails
             # create_pool (as in asyncpg); later ones are opened in the background.
-            self._size += self._min_size
+            self._size += self._init_size
             results = await asyncio.gather(
-                *(self._connect() for _ in range(self._min_size)), return_exceptions=True
+                *(self._connect() for _ in range(self._init_size)), return_exceptions=True
             )
             errors = [r for r in results if isinstance(r, BaseException)]
             opened = [r for r in results if isinstance(r, Connection)]
             if errors:
-                self._size -= self._min_size
+                self._size -= self._init_size
                 for conn in opened:
                     conn.terminate()
                 raise errors[0]
@@ -809,6 +814,10 @@ class Pool:
     def get_idle_size(self) -> int:
         return len(self._idle)
 
+    def get_init_size(self) -> int:
+        """How many connections the pool opened when it was created."""
+        return self._init_size
+
     def get_min_size(self) -> int:
         return self._min_size
 
@@ -960,6 +969,7 @@ class Pool:
 def create_pool(
     dsn: str | None = None,
     *,
+    init_size: int | None = None,
     min_size: int = 10,
     max_size: int = 10,
     max_queries: int = 50000,
@@ -980,7 +990,8 @@ def create_pool(
     """A connection pool, as asyncpg's: ``pool = await create_pool(dsn, ...)`` or
     ``async with create_pool(dsn) as pool``.
 
-    asyncpg's arguments mean what they mean there (``init`` runs on each new connection,
+    asyncpg's arguments mean what they mean there (``init_size`` connections are opened at
+    once, by default ``min_size``; ``init`` runs on each new connection,
     ``setup`` on each acquire, ``reset`` replaces the reset on release, ``connect`` replaces
     :func:`pgoxide.connect`; ``connect_kwargs`` go to it). Beyond asyncpg: ``max_lifetime``
     replaces connections after that many seconds (with up to 20 % jitter);
@@ -992,6 +1003,7 @@ def create_pool(
     args = (dsn,) if dsn is not None else ()
     return Pool(
         *args,
+        init_size=init_size,
         min_size=min_size,
         max_size=max_size,
         max_queries=max_queries,

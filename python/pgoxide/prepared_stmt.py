@@ -57,6 +57,10 @@ class PreparedStatement:
         if stmt.name:
             weakref.finalize(self, ops.session.close_statement, stmt.name)
 
+    def get_name(self) -> str:
+        """The statement's name on the server (empty when it is unnamed)."""
+        return self._stmt.name
+
     def get_query(self) -> str:
         """The text of the statement."""
         return self._query

@@ -716,6 +716,12 @@ class IdleInTransactionSessionTimeoutError(InvalidTransactionStateError):
     sqlstate = "25P03"
 
 
+class TransactionTimeoutError(InvalidTransactionStateError):
+    """SQLSTATE 25P04: transaction_timeout."""
+
+    sqlstate = "25P04"
+
+
 class InvalidSQLStatementNameError(PostgresError):
     """SQLSTATE 26000: invalid_sql_statement_name."""
 
@@ -1334,6 +1340,12 @@ class DuplicateFileError(PostgresSystemError):
     sqlstate = "58P02"
 
 
+class FileNameTooLongError(PostgresSystemError):
+    """SQLSTATE 58P03: file_name_too_long."""
+
+    sqlstate = "58P03"
+
+
 class SnapshotTooOldError(PostgresError):
     """SQLSTATE 72000: snapshot_too_old."""
 
@@ -1562,6 +1574,12 @@ class IndexCorruptedError(InternalServerError):
     sqlstate = "XX002"
 
 
+class InvalidArgumentForXqueryError(PostgresError):
+    """SQLSTATE 10608: invalid_argument_for_xquery."""
+
+    sqlstate = "10608"
+
+
 __all__ = (
     "ActiveSQLTransactionError",
     "AdminShutdownError",
@@ -1647,6 +1665,7 @@ __all__ = (
     "FDWUnableToCreateReplyError",
     "FDWUnableToEstablishConnectionError",
     "FeatureNotSupportedError",
+    "FileNameTooLongError",
     "ForeignKeyViolationError",
     "FunctionExecutedNoReturnStatementError",
     "GeneratedAlwaysError",
@@ -1673,6 +1692,7 @@ __all__ = (
     "InvalidArgumentForPowerFunctionError",
     "InvalidArgumentForSQLJsonDatetimeFunctionError",
     "InvalidArgumentForWidthBucketFunctionError",
+    "InvalidArgumentForXqueryError",
     "InvalidAuthorizationSpecificationError",
     "InvalidBinaryRepresentationError",
     "InvalidCatalogNameError",
@@ -1804,6 +1824,7 @@ __all__ = (
     "TransactionIntegrityConstraintViolationError",
     "TransactionResolutionUnknownError",
     "TransactionRollbackError",
+    "TransactionTimeoutError",
     "TriggerProtocolViolatedError",
     "TriggeredActionError",
     "TriggeredDataChangeViolationError",

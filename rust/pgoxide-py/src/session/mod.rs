@@ -556,6 +556,12 @@ impl Session {
         Arc::make_mut(&mut self.registry).add_types(rows);
     }
 
+    /// Forgets every introspected type (asyncpg's `reload_schema_state`): statements
+    /// prepared afterwards look them up again. User codecs stay.
+    fn clear_types(&mut self) {
+        Arc::make_mut(&mut self.registry).types.clear();
+    }
+
     /// Whether the registry knows a non-builtin type.
     fn knows_type(&self, oid: Oid) -> bool {
         self.registry.types.contains_key(&oid)
