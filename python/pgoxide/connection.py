@@ -132,11 +132,14 @@ class Connection(CopyMethods):
         command_timeout: float | None,
         record_class: type[Record] | None = None,
         tracer: tracing.Tracer | None = None,
+        parse_json: bool = False,
+        infinity: str = "max",
     ) -> None:
         self._check_record_class(record_class)
         self._record_class = record_class
         self._protocol = protocol
         self._session = protocol.session
+        self._session.set_value_options(parse_json, infinity)
         self._loop = protocol.loop
         self._params = params
         self._target = target

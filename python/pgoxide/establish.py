@@ -82,6 +82,8 @@ async def connect(
     on_deprecated_auth: AuthHook | None = None,
     connection_class: type[Connection] = Connection,
     tracer: Tracer | None = None,
+    parse_json: bool = False,
+    infinity: str = "max",
     **kwargs: Any,
 ) -> Connection:
     """Opens a connection, with libpq's connection-string grammar, defaults and host selection.
@@ -98,7 +100,13 @@ async def connect(
     ``on_deprecated_auth`` when the server asks for MD5; both are advisory (an
     :class:`InsecureAuthWarning` or :class:`DeprecatedAuthWarning` is issued as well), and
     ``require_auth`` is the way to refuse such methods.
+
+    Values have asyncpg's shapes. ``parse_json=True`` returns json and jsonb as Python
+    objects parsed in Rust instead of ``str``; ``infinity="raise"`` makes an infinite date or
+    timestamp raise instead of being ``date.max``/``datetime.max`` (``-infinity``: ``min``).
     """
+    if infinity not in ("max", "raise"):
+        raise ValueError(f"infinity must be 'max' or 'raise', not {infinity!r}")
     if callable(password):
         result = password()
         password = await result if inspect.isawaitable(result) else result
@@ -140,6 +148,8 @@ async def connect(
             command_timeout=command_timeout,
             record_class=record_class,
             tracer=tracer,
+            parse_json=bool(parse_json),
+            infinity=infinity,
         ),
     )
     run = attempt.run() if timeout is None else asyncio.wait_for(attempt.run(), timeout)

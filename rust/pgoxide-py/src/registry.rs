@@ -86,10 +86,21 @@ pub struct UserCodec {
     pub format: ExchangeFormat,
 }
 
+/// A connection's choices of value shapes, where asyncpg's shape is the default
+/// (`connect(parse_json=, infinity=)`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ValueOptions {
+    /// json and jsonb as parsed Python objects instead of `str`.
+    pub parse_json: bool,
+    /// Infinite dates and timestamps raise instead of mapping to `date.max`/`datetime.max`.
+    pub infinity_raises: bool,
+}
+
 /// The per-connection registry. Cloned cheaply (copy on write) into statements that decode
 /// anonymous records, which name their field types only in the data.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
+    pub options: ValueOptions,
     pub types: HashMap<Oid, TypeInfo>,
     pub user_codecs: HashMap<Oid, Arc<UserCodec>>,
     /// `set_builtin_type_codec`: a type that travels in a builtin's binary format.

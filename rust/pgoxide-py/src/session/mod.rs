@@ -35,7 +35,9 @@ pub use self::items::export as export_item_kinds;
 use self::ops::{Op, OpKind};
 use self::rows::encode_bind;
 use crate::errors::to_pyerr;
-use crate::registry::{builtin_format, ExchangeFormat, Registry, TypeRow, UserCodec};
+use crate::registry::{
+    builtin_format, ExchangeFormat, Registry, TypeRow, UserCodec, ValueOptions,
+};
 use crate::replication;
 use crate::statement::{Described, Statement};
 
@@ -554,6 +556,25 @@ impl Session {
     /// Records introspected types (rows of `pgoxide.introspection.TYPES_QUERY`).
     fn add_types(&mut self, rows: Vec<TypeRow>) {
         Arc::make_mut(&mut self.registry).add_types(rows);
+    }
+
+    /// Chooses value shapes (see `ValueOptions`): `infinity` is `"max"` or `"raise"`.
+    /// Statements prepared afterwards follow them.
+    fn set_value_options(&mut self, parse_json: bool, infinity: &str) -> PyResult<()> {
+        let infinity_raises = match infinity {
+            "max" => false,
+            "raise" => true,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "infinity must be 'max' or 'raise', not {other:?}"
+                )))
+            }
+        };
+        Arc::make_mut(&mut self.registry).options = ValueOptions {
+            parse_json,
+            infinity_raises,
+        };
+        Ok(())
     }
 
     /// Forgets every introspected type (asyncpg's `reload_schema_state`): statements
