@@ -35,9 +35,7 @@ pub use self::items::export as export_item_kinds;
 use self::ops::{Op, OpKind};
 use self::rows::encode_bind;
 use crate::errors::to_pyerr;
-use crate::registry::{
-    builtin_format, ExchangeFormat, Registry, TypeRow, UserCodec, ValueOptions,
-};
+use crate::registry::{builtin_format, ExchangeFormat, Registry, TypeRow, UserCodec, ValueOptions};
 use crate::replication;
 use crate::statement::{Described, Statement};
 
