@@ -321,12 +321,6 @@ async def test_listeners_added_together_are_all_called(conn, other):
     assert sorted(calls) == ["a", "b"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="asyncpg keeps each kind of listener in a set, so adding a callback twice "
-    "registers it once and one remove_listener() UNLISTENs; pgoxide keeps lists: the "
-    "callback runs once per registration and the channel stays listened to",
-)
 async def test_a_listener_added_twice_is_registered_once(conn, other):
     calls: list[str] = []
     got: asyncio.Queue[str] = asyncio.Queue()

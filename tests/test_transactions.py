@@ -289,12 +289,6 @@ async def test_a_nested_block_naming_no_level_or_the_same_one_works(conn, table)
     assert await _values(conn, table) == [1, 2]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="asyncpg compares a nested block's level with the level the outer block really "
-    "runs at (SHOW transaction_isolation when the outer named none); pgoxide compares it "
-    "with the outer block's argument, None, and refuses the nested block",
-)
 async def test_a_nested_level_equal_to_the_outer_blocks_effective_one_works(conn, table):
     async with conn.transaction():  # the session's default: read committed
         assert await conn.fetchval("SHOW transaction_isolation") == "read committed"
@@ -326,12 +320,6 @@ async def test_an_unknown_isolation_level_is_a_value_error(conn, isolation):
     assert await conn.fetchval("SELECT 1") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="asyncpg refuses commit()/rollback() of a block managed by `async with` "
-    "(InterfaceError, nothing sent); pgoxide commits there and then, so the rest of the "
-    "block runs outside any transaction, and only the block's exit raises",
-)
 async def test_a_block_managed_by_async_with_cannot_be_ended_manually(conn, table):
     with pytest.raises(Rollback):
         async with conn.transaction() as tr:

@@ -155,9 +155,10 @@ class Connection(CopyMethods):
         )
         self._names = itertools.count(1)
         self._copier = _copy.Copier(self._ops, self._statement, self._run_held)
-        self._listeners: dict[str, list[NotificationCallback]] = {}
-        self._log_listeners: list[LogCallback] = []
-        self._termination_listeners: list[TerminationCallback] = []
+        # Each kind of callback at most once (asyncpg keeps sets), called in the order added.
+        self._listeners: dict[str, dict[NotificationCallback, None]] = {}
+        self._log_listeners: dict[LogCallback, None] = {}
+        self._termination_listeners: dict[TerminationCallback, None] = {}
         # Set by a pool (see pgoxide.pool): its hook for a connection lost, its record of
         # this connection, and effects to reset that were found before the reset ran.
         self._on_lost: Callable[[], None] | None = None
@@ -629,18 +630,18 @@ class Connection(CopyMethods):
         """Calls ``callback(connection, pid, channel, payload)`` for each NOTIFY on ``channel``."""
         callbacks = self._listeners.get(channel)
         if callbacks is not None:
-            callbacks.append(callback)
+            callbacks[callback] = None
             return
         # Registered before LISTEN is awaited, so a call for the same channel meanwhile
-        # adds to this list instead of replacing it.
-        callbacks = self._listeners[channel] = [callback]
+        # adds to these callbacks instead of replacing them.
+        callbacks = self._listeners[channel] = {callback: None}
         try:
             await self.execute(f"LISTEN {_quote_ident(channel)}")
         except BaseException:
-            if callbacks == [callback] and self._listeners.get(channel) is callbacks:
+            if list(callbacks) == [callback] and self._listeners.get(channel) is callbacks:
                 del self._listeners[channel]
             else:
-                callbacks.remove(callback)
+                callbacks.pop(callback, None)
             raise
 
     async def remove_listener(self, channel: str, callback: NotificationCallback) -> None:
@@ -648,7 +649,7 @@ class Connection(CopyMethods):
         callbacks = self._listeners.get(channel)
         if not callbacks or callback not in callbacks:
             return
-        callbacks.remove(callback)
+        del callbacks[callback]
         if not callbacks:
             del self._listeners[channel]
             await self.execute(f"UNLISTEN {_quote_ident(channel)}")
@@ -687,19 +688,17 @@ class Connection(CopyMethods):
 
     def add_log_listener(self, callback: LogCallback) -> None:
         """Calls ``callback(connection, message)`` for each notice or warning the server sends."""
-        self._log_listeners.append(callback)
+        self._log_listeners[callback] = None
 
     def remove_log_listener(self, callback: LogCallback) -> None:
-        if callback in self._log_listeners:
-            self._log_listeners.remove(callback)
+        self._log_listeners.pop(callback, None)
 
     def add_termination_listener(self, callback: TerminationCallback) -> None:
         """Calls ``callback(connection)`` when the connection closes."""
-        self._termination_listeners.append(callback)
+        self._termination_listeners[callback] = None
 
     def remove_termination_listener(self, callback: TerminationCallback) -> None:
-        if callback in self._termination_listeners:
-            self._termination_listeners.remove(callback)
+        self._termination_listeners.pop(callback, None)
 
     def _on_notification(self, pid: int, channel: str, payload: str) -> None:
         for cb in self._listeners.get(channel, ()):

@@ -39,6 +39,7 @@ class Transaction:
         "_deferrable",
         "_isolation",
         "_lease",
+        "_managed",
         "_nested",
         "_ops",
         "_readonly",
@@ -64,6 +65,8 @@ class Transaction:
         self._isolation = isolation
         self._readonly = readonly
         self._deferrable = deferrable
+        # Inside `async with`: the block's exit ends it, never a manual commit or rollback.
+        self._managed = False
         self._nested = False
         self._savepoint: str | None = None
         self._state = _State.NEW
@@ -80,7 +83,7 @@ class Transaction:
         deadline = ops.deadline(None)
         await ops.take(deadline)
         try:
-            query = self._begin_query()
+            query = await self._begin_query(deadline)
             fut = ops.send(ops.session.simple_query(query))
             if not self._nested:
                 ops.own(self)
@@ -97,7 +100,7 @@ class Transaction:
             raise
         self._state = _State.STARTED
 
-    def _begin_query(self) -> str:
+    async def _begin_query(self, deadline: float | None) -> str:
         """BEGIN for the outermost block, SAVEPOINT for a nested one (the turn is held, so
         the connection's state cannot change meanwhile)."""
         top = self._ops.owner
@@ -115,10 +118,16 @@ class Transaction:
                 parts.append("DEFERRABLE")
             return " ".join(parts)
         assert isinstance(top, Transaction)
-        if self._isolation is not None and self._isolation != top._isolation:
-            raise InterfaceError(
-                "nested transaction has a different isolation level than the enclosing one"
-            )
+        if self._isolation is not None:
+            outer = top._isolation
+            if outer is None:  # the session's default, as asyncpg reads it
+                rows = await self._conn._run_held("SHOW transaction_isolation", (), deadline)
+                outer = rows[0][0].replace(" ", "_")
+            if self._isolation != outer:
+                raise InterfaceError(
+                    "nested transaction has a different isolation level: "
+                    f"current {self._isolation!r} != outer {outer!r}"
+                )
         self._nested = True
         self._savepoint = f"pgoxide_savepoint_{id(self):x}"
         return f"SAVEPOINT {self._savepoint}"
@@ -129,11 +138,21 @@ class Transaction:
 
     async def commit(self) -> None:
         """Commits the block, or releases its savepoint."""
+        if self._managed:
+            raise InterfaceError("cannot manually commit from within an `async with` block")
+        await self._commit()
+
+    async def _commit(self) -> None:
         query = f"RELEASE SAVEPOINT {self._savepoint}" if self._nested else "COMMIT"
         await self._finish(query, _State.COMMITTED)
 
     async def rollback(self) -> None:
         """Rolls the block back, or back to its savepoint."""
+        if self._managed:
+            raise InterfaceError("cannot manually rollback from within an `async with` block")
+        await self._rollback()
+
+    async def _rollback(self) -> None:
         if self._nested:
             query = f"ROLLBACK TO SAVEPOINT {self._savepoint}; RELEASE SAVEPOINT {self._savepoint}"
         else:
@@ -189,7 +208,14 @@ class Transaction:
             ops.release()
 
     async def __aenter__(self) -> Transaction:
-        await self.start()
+        if self._managed:
+            raise InterfaceError("cannot enter context: already in an `async with` block")
+        self._managed = True
+        try:
+            await self.start()
+        except BaseException:
+            self._managed = False
+            raise
         return self
 
     async def __aexit__(
@@ -198,10 +224,11 @@ class Transaction:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._managed = False
         if exc_type is None:
-            await self.commit()
+            await self._commit()
         elif not self._conn.is_closed():
-            await self.rollback()
+            await self._rollback()
         else:
             self._state = _State.FAILED
             self._end_ownership()
