@@ -81,3 +81,24 @@ def test_exception_classes_of_every_server_version() -> None:
     assert issubclass(exceptions.TransactionTimeoutError, exceptions.InvalidTransactionStateError)
     assert issubclass(exceptions.FileNameTooLongError, exceptions.PostgresSystemError)
     assert exceptions.SnapshotTooOldError.sqlstate == "72000"
+
+
+async def test_a_server_error_names_its_query(conn: pgoxide.Connection) -> None:
+    for call in (conn.execute, conn.fetch, conn.prepare):
+        with pytest.raises(exceptions.UndefinedTableError) as info:
+            await call("SELECT * FROM _nonexistent_")
+        assert info.value.query == "SELECT * FROM _nonexistent_"
+        assert info.value.position == "15"
+    with pytest.raises(exceptions.DivisionByZeroError) as info:
+        await conn.fetchval("SELECT $1::int / 0", 1)
+    assert info.value.query == "SELECT $1::int / 0"
+
+
+def test_exports_as_asyncpg() -> None:
+    for name in ("PostgresError", "SubstringError", "InterfaceError"):
+        assert name in pgoxide.__all__ and hasattr(pgoxide, name)
+    # The message base class stays in pgoxide.exceptions, as in asyncpg.
+    assert not hasattr(pgoxide, "PostgresMessage")
+    assert "PostgresMessage" not in pgoxide.__all__
+    assert exceptions.PostgresMessage is not None
+    assert pgoxide.PostgresError.schema_name is None

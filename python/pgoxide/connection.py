@@ -191,10 +191,15 @@ class Connection(CopyMethods):
             lambda: session.simple_query(query), self._ops.deadline(timeout)
         )
         tracer = self._tracer
-        if tracer is not None:
-            event = self._query_event(tracer, "execute", query, (), timeout)
-            return await tracing.traced(tracer, "query", event, request, _tag_outcome)  # type: ignore[no-any-return]
-        return await request  # type: ignore[no-any-return]
+        try:
+            if tracer is not None:
+                event = self._query_event(tracer, "execute", query, (), timeout)
+                return await tracing.traced(tracer, "query", event, request, _tag_outcome)  # type: ignore[no-any-return]
+            return await request  # type: ignore[no-any-return]
+        except PostgresError as e:
+            if e.query is None:
+                e.query = query
+            raise
 
     async def fetch(
         self,
@@ -306,6 +311,10 @@ class Connection(CopyMethods):
         await ops.take(deadline)
         try:
             return await self._prepare(query, deadline, cache=False, name=name)
+        except PostgresError as e:
+            if e.query is None:
+                e.query = query
+            raise
         finally:
             ops.release()
 
@@ -413,39 +422,44 @@ class Connection(CopyMethods):
             record_class = self._record_class
         else:
             self._check_record_class(record_class)
-        ops = self._ops
-        deadline = ops.deadline(timeout)
-        if not ops.try_take():
-            await ops.take(deadline)
-        stmt = self._statements.get(query)
-        if stmt is not None:
-            try:
-                # Encoding is synchronous and sends nothing: a DataError here is ours.
-                fut = ops.send(self._encode(stmt, args, limit, record_class))
-            except DataError:
-                self._statements.evict(query, stmt)
-            except BaseException:
-                ops.release()
-                raise
-            else:
-                ops.release()
-                try:
-                    return self._described(query, stmt, await ops.wait(fut, deadline))
-                except PostgresError as e:
-                    if not getattr(e, "unexecuted", False):
-                        raise
-                    self._statements.evict(query, stmt)
-                    if self.is_in_transaction():
-                        if _is_stale(e):
-                            raise _stale_in_transaction(e) from e
-                        raise
-                await ops.take(deadline)
         try:
-            stmt = await self._prepare(query, deadline)
-            fut = ops.send(self._encode(stmt, args, limit, record_class))
-        finally:
-            ops.release()
-        return self._described(query, stmt, await ops.wait(fut, deadline))
+            ops = self._ops
+            deadline = ops.deadline(timeout)
+            if not ops.try_take():
+                await ops.take(deadline)
+            stmt = self._statements.get(query)
+            if stmt is not None:
+                try:
+                    # Encoding is synchronous and sends nothing: a DataError here is ours.
+                    fut = ops.send(self._encode(stmt, args, limit, record_class))
+                except DataError:
+                    self._statements.evict(query, stmt)
+                except BaseException:
+                    ops.release()
+                    raise
+                else:
+                    ops.release()
+                    try:
+                        return self._described(query, stmt, await ops.wait(fut, deadline))
+                    except PostgresError as e:
+                        if not getattr(e, "unexecuted", False):
+                            raise
+                        self._statements.evict(query, stmt)
+                        if self.is_in_transaction():
+                            if _is_stale(e):
+                                raise _stale_in_transaction(e) from e
+                            raise
+                    await ops.take(deadline)
+            try:
+                stmt = await self._prepare(query, deadline)
+                fut = ops.send(self._encode(stmt, args, limit, record_class))
+            finally:
+                ops.release()
+            return self._described(query, stmt, await ops.wait(fut, deadline))
+        except PostgresError as e:
+            if e.query is None:
+                e.query = query  # as asyncpg: the query the server's error is about
+            raise
 
     def _query_event(
         self, tracer: tracing.Tracer, kind: str, query: str, args: Any, timeout: float | None

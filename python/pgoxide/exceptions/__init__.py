@@ -371,7 +371,6 @@ __all__ = (
     "PipelineAbortedError",
     "PostgresError",
     "PostgresLogMessage",
-    "PostgresMessage",
     "ProtocolError",
     "TargetServerAttributeNotMatched",
     "UnknownPostgresError",
