@@ -75,9 +75,36 @@ async def test_record_behaviour(conn):
         r[1.5]
     same = await conn.fetchrow("SELECT 1 AS x, 'two' AS y, NULL::int AS z")
     assert r == same and hash(r) == hash(same)
-    dup = await conn.fetchrow("SELECT 1 AS a, 2 AS a")
-    assert dup["a"] == 1 and len(dup) == 2
+    # Duplicate names: the last one wins a lookup by name, as in asyncpg.
+    dup = await conn.fetchrow("SELECT 1 AS a, 2 AS b, 3 AS a")
+    assert dup["a"] == 3 and dup["b"] == 2 and len(dup) == 3
+    assert list(dup.items()) == [("a", 1), ("b", 2), ("a", 3)]
+    assert repr(dup) == "<Record a=1 b=2 a=3>"
     assert isinstance(r, pgoxide.Record)
+    with pytest.raises(TypeError, match="cannot create 'pgoxide.Record' instances"):
+        pgoxide.Record()
+
+
+async def test_record_classes(conn):
+    class MyRecord(pgoxide.Record):
+        pass
+
+    r = await conn.fetchrow("SELECT 1 AS a, '2' AS b", record_class=MyRecord)
+    assert isinstance(r, MyRecord) and repr(r) == "<MyRecord a=1 b='2'>"
+
+    class WithInit(pgoxide.Record):
+        def __init__(self) -> None:
+            raise AssertionError("not called")
+
+    class WithNew(pgoxide.Record):
+        def __new__(cls) -> WithNew:
+            raise AssertionError("not called")
+
+    for bad in (WithInit, WithNew):
+        with pytest.raises(pgoxide.InterfaceError, match="must not redefine __new__ or __init__"):
+            await conn.fetchrow("SELECT 1", record_class=bad)
+    with pytest.raises(pgoxide.InterfaceError, match="expected to be a subclass"):
+        await conn.fetchrow("SELECT 1", record_class=dict)
 
 
 async def test_records_and_the_garbage_collector(conn):

@@ -551,11 +551,16 @@ class Connection(CopyMethods):
         return rows
 
     def _check_record_class(self, record_class: type[Record] | None) -> None:
-        if record_class is not None and not (
-            isinstance(record_class, type) and issubclass(record_class, Record)
-        ):
+        if record_class is None or record_class is Record:
+            return
+        if not (isinstance(record_class, type) and issubclass(record_class, Record)):
             raise InterfaceError(
                 f"record_class is expected to be a subclass of pgoxide.Record, got {record_class!r}"
+            )
+        # Rows are built without calling them, so a class that needs them would be surprised.
+        if record_class.__new__ is not Record.__new__ or record_class.__init__ is not Record.__init__:
+            raise InterfaceError(
+                f"record_class must not redefine __new__ or __init__: {record_class!r}"
             )
 
     async def set_type_codec(

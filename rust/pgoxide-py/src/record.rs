@@ -23,8 +23,8 @@ pub struct RecordDesc {
 impl RecordDesc {
     pub fn new(py: Python<'_>, names: &[String]) -> PyResult<Py<Self>> {
         let index = PyDict::new(py);
-        // With duplicate column names, the first occurrence wins, as in asyncpg.
-        for (i, n) in names.iter().enumerate().rev() {
+        // With duplicate column names, the last occurrence wins, as in asyncpg.
+        for (i, n) in names.iter().enumerate() {
             index.set_item(n, i)?;
         }
         Py::new(
@@ -386,9 +386,20 @@ fn is_container(obj: *mut ffi::PyObject, record_type: *mut ffi::PyTypeObject) ->
 
 #[pymethods]
 impl Record {
-    /// Builds a record of a `record_class`; the driver calls this, users need not.
+    /// Builds a record of a `record_class`; only the driver calls this (records cannot be
+    /// made by users, as in asyncpg).
     #[new]
-    fn __new__(py: Python<'_>, desc: Py<RecordDesc>, values: Vec<Py<PyAny>>) -> PyResult<Self> {
+    #[pyo3(signature = (desc=None, values=None))]
+    fn __new__(
+        py: Python<'_>,
+        desc: Option<Py<RecordDesc>>,
+        values: Option<Vec<Py<PyAny>>>,
+    ) -> PyResult<Self> {
+        let (Some(desc), Some(values)) = (desc, values) else {
+            return Err(PyTypeError::new_err(
+                "cannot create 'pgoxide.Record' instances",
+            ));
+        };
         let mut stored = Values::with_capacity(py, values.len())?;
         for v in values {
             stored.push(v);
@@ -508,10 +519,13 @@ impl Record {
         self.values_tuple(py)?.hash()
     }
 
-    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        let names = self.desc.get().names.bind(py);
-        let mut out = String::from("<Record");
-        for (name, value) in names.iter().zip(self.values.iter()) {
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let py = slf.py();
+        let this = slf.get();
+        let names = this.desc.get().names.bind(py);
+        // A record_class's instances show its name, as in asyncpg.
+        let mut out = format!("<{}", slf.get_type().name()?);
+        for (name, value) in names.iter().zip(this.values.iter()) {
             out.push(' ');
             out.push_str(&name.str()?.to_cow()?);
             out.push('=');
