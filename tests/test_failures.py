@@ -54,8 +54,10 @@ async def test_server_fast_shutdown_reports_admin_shutdown(own_cluster):
     conn = await pgoxide.connect(own_cluster.dsn(user="postgres"))
     task = await _wait_until_running(conn, "PERFORM pg_sleep(600)")
     await asyncio.get_running_loop().run_in_executor(None, own_cluster.stop, "fast")
-    with pytest.raises(exceptions.AdminShutdownError):
+    # As asyncpg: the connection was lost, and the server's last word is the cause.
+    with pytest.raises(exceptions.ConnectionDoesNotExistError, match="closed in the middle") as info:
         await asyncio.wait_for(task, HANG_GUARD)
+    assert isinstance(info.value.__cause__, exceptions.AdminShutdownError)
     assert conn.is_closed()
 
 
@@ -66,8 +68,12 @@ async def test_terminated_backend(dsn):
     task = await _wait_until_running(conn, "PERFORM pg_sleep(600)")
     async with await pgoxide.connect(dsn) as admin:
         assert await admin.fetchval("SELECT pg_terminate_backend($1)", conn.get_server_pid())
-    with pytest.raises(exceptions.AdminShutdownError):
+    with pytest.raises(
+        exceptions.ConnectionDoesNotExistError,
+        match="closed in the middle of operation: terminating connection",
+    ) as info:
         await asyncio.wait_for(task, HANG_GUARD)
+    assert isinstance(info.value.__cause__, exceptions.AdminShutdownError)
     await asyncio.wait_for(closed.wait(), HANG_GUARD)
     assert conn.is_closed()
 
@@ -310,8 +316,9 @@ async def test_a_fatal_error_closes_the_connection_before_the_caller_sees_it(dsn
     task = await _wait_until_running(conn, "PERFORM pg_sleep(600)")
     async with await pgoxide.connect(dsn) as admin:
         await admin.execute("SELECT pg_terminate_backend($1)", conn.get_server_pid())
-    with pytest.raises(exceptions.AdminShutdownError):
+    with pytest.raises(exceptions.ConnectionDoesNotExistError) as info:
         await asyncio.wait_for(task, HANG_GUARD)
+    assert isinstance(info.value.__cause__, exceptions.AdminShutdownError)
     # No wait for the socket's end: the FATAL error itself closed the connection.
     assert conn.is_closed()
     with pytest.raises(exceptions.ConnectionDoesNotExistError):
@@ -342,3 +349,22 @@ async def test_a_client_encoding_other_than_utf8_is_refused_clearly(dsn):
     with pytest.raises(exceptions.ProtocolError, match="LATIN1"):
         await asyncio.wait_for(conn.execute("SET client_encoding = 'LATIN1'"), HANG_GUARD)
     assert conn.is_closed()
+
+
+async def test_close_cancels_a_running_query_first(dsn):
+    # As asyncpg: the caller learns its query was cancelled, then the connection closes.
+    conn = await pgoxide.connect(dsn)
+    task = await _wait_until_running(conn, "PERFORM pg_sleep(600)")
+    await asyncio.wait_for(conn.close(), HANG_GUARD)
+    assert conn.is_closed()
+    with pytest.raises(exceptions.QueryCanceledError):
+        await asyncio.wait_for(task, HANG_GUARD)
+
+
+async def test_terminate_fails_a_running_query_as_asyncpg_does(dsn):
+    conn = await pgoxide.connect(dsn)
+    task = await _wait_until_running(conn, "PERFORM pg_sleep(600)")
+    conn.terminate()
+    assert conn.is_closed()
+    with pytest.raises(exceptions.ConnectionDoesNotExistError, match="closed in the middle"):
+        await asyncio.wait_for(task, HANG_GUARD)

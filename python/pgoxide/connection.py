@@ -39,6 +39,10 @@ Record = _pgoxide.Record
 
 _log = logging.getLogger("pgoxide.connection")
 
+#: How long :meth:`Connection.close` without a timeout waits for running queries to be
+#: cancelled before it drops the connection.
+_CLOSE_CANCEL_LIMIT = 10.0
+
 #: What :meth:`Connection.reset` (and a pool, for a session it cannot judge) runs to return
 #: a session to its defaults, as asyncpg's reset query.
 FULL_RESET = ("SELECT pg_advisory_unlock_all()", "CLOSE ALL", "UNLISTEN *", "RESET ALL")
@@ -829,16 +833,34 @@ class Connection(CopyMethods):
     # -- lifecycle and introspection --------------------------------------------------------
 
     async def close(self, *, timeout: float | None = None) -> None:
-        """Closes the connection gracefully (Terminate); safe to call more than once."""
-        if self._protocol.is_closed:
+        """Closes the connection gracefully; safe to call more than once.
+
+        As in asyncpg, queries still running are cancelled first (their callers get
+        ``QueryCanceledError``), then Terminate is sent. ``timeout`` bounds the whole close
+        (without one, the cancellation is given at most 10 s); past it the connection is
+        dropped."""
+        protocol = self._protocol
+        if protocol.is_closed:
             return
-        transport = self._protocol.transport
+        transport = protocol.transport
         assert transport is not None
-        self._protocol.flush()
-        self._protocol.write(self._session.terminate())
-        transport.close()
+        loop = self._loop
+        deadline = loop.time() + (timeout if timeout is not None else _CLOSE_CANCEL_LIMIT)
         try:
-            await asyncio.wait_for(self._protocol.wait_closed(), timeout)
+            while protocol.in_flight and not protocol.is_closed:
+                await self._send_cancel_request()
+                await asyncio.wait_for(protocol.wait_completion(), deadline - loop.time())
+        except asyncio.TimeoutError:
+            transport.abort()
+            return
+        if protocol.is_closed:
+            return
+        protocol.flush()
+        protocol.write(self._session.terminate())
+        transport.close()
+        remaining = None if timeout is None else max(deadline - loop.time(), 0)
+        try:
+            await asyncio.wait_for(protocol.wait_closed(), remaining)
         except asyncio.TimeoutError:
             transport.abort()
 

@@ -250,12 +250,17 @@ class Protocol(asyncio.BufferedProtocol):
             self._complete(None, error)
         elif kind == _SERVER_ERROR:
             error = PostgresError.from_fields(payload)
+            fatal = payload.get("V", payload.get("S")) in ("FATAL", "PANIC")
+            if fatal and not self._authenticating:
+                # The server closes the connection after it (the administrator terminated
+                # the backend, a shutdown): it is closed by the time the callers see why,
+                # each with asyncpg's ConnectionDoesNotExistError caused by it.
+                self.abort(error)
+                return
             unsolicited = not self._waiters
             if not unsolicited:
                 self._complete(None, error)
-            if unsolicited or payload.get("V", payload.get("S")) in ("FATAL", "PANIC"):
-                # The server closes the connection after it (the administrator terminated
-                # the backend, a shutdown): it is closed by the time the caller sees why.
+            if unsolicited or fatal:
                 self.abort(error)
         elif kind == _CLIENT_ERROR:
             self._complete(None, payload)
@@ -339,12 +344,21 @@ class Protocol(asyncio.BufferedProtocol):
             self.transport.abort()
 
     def _fail_waiters(self, cause: BaseException) -> None:
-        if isinstance(cause, (PostgresError, InterfaceError, InternalClientError)):
-            # Our own diagnosis (protocol violation, authentication failure) or the server's
-            # last word before closing (FATAL): that is the error to report.
-            error: BaseException = cause
+        lost = "connection was closed in the middle of operation"
+        if isinstance(cause, ConnectionDoesNotExistError):
+            error: BaseException = ConnectionDoesNotExistError(lost)
+            error.__cause__ = cause
+        elif isinstance(cause, PostgresError) and not self._authenticating:
+            # The server's last word before closing (FATAL), as asyncpg reports it: the
+            # connection was lost, because of that.
+            error = ConnectionDoesNotExistError(f"{lost}: {cause}")
+            error.__cause__ = cause
+        elif isinstance(cause, (PostgresError, InterfaceError, InternalClientError)):
+            # Our own diagnosis (protocol violation, authentication failure): the error to
+            # report.
+            error = cause
         else:
-            error = ConnectionDoesNotExistError("connection was closed in the middle of operation")
+            error = ConnectionDoesNotExistError(lost)
             error.__cause__ = cause
         self._copy_receivers.clear()
         while self._waiters:
