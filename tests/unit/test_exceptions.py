@@ -545,3 +545,13 @@ def test_log_message_from_fields_matches_asyncpg(fields: dict[str, str]) -> None
     ours = exc.PostgresLogMessage.from_fields(fields)
     theirs = apg.PostgresLogMessage.new(fields)
     assert describe(ours) == describe(theirs)
+
+
+@pytest.mark.parametrize("sqlstate", ["42P05", "26000"])
+def test_prepared_statement_errors_carry_the_pooler_note(sqlstate: str) -> None:
+    error = exc.PostgresError.from_fields({"C": sqlstate, "M": "gone", "S": "ERROR"})
+    assert "pgbouncer" in error.hint and "statement_cache_size=0" in error.hint
+    with_hint = exc.PostgresError.from_fields({"C": sqlstate, "M": "x", "H": "theirs"})
+    assert with_hint.hint.startswith("theirs\n")
+    other = exc.PostgresError.from_fields({"C": "22012", "M": "x"})
+    assert other.hint is None

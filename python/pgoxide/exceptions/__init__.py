@@ -156,9 +156,25 @@ class PostgresMessage:
             target = InvalidCachedStatementError
             text = _INVALID_CACHED_STATEMENT_MESSAGE
 
+        # Prepared statements that vanish or collide are the mark of a pooler in transaction
+        # or statement mode between us and the server: say what to do, as asyncpg does.
+        if fields.get("C") in _PREPARED_STATEMENT_SQLSTATES:
+            hint = attributes.get("hint")
+            attributes["hint"] = f"{hint}\n{_POOLER_NOTE}" if hint else _POOLER_NOTE
+
         instance = target(text)
         instance.__dict__.update(attributes)
         return instance
+
+
+# duplicate_prepared_statement, invalid_sql_statement_name.
+_PREPARED_STATEMENT_SQLSTATES = frozenset({"42P05", "26000"})
+_POOLER_NOTE = (
+    "NOTE: pgbouncer (or another pooler) in transaction or statement pool mode does not keep "
+    "prepared statements from one transaction to the next. Connect with "
+    "statement_cache_size=0 behind such a pooler (pgoxide then prepares unnamed statements "
+    "in each request), or use pgoxide's own pool."
+)
 
 
 class PostgresError(PostgresMessage, Exception):
