@@ -102,3 +102,13 @@ def test_exports_as_asyncpg() -> None:
     assert "PostgresMessage" not in pgoxide.__all__
     assert exceptions.PostgresMessage is not None
     assert pgoxide.PostgresError.schema_name is None
+
+
+async def test_invalid_timeouts_are_value_errors(conn: pgoxide.Connection, dsn: str) -> None:
+    for command_timeout in ("a", False, -1, 0):
+        with pytest.raises(ValueError, match="invalid command_timeout"):
+            await pgoxide.connect(dsn, command_timeout=command_timeout)
+    for timeout in ("a", False):
+        with pytest.raises(ValueError, match="invalid timeout"):
+            await conn.execute("SELECT 1", timeout=timeout)
+    assert await conn.fetchval("SELECT 1", timeout=5) == 1

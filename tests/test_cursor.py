@@ -215,3 +215,15 @@ async def test_stream_of_five_million_rows_keeps_memory_bounded(conn):
             peak = max(peak, _rss())
     assert count == 5_000_000
     assert peak - before < 64 * 2**20
+
+
+async def test_a_cursor_whose_window_failed_never_reads_as_ended(conn):
+    # As asyncpg: the timeout cancelled the fetch and so failed the block; the next fetch
+    # says so instead of returning an empty window.
+    async with conn.transaction():
+        cur = await conn.cursor("SELECT pg_sleep(10)")
+        with pytest.raises(asyncio.TimeoutError):
+            await cur.fetchrow(timeout=0.1)
+        with pytest.raises(exceptions.InFailedSQLTransactionError):
+            await cur.fetch(1)
+    assert await conn.fetchval("SELECT 1") == 1

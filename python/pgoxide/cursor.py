@@ -44,6 +44,7 @@ class Portal:
     __slots__ = (
         "_args",
         "_deadline",
+        "_failed",
         "_holds_turn",
         "_lease",
         "_ops",
@@ -77,6 +78,9 @@ class Portal:
         self._holds_turn = False
         self.name: str | None = None
         self.exhausted = False
+        # A window failed (an error, a timeout): later fetches ask the server anyway, which
+        # answers with why (the aborted transaction, the closed portal), never an empty end.
+        self._failed = False
 
     async def prepare(self) -> None:
         """Prepares the statement (through the cache), so errors in the query show now."""
@@ -122,7 +126,7 @@ class Portal:
         """The next ``window`` rows (fewer at the end); opens the portal on first use."""
         if self.name is None:
             return await self.open(window, deadline)
-        if self.exhausted:
+        if self.exhausted and not self._failed:
             return []
         self._ops.check_lease(self._lease)
         deadline = self._deadline if deadline is None else deadline
@@ -172,6 +176,7 @@ class Portal:
                 )
         except BaseException:
             self.close_now()
+            self._failed = True
             raise
         if tag is not None:  # CommandComplete: no PortalSuspended, nothing more to read
             self.exhausted = True

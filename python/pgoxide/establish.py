@@ -105,6 +105,15 @@ async def connect(
     objects parsed in Rust instead of ``str``; ``infinity="raise"`` makes an infinite date or
     timestamp raise instead of being ``date.max``/``datetime.max`` (``-infinity``: ``min``).
     """
+    if command_timeout is not None and (
+        isinstance(command_timeout, bool)
+        or not isinstance(command_timeout, (int, float))
+        or command_timeout <= 0
+    ):
+        raise ValueError(
+            f"invalid command_timeout value: expected a number of seconds above 0, "
+            f"got {command_timeout!r}"
+        )
     if infinity not in ("max", "raise"):
         raise ValueError(f"infinity must be 'max' or 'raise', not {infinity!r}")
     if callable(password):

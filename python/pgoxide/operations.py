@@ -96,6 +96,8 @@ class OperationPath:
             timeout = self.command_timeout
             if timeout is None:
                 return None
+        elif isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise ValueError(f"invalid timeout value: expected a number of seconds, got {timeout!r}")
         return self.loop.time() + timeout
 
     # -- turns ------------------------------------------------------------------------------
