@@ -316,8 +316,9 @@ async def test_release_resets_only_what_changed(dsn: str) -> None:
 async def test_listeners_are_dropped_on_release(dsn: str) -> None:
     async with pgoxide.create_pool(dsn, min_size=1, max_size=1) as pool:
         got: list[str] = []
-        async with pool.acquire() as conn:
-            await conn.add_listener("chan", lambda *a: got.append(a[3]))
+        with pytest.warns(exceptions.InterfaceWarning, match="active notification listener"):
+            async with pool.acquire() as conn:
+                await conn.add_listener("chan", lambda *a: got.append(a[3]))
         async with pool.acquire() as conn:
             await conn.execute("NOTIFY chan, 'x'")
             await conn.fetchval("SELECT 1")
@@ -673,3 +674,19 @@ async def test_set_connect_args_and_inactive_lifetime(dsn: str) -> None:
         await pool.expire_connections()
         async with pool.acquire() as conn:
             assert await conn.fetchval("SHOW application_name") == "renamed"
+
+
+async def test_listeners_of_a_pooled_connection_get_the_proxy_and_dangle_with_a_warning(
+    dsn: str,
+) -> None:
+    got: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+    async with pgoxide.create_pool(dsn, min_size=1, max_size=1) as pool:
+        with pytest.warns(exceptions.InterfaceWarning, match="1 active notification listener"):
+            async with pool.acquire() as con:
+                await con.add_listener("pooled", lambda *args: got.put_nowait(args))
+                await con.execute("NOTIFY pooled, 'x'")
+                args = await asyncio.wait_for(got.get(), HANG_GUARD)
+                # As asyncpg: the callback gets what the caller holds, the proxy.
+                assert args[0] is con and args[2:] == ("pooled", "x")
+        async with pool.acquire() as con:
+            assert await con.fetchval("SELECT count(*) FROM pg_listening_channels()") == 0

@@ -9,6 +9,7 @@ import inspect
 import itertools
 import logging
 import re
+import warnings
 from collections.abc import Awaitable, Iterable, Iterator, Sequence
 from typing import Any, Callable, Union
 
@@ -22,6 +23,7 @@ from .exceptions import (
     ConnectionDoesNotExistError,
     DataError,
     InterfaceError,
+    InterfaceWarning,
     InvalidCachedStatementError,
     InvalidSQLStatementNameError,
     PostgresError,
@@ -167,6 +169,8 @@ class Connection(CopyMethods):
         # this connection, and effects to reset that were found before the reset ran.
         self._on_lost: Callable[[], None] | None = None
         self._pool_slot: Any = None
+        # The pool's proxy while the connection is acquired: what listeners are given.
+        self._proxy: Any = None
         self._pending_effects = 0
         # Session-level advisory locks held through advisory_lock(), by key.
         self._advisory_locks: dict[Any, int] = {}
@@ -723,15 +727,18 @@ class Connection(CopyMethods):
     def remove_termination_listener(self, callback: TerminationCallback) -> None:
         self._termination_listeners.pop(callback, None)
 
+    def _for_callbacks(self) -> Any:
+        return self if self._proxy is None else self._proxy
+
     def _on_notification(self, pid: int, channel: str, payload: str) -> None:
         for cb in self._listeners.get(channel, ()):
-            self._call_soon(cb, self, pid, channel, payload)
+            self._call_soon(cb, self._for_callbacks(), pid, channel, payload)
 
     def _on_notice(self, message: PostgresMessage) -> None:
         if self._own_tracer is not None:
             tracing.advise(self._own_tracer, "on_notice", message)
         for cb in self._log_listeners:
-            self._call_soon(cb, self, message)
+            self._call_soon(cb, self._for_callbacks(), message)
 
     def _on_close(self) -> None:
         self._statements.close()
@@ -745,7 +752,7 @@ class Connection(CopyMethods):
         )
         self._ops.connection_lost(error)
         for cb in self._termination_listeners:
-            self._call_soon(cb, self)
+            self._call_soon(cb, self._for_callbacks())
         if self._on_lost is not None:
             self._on_lost()
 
@@ -755,6 +762,22 @@ class Connection(CopyMethods):
         """One round trip (a lone Sync): fails if the connection is dead."""
         ops = self._ops
         await ops.request(self._session.sync, ops.deadline(timeout))
+
+    def _warn_dangling_listeners(self) -> None:
+        """Warns, as asyncpg does, when the connection goes back to its pool with listeners
+        its user added (the pool drops them)."""
+        for kind, count in (
+            ("notification", sum(len(cbs) for cbs in self._listeners.values())),
+            ("log", len(self._log_listeners)),
+        ):
+            if count:
+                warnings.warn(
+                    InterfaceWarning(
+                        f"{self!r} is being released to the pool but has {count} active "
+                        f"{kind} listener{'s' if count > 1 else ''}"
+                    ),
+                    stacklevel=3,
+                )
 
     def _forget_callbacks(self) -> None:
         """Drops the listeners of the code that is releasing the connection."""

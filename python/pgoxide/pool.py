@@ -383,6 +383,8 @@ class Pool:
         slot = await self._acquire(timeout)
         proxy = PoolConnectionProxy(self, slot.conn)
         slot.proxy = proxy
+        # Listener callbacks receive the proxy, the object their code holds (as asyncpg).
+        slot.conn._proxy = proxy
         if self._setup is not None:
             try:
                 remaining = None if deadline is None else max(0.0, deadline - loop.time())  # type: ignore[union-attr]
@@ -531,6 +533,9 @@ class Pool:
         that cannot be reset, or has served ``max_queries`` or ``max_lifetime``, is closed and
         replaced. Cancelling the caller does not interrupt the release."""
         slot = self._slot_of(connection)
+        slot.conn._proxy = None
+        if not slot.conn.is_closed():
+            slot.conn._warn_dangling_listeners()
         if slot.proxy is not None:
             slot.proxy._detach()
             slot.proxy = None
