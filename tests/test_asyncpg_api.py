@@ -4,6 +4,8 @@ every server version."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pgoxide
 import pytest
 from pgoxide import exceptions
@@ -112,3 +114,34 @@ async def test_invalid_timeouts_are_value_errors(conn: pgoxide.Connection, dsn: 
         with pytest.raises(ValueError, match="invalid timeout"):
             await conn.execute("SELECT 1", timeout=timeout)
     assert await conn.fetchval("SELECT 1", timeout=5) == 1
+
+
+async def test_asyncpg_style_construction(dsn: str) -> None:
+    loop = asyncio.get_running_loop()
+    conn = await pgoxide.connect(dsn, loop=loop)
+    await conn.close()
+    pool = pgoxide.Pool(
+        dsn,
+        min_size=1,
+        max_size=2,
+        max_queries=100,
+        max_inactive_connection_lifetime=60.0,
+        loop=loop,
+        connection_class=pgoxide.Connection,
+        record_class=pgoxide.Record,
+    )
+    await pool
+    assert await pool.fetchval("SELECT 1") == 1
+    await pool.close()
+
+
+def test_terminate_a_pool_outside_the_loop(dsn: str) -> None:
+    # asyncpg's terminate() is synchronous: test teardowns call it after the loop stopped.
+    loop = asyncio.new_event_loop()
+    try:
+        pool = loop.run_until_complete(pgoxide.create_pool(dsn, min_size=1, max_size=1))
+        pool.terminate()
+        loop.run_until_complete(asyncio.sleep(0))
+        assert pool.get_size() == 0
+    finally:
+        loop.close()

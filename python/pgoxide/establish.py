@@ -84,6 +84,7 @@ async def connect(
     tracer: Tracer | None = None,
     parse_json: bool = False,
     infinity: str = "max",
+    loop: asyncio.AbstractEventLoop | None = None,
     **kwargs: Any,
 ) -> Connection:
     """Opens a connection, with libpq's connection-string grammar, defaults and host selection.
@@ -100,6 +101,8 @@ async def connect(
     ``on_deprecated_auth`` when the server asks for MD5; both are advisory (an
     :class:`InsecureAuthWarning` or :class:`DeprecatedAuthWarning` is issued as well), and
     ``require_auth`` is the way to refuse such methods.
+
+    ``loop`` is accepted as asyncpg accepts it (the running loop is used).
 
     Values have asyncpg's shapes. ``parse_json=True`` returns json and jsonb as Python
     objects parsed in Rust instead of ``str``; ``infinity="raise"`` makes an infinite date or

@@ -178,7 +178,9 @@ class PoolAcquireContext:
 
 
 class Pool:
-    """A pool of connections; create it with :func:`create_pool`."""
+    """A pool of connections; create it with :func:`create_pool` (or, as asyncpg allows,
+    with this class and the same arguments; ``loop`` is accepted and the running loop
+    used)."""
 
     def __init__(
         self,
@@ -188,17 +190,18 @@ class Pool:
         max_size: int,
         max_queries: int,
         max_inactive_connection_lifetime: float,
-        connect: Callable[..., Awaitable[Connection]] | None,
-        setup: Callable[[PoolConnectionProxy], Awaitable[None]] | None,
-        init: Callable[[Connection], Awaitable[None]] | None,
-        reset: Callable[[Connection], Awaitable[None]] | None,
-        connection_class: type[Connection],
-        record_class: type[Record],
-        max_lifetime: float | None,
-        check_idle_after: float | None,
-        check_timeout: float,
-        reset_timeout: float,
-        on_leaked_advisory_locks: Callable[[int], None] | None,
+        connect: Callable[..., Awaitable[Connection]] | None = None,
+        setup: Callable[[PoolConnectionProxy], Awaitable[None]] | None = None,
+        init: Callable[[Connection], Awaitable[None]] | None = None,
+        reset: Callable[[Connection], Awaitable[None]] | None = None,
+        connection_class: type[Connection] = Connection,
+        record_class: type[Record] = Record,
+        loop: asyncio.AbstractEventLoop | None = None,
+        max_lifetime: float | None = None,
+        check_idle_after: float | None = 30.0,
+        check_timeout: float = 10.0,
+        reset_timeout: float = 30.0,
+        on_leaked_advisory_locks: Callable[[int], None] | None = None,
         **connect_kwargs: Any,
     ) -> None:
         if max_size <= 0:
@@ -782,8 +785,12 @@ class Pool:
         self._idle.clear()
         for conn in list(self._closing_conns):
             conn.terminate()
+        try:
+            current = asyncio.current_task()
+        except RuntimeError:  # called outside the loop (asyncpg's terminate is synchronous)
+            current = None
         for task in list(self._cancellable):
-            if not task.done() and task is not asyncio.current_task():
+            if not task.done() and task is not current:
                 task.cancel()
 
     def _close_idle(self) -> None:
@@ -985,6 +992,7 @@ def create_pool(
     reset: Callable[[Connection], Awaitable[None]] | None = None,
     connection_class: type[Connection] = Connection,
     record_class: type[Record] = Record,
+    loop: asyncio.AbstractEventLoop | None = None,
     max_lifetime: float | None = None,
     check_idle_after: float | None = 30.0,
     check_timeout: float = 10.0,
