@@ -15,9 +15,10 @@ async def test_prepare_with_a_name(conn: pgoxide.Connection) -> None:
     stmt = await conn.prepare("SELECT $1::int * 2", name="doubler")
     assert stmt.get_name() == "doubler"
     assert await stmt.fetchval(21) == 42
-    assert await conn.fetchval(
-        "SELECT count(*) FROM pg_prepared_statements WHERE name = 'doubler'"
-    ) == 1
+    assert (
+        await conn.fetchval("SELECT count(*) FROM pg_prepared_statements WHERE name = 'doubler'")
+        == 1
+    )
     # The same name twice is the server's error, as in asyncpg.
     with pytest.raises(exceptions.DuplicatePreparedStatementError):
         await conn.prepare("SELECT 1", name="doubler")

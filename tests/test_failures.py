@@ -55,7 +55,8 @@ async def test_server_fast_shutdown_reports_admin_shutdown(own_cluster):
     task = await _wait_until_running(conn, "PERFORM pg_sleep(600)")
     await asyncio.get_running_loop().run_in_executor(None, own_cluster.stop, "fast")
     # As asyncpg: the connection was lost, and the server's last word is the cause.
-    with pytest.raises(exceptions.ConnectionDoesNotExistError, match="closed in the middle") as info:
+    lost = exceptions.ConnectionDoesNotExistError
+    with pytest.raises(lost, match="closed in the middle") as info:
         await asyncio.wait_for(task, HANG_GUARD)
     assert isinstance(info.value.__cause__, exceptions.AdminShutdownError)
     assert conn.is_closed()

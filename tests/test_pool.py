@@ -681,12 +681,13 @@ async def test_listeners_of_a_pooled_connection_get_the_proxy_and_dangle_with_a_
 ) -> None:
     got: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
     async with pgoxide.create_pool(dsn, min_size=1, max_size=1) as pool:
+        con = await pool.acquire()
+        await con.add_listener("pooled", lambda *args: got.put_nowait(args))
+        await con.execute("NOTIFY pooled, 'x'")
+        args = await asyncio.wait_for(got.get(), HANG_GUARD)
+        # As asyncpg: the callback gets what the caller holds, the proxy.
+        assert args[0] is con and args[2:] == ("pooled", "x")
         with pytest.warns(exceptions.InterfaceWarning, match="1 active notification listener"):
-            async with pool.acquire() as con:
-                await con.add_listener("pooled", lambda *args: got.put_nowait(args))
-                await con.execute("NOTIFY pooled, 'x'")
-                args = await asyncio.wait_for(got.get(), HANG_GUARD)
-                # As asyncpg: the callback gets what the caller holds, the proxy.
-                assert args[0] is con and args[2:] == ("pooled", "x")
+            await pool.release(con)
         async with pool.acquire() as con:
             assert await con.fetchval("SELECT count(*) FROM pg_listening_channels()") == 0

@@ -81,7 +81,7 @@ async def test_record_behaviour(conn):
     assert list(dup.items()) == [("a", 1), ("b", 2), ("a", 3)]
     assert repr(dup) == "<Record a=1 b=2 a=3>"
     assert isinstance(r, pgoxide.Record)
-    with pytest.raises(TypeError, match="cannot create 'pgoxide.Record' instances"):
+    with pytest.raises(TypeError, match=r"cannot create 'pgoxide\.Record' instances"):
         pgoxide.Record()
 
 

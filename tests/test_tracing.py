@@ -371,6 +371,18 @@ async def test_copy_streams_are_copy_events(dsn: str) -> None:
     assert failed.sqlstate == "22012"
 
 
+async def _terminate_while_reading(
+    rows: Any, conn: pgoxide.Connection, other: pgoxide.Connection
+) -> None:
+    """Reads ``rows`` to the end, terminating ``conn``'s backend at the first row (the
+    operation is then running on the server)."""
+    terminated = False
+    async for _ in rows:
+        if not terminated:
+            terminated = True
+            await other.execute("SELECT pg_terminate_backend($1)", conn.get_server_pid())
+
+
 async def test_pairing_when_the_connection_dies_mid_copy_and_mid_stream(
     dsn: str, other: pgoxide.Connection
 ) -> None:
@@ -389,17 +401,8 @@ async def test_pairing_when_the_connection_dies_mid_copy_and_mid_stream(
             rows = conn.copy_records_from_query("SELECT i FROM generate_series(1, 10000000) i")
         else:
             rows = conn.stream("SELECT i FROM generate_series(1, 10000000) i")
-        terminated = False
-
-        async def read_all() -> None:
-            nonlocal terminated
-            async for _ in rows:
-                if not terminated:  # the first row: the operation runs on the server
-                    terminated = True
-                    await other.execute("SELECT pg_terminate_backend($1)", conn.get_server_pid())
-
         with pytest.raises(lost):
-            await asyncio.wait_for(read_all(), HANG_GUARD)
+            await asyncio.wait_for(_terminate_while_reading(rows, conn, other), HANG_GUARD)
         await asyncio.wait_for(conn._protocol.wait_closed(), HANG_GUARD)
     assert rec.paired()
     assert isinstance(rec.ends("copy")[-1][1].error, lost)

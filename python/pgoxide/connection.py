@@ -566,7 +566,8 @@ class Connection(CopyMethods):
                 f"record_class is expected to be a subclass of pgoxide.Record, got {record_class!r}"
             )
         # Rows are built without calling them, so a class that needs them would be surprised.
-        if record_class.__new__ is not Record.__new__ or record_class.__init__ is not Record.__init__:
+        own_new = record_class.__new__ is not Record.__new__
+        if own_new or record_class.__init__ is not Record.__init__:
             raise InterfaceError(
                 f"record_class must not redefine __new__ or __init__: {record_class!r}"
             )

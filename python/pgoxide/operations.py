@@ -97,7 +97,9 @@ class OperationPath:
             if timeout is None:
                 return None
         elif isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-            raise ValueError(f"invalid timeout value: expected a number of seconds, got {timeout!r}")
+            raise ValueError(
+                f"invalid timeout value: expected a number of seconds, got {timeout!r}"
+            )
         return self.loop.time() + timeout
 
     # -- turns ------------------------------------------------------------------------------

@@ -341,7 +341,10 @@ class ReplicationConnection(Connection):
         # The stream keeps the turn while it runs; it gives it back when it ends.
         await stream._run(done)
         _log.debug(
-            "replication from slot %r started at %s (backend %s)", slot, Lsn(start), self.get_server_pid()
+            "replication from slot %r started at %s (backend %s)",
+            slot,
+            Lsn(start),
+            self.get_server_pid(),
         )
         if callback is None:
             return stream
