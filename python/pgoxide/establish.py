@@ -102,8 +102,9 @@ async def connect(
     ``require_auth`` is the way to refuse such methods.
 
     Values have asyncpg's shapes. ``parse_json=True`` returns json and jsonb as Python
-    objects parsed in Rust instead of ``str``; ``infinity="raise"`` makes an infinite date or
-    timestamp raise instead of being ``date.max``/``datetime.max`` (``-infinity``: ``min``).
+    objects parsed in Rust instead of ``str``; ``infinity="raise"`` makes an infinite date,
+    timestamp or interval raise DataError instead of being ``date.max``/``datetime.max``
+    (``-infinity``: ``min``), and sends ``max`` and ``min`` as the real dates they are.
     """
     if infinity not in ("max", "raise"):
         raise ValueError(f"infinity must be 'max' or 'raise', not {infinity!r}")
