@@ -385,7 +385,7 @@ async def test_parameter_type_errors(dsn):
             ("bytea", "str", "expected bytes"),
             ("date", datetime(2020, 1, 1), "not datetime.datetime"),
             ("timestamp", datetime(2020, 1, 1, tzinfo=timezone.utc), "naive datetime"),
-            ("timestamptz", date(2020, 1, 1), "expected datetime.datetime"),
+            ("timestamptz", 5, "expected datetime.datetime or datetime.date"),
             ("interval", 5, "expected datetime.timedelta"),
             ("uuid", 5, "expected uuid.UUID or str"),
             ("uuid", "not-a-uuid", "invalid UUID"),
@@ -400,6 +400,11 @@ async def test_parameter_type_errors(dsn):
         assert await conn.fetchval(
             "SELECT $1::uuid", "12345678123456781234567812345678"
         ) == uuid.UUID("12345678-1234-5678-1234-567812345678")
+        # A date for a timestamp is its midnight, as in asyncpg (local time for timestamptz).
+        assert await conn.fetchval("SELECT $1::timestamp", date(2020, 1, 2)) == datetime(2020, 1, 2)
+        assert await conn.fetchval("SELECT $1::timestamptz", date(2020, 1, 2)) == datetime(
+            2020, 1, 2
+        ).astimezone(timezone.utc)
         assert await conn.fetchval("SELECT $1::numeric", 7) == Decimal(7)
         assert await conn.fetchval("SELECT $1::float8", 7) == 7.0
         assert await conn.fetchval("SELECT $1::bytea", bytearray(b"ab")) == b"ab"
@@ -430,6 +435,8 @@ async def test_naive_timestamptz_is_local_time(dsn, india_time):
         # The server got the instant too (the text form is independent of the decoder).
         utc_text = "SELECT ($1::timestamptz AT TIME ZONE 'UTC')::text"
         assert await conn.fetchval(utc_text, naive) == "2021-06-01 06:30:00"
+        # A date is its local midnight.
+        assert await conn.fetchval(utc_text, date(2021, 6, 1)) == "2021-05-31 18:30:00"
 
 
 async def test_intervals_as_asyncpg_reads_them_with_exact_months(dsn):

@@ -90,6 +90,32 @@ pub fn encode_with(
     infinities: Infinities,
 ) -> EncodeResult {
     let extremes = infinities == Infinities::Extremes;
+    // A date for a timestamp is its midnight (naive: local time for timestamptz), as in
+    // asyncpg.
+    let midnight;
+    let v = match b {
+        Builtin::Timestamp | Builtin::TimestampTz if !v.is_instance_of::<PyDateTime>() => {
+            match v.cast::<PyDate>() {
+                Ok(d) => {
+                    midnight = PyDateTime::new(
+                        v.py(),
+                        d.get_year(),
+                        d.get_month(),
+                        d.get_day(),
+                        0,
+                        0,
+                        0,
+                        0,
+                        None,
+                    )
+                    .map_err(|e| e.to_string())?;
+                    midnight.as_any()
+                }
+                Err(_) => return Err(expected("datetime.datetime or datetime.date", v)),
+            }
+        }
+        _ => v,
+    };
     match b {
         Builtin::Date => {
             if v.is_instance_of::<PyDateTime>() {
