@@ -299,6 +299,7 @@ async def test_infinities_are_max_and_min_as_in_asyncpg(dsn):
             ),
         ]:
             assert await conn.fetchval("SELECT $1::timestamptz::text", aware) == text
+        assert await conn.fetchval("SELECT ROW('infinity'::date, 1)") == (date.max, 1)
         bounded = await conn.fetchval("SELECT '[2020-01-01,infinity)'::daterange")
         assert bounded == pgoxide.types.Range(date(2020, 1, 1), date.max)
         unbounded = await conn.fetchval("SELECT '[2020-01-01,)'::daterange")
@@ -340,6 +341,8 @@ async def test_infinity_raise(dsn):
         ]:
             assert await conn.fetchval(f"SELECT $1::{sqltype}::text", value) == text
             assert await conn.fetchval(f"SELECT '{text}'::{sqltype}") == value
+        with pytest.raises(exceptions.DataError, match="date value infinity"):
+            await conn.fetchval("SELECT ROW('infinity'::date, 1)")
         # An infinite range bound raises; an unbounded range does not.
         with pytest.raises(exceptions.DataError, match="infinity"):
             await conn.fetchval("SELECT '[2020-01-01,infinity)'::daterange")
