@@ -148,6 +148,72 @@ async def test_text_fallback_for_a_type_with_only_a_text_codec(conn: pgoxide.Con
     assert streamed == got
 
 
+@pytest.mark.parametrize("text_copy", [False, True], ids=["binary", "text"])
+@pytest.mark.parametrize("infinity", ["max", "raise"])
+async def test_infinities_and_intervals_through_copy(
+    dsn: str, text_copy: bool, infinity: str
+) -> None:
+    """COPY uses the statements' codecs: max and min are the infinities under asyncpg's
+    mapping (and the real dates under infinity="raise"), an Interval keeps its months, in
+    binary COPY and in the text COPY used when a column has only a text codec."""
+    conn = await pgoxide.connect(dsn, infinity=infinity)
+    try:
+        await conn.execute(
+            "SET TimeZone = 'UTC'; CREATE TEMP TABLE times (id int, d date, ts timestamp, "
+            "tz timestamptz, iv interval, p point)"
+        )
+        if text_copy:
+            await conn.set_type_codec(
+                "point", schema="pg_catalog", encoder=lambda v: f"({v[0]},{v[1]})",
+                decoder=lambda s: tuple(float(x) for x in s.strip("()").split(",")),
+                format="text",
+            )  # fmt: skip
+        utc = datetime.timezone.utc
+        interval = pgoxide.types.Interval(months=-13, days=2, microseconds=-1)
+        records = [
+            (1, datetime.date.max, datetime.datetime.max, datetime.datetime.max.replace(tzinfo=utc),
+             interval, None),
+            (2, datetime.date.min, datetime.datetime.min, datetime.datetime.min.replace(tzinfo=utc),
+             datetime.timedelta(hours=-1), (1.0, 2.0)),
+        ]  # fmt: skip
+        await conn.copy_records_to_table("times", records=records)
+        texts = await conn.fetch(
+            "SELECT d::text, ts::text, tz::text, iv::text FROM times ORDER BY id"
+        )
+        if infinity == "max":
+            assert [tuple(r) for r in texts] == [
+                ("infinity", "infinity", "infinity", "-1 years -1 mons +2 days -00:00:00.000001"),
+                ("-infinity", "-infinity", "-infinity", "-1 days +23:00:00"),
+            ]
+        else:
+            assert [tuple(r) for r in texts] == [
+                ("9999-12-31", "9999-12-31 23:59:59.999999", "9999-12-31 23:59:59.999999+00",
+                 "-1 years -1 mons +2 days -00:00:00.000001"),
+                ("0001-01-01", "0001-01-01 00:00:00", "0001-01-01 00:00:00+00",
+                 "-1 days +23:00:00"),
+            ]  # fmt: skip
+        # With p, records come out of a text COPY when p has a text codec.
+        query = "SELECT d, ts, tz, iv, p FROM times ORDER BY id"
+        streamed = [tuple(r)[:4] async for r in conn.copy_records_from_query(query)]
+        if infinity == "max":
+            # Read back as asyncpg reads infinities: naive max and min, for timestamptz too.
+            assert streamed == [
+                (datetime.date.max, datetime.datetime.max, datetime.datetime.max, interval),
+                (datetime.date.min, datetime.datetime.min, datetime.datetime.min,
+                 datetime.timedelta(hours=-1)),
+            ]  # fmt: skip
+        else:
+            assert streamed == [tuple(r[1:5]) for r in records]
+        assert streamed[0][3].fields == interval.fields
+        assert streamed == [tuple(r) for r in await conn.fetch(query.replace(", p", ""))]
+        if infinity == "raise":
+            await conn.execute("UPDATE times SET d = 'infinity' WHERE id = 1")
+            with pytest.raises(exceptions.DataError, match="date value infinity"):
+                [r async for r in conn.copy_records_from_query(query)]
+    finally:
+        await conn.close()
+
+
 async def test_records_out_in_text_when_a_column_has_only_a_text_codec(
     conn: pgoxide.Connection,
 ) -> None:

@@ -244,18 +244,111 @@ async def test_text_like_and_text_format_types(dsn):
             await conn.fetchval("SELECT $1::tsvector", 5)
 
 
-async def test_infinity_and_out_of_range_dates_raise_clearly(dsn):
+async def test_out_of_range_dates_raise_clearly(dsn):
     async with await pgoxide.connect(dsn) as conn:
         for query, what in [
-            ("SELECT 'infinity'::date AS d", "date value infinity"),
-            ("SELECT '-infinity'::timestamptz AS d", "datetime value -infinity"),
-            ("SELECT 'infinity'::timestamp AS d", "datetime value infinity"),
             ("SELECT '10000-01-01'::date AS d", "out of the range"),
             ("SELECT '0001-01-01 BC'::timestamp AS d", "out of the range"),
         ]:
             with pytest.raises(exceptions.DataError, match=what) as info:
                 await conn.fetchval(query)
             assert 'column "d"' in str(info.value)
+        assert await conn.fetchval("SELECT '24:00:00'::time::text") == "24:00:00"
+        with pytest.raises(exceptions.DataError, match="24:00:00"):
+            await conn.fetchval("SELECT '24:00:00'::time")
+
+
+INFINITIES = [
+    ("date", date.max, date.min),
+    ("timestamp", datetime.max, datetime.min),
+    # Naive for timestamptz too, as asyncpg returns them.
+    ("timestamptz", datetime.max, datetime.min),
+]
+
+
+async def test_infinities_are_max_and_min_as_in_asyncpg(dsn):
+    async with await pgoxide.connect(dsn) as conn:
+        await conn.execute("SET TimeZone = 'UTC'")
+        for sqltype, plus, minus in INFINITIES:
+            row = await conn.fetchrow(f"SELECT 'infinity'::{sqltype}, '-infinity'::{sqltype}")
+            assert tuple(row) == (plus, minus), sqltype
+            assert getattr(row[0], "tzinfo", None) is None
+            both = await conn.fetchrow(
+                f"SELECT $1::{sqltype}::text, $2::{sqltype}::text", plus, minus
+            )
+            assert tuple(both) == ("infinity", "-infinity"), sqltype
+            # Inside arrays and as range bounds, which differ from unbounded ranges.
+            assert await conn.fetchval(
+                f"SELECT ARRAY['infinity', NULL, '-infinity']::{sqltype}[]"
+            ) == [plus, None, minus]
+            assert await conn.fetchval(f"SELECT $1::{sqltype}[]::text", [plus, minus]) == (
+                "{infinity,-infinity}"
+            )
+        utc = timezone.utc
+        for aware, text in [
+            (datetime.max.replace(tzinfo=utc), "infinity"),
+            (datetime.min.replace(tzinfo=utc), "-infinity"),
+            # The same UTC instant as datetime.max, as asyncpg compares it.
+            (
+                datetime(9999, 12, 31, 22, 59, 59, 999999, tzinfo=timezone(-timedelta(hours=1))),
+                "infinity",
+            ),
+            (
+                datetime(9999, 12, 31, 23, 59, 59, 999998, tzinfo=utc),
+                "9999-12-31 23:59:59.999998+00",
+            ),
+        ]:
+            assert await conn.fetchval("SELECT $1::timestamptz::text", aware) == text
+        assert await conn.fetchval("SELECT ROW('infinity'::date, 1)") == (date.max, 1)
+        bounded = await conn.fetchval("SELECT '[2020-01-01,infinity)'::daterange")
+        assert bounded == pgoxide.types.Range(date(2020, 1, 1), date.max)
+        unbounded = await conn.fetchval("SELECT '[2020-01-01,)'::daterange")
+        assert unbounded == pgoxide.types.Range(date(2020, 1, 1), None)
+        assert await conn.fetchval("SELECT $1::daterange::text", bounded) == "[2020-01-01,infinity)"
+        assert await conn.fetchval("SELECT $1::daterange::text", unbounded) == "[2020-01-01,)"
+        # The one ambiguous value: the real last day reads as date.max, which is sent back as
+        # infinity (likewise 9999-12-31 23:59:59.999999 and the first day of the year 1).
+        real_last = await conn.fetchval("SELECT '9999-12-31'::date")
+        assert real_last == date.max
+        assert await conn.fetchval("SELECT $1::date::text", real_last) == "infinity"
+
+
+async def test_infinity_raise(dsn):
+    async with await pgoxide.connect(dsn, infinity="raise") as conn:
+        await conn.execute("SET TimeZone = 'UTC'")
+        for sqltype, _, _ in INFINITIES:
+            for sign in ("", "-"):
+                what = "date" if sqltype == "date" else "datetime"
+                query = f"SELECT '{sign}infinity'::{sqltype} AS d"
+                with pytest.raises(
+                    exceptions.DataError, match=f"{what} value {sign}infinity"
+                ) as info:
+                    await conn.fetchval(query)
+                assert 'column "d"' in str(info.value)
+                with pytest.raises(exceptions.DataError, match="infinity"):
+                    await conn.fetchval(f"SELECT ARRAY['{sign}infinity'::{sqltype}]")
+        # max and min are the real dates and times, both ways.
+        for sqltype, value, text in [
+            ("date", date.max, "9999-12-31"),
+            ("date", date.min, "0001-01-01"),
+            ("timestamp", datetime.max, "9999-12-31 23:59:59.999999"),
+            ("timestamp", datetime.min, "0001-01-01 00:00:00"),
+            (
+                "timestamptz",
+                datetime.max.replace(tzinfo=timezone.utc),
+                "9999-12-31 23:59:59.999999+00",
+            ),
+        ]:
+            assert await conn.fetchval(f"SELECT $1::{sqltype}::text", value) == text
+            assert await conn.fetchval(f"SELECT '{text}'::{sqltype}") == value
+        with pytest.raises(exceptions.DataError, match="date value infinity"):
+            await conn.fetchval("SELECT ROW('infinity'::date, 1)")
+        # An infinite range bound raises; an unbounded range does not.
+        with pytest.raises(exceptions.DataError, match="infinity"):
+            await conn.fetchval("SELECT '[2020-01-01,infinity)'::daterange")
+        assert await conn.fetchval("SELECT '[2020-01-01,)'::daterange") == pgoxide.types.Range(
+            date(2020, 1, 1), None
+        )
         # A bad value in the middle of a result fails that call only.
         with pytest.raises(exceptions.DataError):
             await conn.fetch(
@@ -263,9 +356,22 @@ async def test_infinity_and_out_of_range_dates_raise_clearly(dsn):
                 " FROM generate_series(1, 1000) g"
             )
         assert await conn.fetchval("SELECT 24") == 24
-        assert await conn.fetchval("SELECT '24:00:00'::time::text") == "24:00:00"
-        with pytest.raises(exceptions.DataError, match="24:00:00"):
-            await conn.fetchval("SELECT '24:00:00'::time")
+    # The option is the connection's: another connection keeps asyncpg's mapping.
+    async with await pgoxide.connect(dsn) as conn:
+        assert await conn.fetchval("SELECT 'infinity'::date") == date.max
+
+
+async def test_infinite_intervals(dsn):
+    async with await pgoxide.connect(dsn) as conn:
+        if conn.get_server_version() < (17, 0):
+            pytest.skip("infinite intervals need PostgreSQL 17")
+        plus, minus = await conn.fetchrow("SELECT 'infinity'::interval, '-infinity'::interval")
+        assert plus == timedelta.max and minus == timedelta.min
+        assert plus.fields == (2**31 - 1, 2**31 - 1, 2**63 - 1)
+        assert await conn.fetchval("SELECT $1::interval::text", minus) == "-infinity"
+    async with await pgoxide.connect(dsn, infinity="raise") as conn:
+        with pytest.raises(exceptions.DataError, match="interval value infinity"):
+            await conn.fetchval("SELECT 'infinity'::interval")
 
 
 async def test_parameter_type_errors(dsn):
@@ -282,7 +388,7 @@ async def test_parameter_type_errors(dsn):
             ("bytea", "str", "expected bytes"),
             ("date", datetime(2020, 1, 1), "not datetime.datetime"),
             ("timestamp", datetime(2020, 1, 1, tzinfo=timezone.utc), "naive datetime"),
-            ("timestamptz", date(2020, 1, 1), "expected datetime.datetime"),
+            ("timestamptz", 5, "expected datetime.datetime or datetime.date"),
             ("interval", 5, "expected datetime.timedelta"),
             ("uuid", 5, "expected uuid.UUID or str"),
             ("uuid", "not-a-uuid", "invalid UUID"),
@@ -297,6 +403,11 @@ async def test_parameter_type_errors(dsn):
         assert await conn.fetchval(
             "SELECT $1::uuid", "12345678123456781234567812345678"
         ) == uuid.UUID("12345678-1234-5678-1234-567812345678")
+        # A date for a timestamp is its midnight, as in asyncpg (local time for timestamptz).
+        assert await conn.fetchval("SELECT $1::timestamp", date(2020, 1, 2)) == datetime(2020, 1, 2)
+        assert await conn.fetchval("SELECT $1::timestamptz", date(2020, 1, 2)) == datetime(
+            2020, 1, 2
+        ).astimezone(timezone.utc)
         assert await conn.fetchval("SELECT $1::numeric", 7) == Decimal(7)
         assert await conn.fetchval("SELECT $1::float8", 7) == 7.0
         assert await conn.fetchval("SELECT $1::bytea", bytearray(b"ab")) == b"ab"
@@ -327,29 +438,56 @@ async def test_naive_timestamptz_is_local_time(dsn, india_time):
         # The server got the instant too (the text form is independent of the decoder).
         utc_text = "SELECT ($1::timestamptz AT TIME ZONE 'UTC')::text"
         assert await conn.fetchval(utc_text, naive) == "2021-06-01 06:30:00"
+        # A date is its local midnight.
+        assert await conn.fetchval(utc_text, date(2021, 6, 1)) == "2021-05-31 18:30:00"
 
 
-async def test_interval_keeps_months_exactly(dsn):
+async def test_intervals_as_asyncpg_reads_them_with_exact_months(dsn):
+    Interval = pgoxide.types.Interval
     async with await pgoxide.connect(dsn) as conn:
         got = await conn.fetchval("SELECT '1 year 2 months 3 days 04:05:06'::interval")
-        assert got == pgoxide.types.Interval(months=14, days=3, microseconds=14706000000)
-        assert (
-            await conn.fetchval("SELECT $1::interval::text", got) == "1 year 2 mons 3 days 04:05:06"
+        # asyncpg's timedelta (a year 365 days, a month 30), keeping the fields exactly.
+        assert type(got) is Interval and isinstance(got, timedelta)
+        assert got == timedelta(days=365 + 60 + 3, hours=4, minutes=5, seconds=6)
+        assert got.fields == (14, 3, 14706000000)
+        assert await conn.fetchval("SELECT $1::interval::text", got) == (
+            "1 year 2 mons 3 days 04:05:06"
         )
-        # Without months, and with a time part under 24 hours, it is an exact timedelta.
-        got = await conn.fetchval("SELECT '3 days 1 second'::interval")
-        assert type(got) is timedelta
-        assert got == timedelta(days=3, seconds=1)
-        # A timedelta would merge these with "1 day" or "-1 days +23:00:00": kept apart.
-        for text, fields in [
-            ("25:00:00", (0, 0, 90_000_000_000)),
-            ("-01:00:00", (0, 0, -3_600_000_000)),
-            ("1 day -00:00:01", (0, 1, -1_000_000)),
+        # The values asyncpg 0.32 returns, checked against it.
+        for text, days, seconds in [
+            ("1 mon", 30, 0),
+            ("-1 mon", -30, 0),
+            ("13 mons", 395, 0),
+            ("-13 mons", -395, 0),
+            ("-1 mon +2 days -03:00:00", -29, 75600),
+            ("1 mon -40 days", -10, 0),
+            ("1000000 years", 365000000, 0),
         ]:
             got = await conn.fetchval(f"SELECT '{text}'::interval")
-            assert type(got) is pgoxide.types.Interval, text
-            assert (got.months, got.days, got.microseconds) == fields
-            assert await conn.fetchval("SELECT $1::interval::text", got) == text
+            assert got == timedelta(days=days, seconds=seconds), text
+            assert await conn.fetchval(
+                "SELECT $1::interval::text = $2::text::interval::text", got, text
+            ), text
+        # Without months: a plain timedelta, as in asyncpg (the day/time split is not kept).
+        for text, value in [
+            ("3 days 00:00:01", timedelta(days=3, seconds=1)),
+            ("25:00:00", timedelta(hours=25)),
+            ("-01:00:00", timedelta(hours=-1)),
+            ("24:00:00", timedelta(days=1)),
+        ]:
+            got = await conn.fetchval(f"SELECT '{text}'::interval")
+            assert type(got) is timedelta and got == value, text
+        # An Interval sends its fields as they are, months or not.
+        assert await conn.fetchval("SELECT $1::interval::text", Interval(0, 0, 86_400_000_000)) == (
+            "24:00:00"
+        )
+        # As in PostgreSQL, a month of 30 days compares equal to 30 days.
+        assert await conn.fetchval("SELECT '1 mon'::interval = '30 days'::interval")
+        assert Interval(months=1) == timedelta(days=30) == Interval(days=30)
+        # Longer than a timedelta: asyncpg raises OverflowError, pgoxide a DataError.
+        with pytest.raises(exceptions.DataError, match="beyond the range of Python's timedelta"):
+            await conn.fetchval("SELECT '3000000 years'::interval")
+        assert await conn.fetchval("SELECT 1") == 1
 
 
 # -- hypothesis: random values through the server -------------------------------------------
@@ -435,7 +573,67 @@ def test_hypothesis_time(loop_conn, v):
 @_HYPO
 @given(st.timedeltas(min_value=timedelta(days=-999999), max_value=timedelta(days=999999)))
 def test_hypothesis_interval(loop_conn, v):
-    assert _through(loop_conn, "interval", v) == v
+    got = _through(loop_conn, "interval", v)
+    assert type(got) is timedelta and got == v
+
+
+def _asyncpg_interval(months: int, days: int, microseconds: int) -> timedelta:
+    """asyncpg 0.32's reading (pgproto's interval_decode): years and months split towards
+    zero, a year 365 days, a month 30."""
+    years = abs(months) // 12 * (1 if months >= 0 else -1)
+    rest = months - years * 12
+    return timedelta(days=days + years * 365 + rest * 30, microseconds=microseconds)
+
+
+@_HYPO
+@given(
+    st.integers(-20_000_000, 20_000_000),
+    st.integers(-300_000_000, 300_000_000),
+    st.integers(-80_000_000 * 86_400_000_000, 80_000_000 * 86_400_000_000),
+)
+def test_hypothesis_interval_fields(loop_conn, months, days, micros):
+    value = pgoxide.types.Interval(months, days, micros)
+    assert value == _asyncpg_interval(months, days, micros)
+    got = _through(loop_conn, "interval", value)
+    assert got == _asyncpg_interval(months, days, micros)
+    if months:
+        # Exactly the fields sent, through the server's binary form and back.
+        assert type(got) is pgoxide.types.Interval and got.fields == (months, days, micros)
+        loop, conn = loop_conn
+        text = loop.run_until_complete(conn.fetchval("SELECT $1::interval::text", got))
+        assert text == str(value)
+    else:
+        assert type(got) is timedelta
+
+
+@pytest.fixture(scope="module")
+def loop_conn_raise(dsn) -> Iterator[tuple[asyncio.AbstractEventLoop, pgoxide.Connection]]:
+    """As ``loop_conn``, connected with ``infinity="raise"``."""
+    loop = asyncio.new_event_loop()
+    conn = loop.run_until_complete(pgoxide.connect(dsn, infinity="raise"))
+    yield loop, conn
+    loop.run_until_complete(conn.close())
+    loop.close()
+
+
+_DATE_EXTREMES = st.sampled_from([date.min, date.max])
+_DATETIME_EXTREMES = st.sampled_from([datetime.min, datetime.max])
+
+
+@_HYPO
+@given(st.dates() | _DATE_EXTREMES, st.datetimes() | _DATETIME_EXTREMES)
+def test_hypothesis_infinity_modes(loop_conn, loop_conn_raise, d, ts):
+    query = "SELECT $1::date, $1::date::text, $2::timestamp, $2::timestamp::text"
+    for lc, mapped in ((loop_conn, True), (loop_conn_raise, False)):
+        loop, conn = lc
+        got_d, text_d, got_ts, text_ts = loop.run_until_complete(conn.fetchrow(query, d, ts))
+        # Both modes round-trip every value; only the default sends max/min as infinities.
+        assert (got_d, got_ts) == (d, ts)
+        if d in (date.min, date.max):
+            assert text_d == (("infinity" if d == date.max else "-infinity") if mapped else str(d))
+        if ts in (datetime.min, datetime.max):
+            want = ("infinity" if ts == datetime.max else "-infinity") if mapped else str(ts)
+            assert text_ts == want
 
 
 @_HYPO

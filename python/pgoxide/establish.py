@@ -105,8 +105,9 @@ async def connect(
     ``loop`` is accepted as asyncpg accepts it (the running loop is used).
 
     Values have asyncpg's shapes. ``parse_json=True`` returns json and jsonb as Python
-    objects parsed in Rust instead of ``str``; ``infinity="raise"`` makes an infinite date or
-    timestamp raise instead of being ``date.max``/``datetime.max`` (``-infinity``: ``min``).
+    objects parsed in Rust instead of ``str``; ``infinity="raise"`` makes an infinite date,
+    timestamp or interval raise DataError instead of being ``date.max``/``datetime.max``
+    (``-infinity``: ``min``), and sends ``max`` and ``min`` as the real dates they are.
     """
     if command_timeout is not None and (
         isinstance(command_timeout, bool)

@@ -622,116 +622,105 @@ _USECS_PER_SEC = 1_000_000
 _USECS_PER_MINUTE = 60 * _USECS_PER_SEC
 _USECS_PER_HOUR = 60 * _USECS_PER_MINUTE
 _USECS_PER_DAY = 24 * _USECS_PER_HOUR
+_MAX_DAYS = datetime.timedelta.max.days
+# PostgreSQL 17's infinite intervals: every field at its extreme.
+_INTERVAL_INFINITY = (_INT32_MAX, _INT32_MAX, _INT64_MAX)
+_INTERVAL_NEG_INFINITY = (_INT32_MIN, _INT32_MIN, _INT64_MIN)
 
 
-class Interval:
-    """Immutable PostgreSQL ``interval``, kept exactly as its three fields.
+class Interval(datetime.timedelta):
+    """A PostgreSQL ``interval`` with months: a :class:`datetime.timedelta` that also keeps the
+    interval's three fields exactly.
 
-    PostgreSQL stores months, days and microseconds apart because their lengths vary: a month
-    has 28 to 31 days and a day may have 23 or 25 hours across a DST change.  The driver
-    returns a plain :class:`datetime.timedelta` when one keeps the three fields exactly (no
-    months and a time part from 0 up to 24 hours, such as ``3 days 04:05:06``) and an
-    :class:`Interval` otherwise (``1 mon``, ``25:00:00``, ``-01:00:00``); both may be sent as
-    parameters, and either comes back as it was sent.
+    PostgreSQL stores months, days and microseconds apart because their lengths vary (a month
+    has 28 to 31 days, a day 23 to 25 hours across a DST change).  As a timedelta, an Interval
+    is the length asyncpg reads: each whole year of the months is 365 days, each remaining
+    month 30 days (years and months split towards zero: ``-13 mons`` is -395 days), a day 24
+    hours.  So ``Interval(months=14, days=3)`` is ``timedelta(days=428)``, and it compares,
+    hashes, sorts and computes as that timedelta: it equals ``Interval(0, 428, 0)`` and
+    ``timedelta(days=428)``.  ``1 mon`` equals ``30 days`` as in PostgreSQL, but ``1 year``
+    equals ``365 days`` where PostgreSQL's comparison says ``360 days``.  Arithmetic gives
+    plain timedeltas.
 
-    Two Intervals are equal when all three fields are (``1 day`` differs from ``24:00:00``).
-    An Interval without months equals the :class:`~datetime.timedelta` of the same length and
-    hashes like it; an Interval with months equals no timedelta.
+    The fields are :attr:`months` and :attr:`fields` ``(months, days, microseconds)``;
+    :attr:`days`, :attr:`seconds` and :attr:`microseconds` are the timedelta's, normalised as
+    in any timedelta.  Sent as a parameter, an Interval sends its fields unchanged.
+
+    The driver returns an Interval for an interval with months, and a plain timedelta for one
+    without (as asyncpg; ``24:00:00`` and ``1 day`` both read as ``timedelta(days=1)``).  It
+    also returns one for PostgreSQL 17's ``infinity`` and ``-infinity``, whose timedelta is
+    ``timedelta.max`` and ``timedelta.min``.  Intervals longer than a timedelta can hold
+    (999999999 days) cannot be read.
     """
 
-    __slots__ = ("_days", "_microseconds", "_months")
+    __slots__ = ("_days_field", "_microseconds_field", "_months")
 
-    def __init__(self, months: int = 0, days: int = 0, microseconds: int = 0) -> None:
-        self._months = _bounded_int(months, "months", _INT32_MIN, _INT32_MAX)
-        self._days = _bounded_int(days, "days", _INT32_MIN, _INT32_MAX)
-        self._microseconds = _bounded_int(microseconds, "microseconds", _INT64_MIN, _INT64_MAX)
+    _months: int
+    _days_field: int
+    _microseconds_field: int
+
+    def __new__(cls, months: int = 0, days: int = 0, microseconds: int = 0) -> Self:
+        months = _bounded_int(months, "months", _INT32_MIN, _INT32_MAX)
+        days = _bounded_int(days, "days", _INT32_MIN, _INT32_MAX)
+        microseconds = _bounded_int(microseconds, "microseconds", _INT64_MIN, _INT64_MAX)
+        fields = (months, days, microseconds)
+        if fields == _INTERVAL_INFINITY:
+            self = super().__new__(cls, _MAX_DAYS, 86_399, 999_999)
+        elif fields == _INTERVAL_NEG_INFINITY:
+            self = super().__new__(cls, -_MAX_DAYS)
+        else:
+            years, rest = _trunc_divmod(months, 12)
+            length = days + years * 365 + rest * 30
+            try:
+                self = super().__new__(cls, days=length, microseconds=microseconds)
+            except OverflowError:
+                raise OverflowError(
+                    f"an interval of {months} months, {days} days and {microseconds} "
+                    "microseconds is longer than a datetime.timedelta can be (999999999 days)"
+                ) from None
+        self._months = months
+        self._days_field = days
+        self._microseconds_field = microseconds
+        return self
 
     @classmethod
     def from_timedelta(cls, td: datetime.timedelta) -> Self:
         """The interval a timedelta is sent as: its days, and its seconds as microseconds."""
         if not isinstance(td, datetime.timedelta):
             raise TypeError(f"expected a datetime.timedelta, not {type(td).__name__}")
+        if isinstance(td, Interval):
+            return cls(*td.fields)
         return cls(0, td.days, td.seconds * _USECS_PER_SEC + td.microseconds)
 
     def to_timedelta(self) -> datetime.timedelta:
-        """This interval as a timedelta of ``days * 24h + microseconds``.
-
-        Raises ValueError when ``months != 0``, and OverflowError beyond timedelta's range.
-        """
-        if self._months:
-            raise ValueError(
-                f"cannot convert {self!r} to datetime.timedelta: it has {self._months} "
-                "month(s), and a month has no fixed length"
-            )
-        return datetime.timedelta(days=self._days, microseconds=self._microseconds)
-
-    def total_seconds(self) -> float:
-        """Seconds in ``days * 24h + microseconds``, as :meth:`datetime.timedelta.total_seconds`.
-
-        Raises ValueError when ``months != 0``.
-        """
-        if self._months:
-            raise ValueError(f"{self!r} has months, and a month has no fixed length")
-        return self._total_microseconds() / _USECS_PER_SEC
+        """This interval as a plain :class:`datetime.timedelta` of the same length."""
+        return datetime.timedelta(self.days, self.seconds, self.microseconds)
 
     @property
     def months(self) -> int:
-        """Months (a year is 12), between -2**31 and 2**31 - 1."""
+        """PostgreSQL's months field (a year is 12), between -2**31 and 2**31 - 1."""
         return self._months
 
     @property
-    def days(self) -> int:
-        """Days, between -2**31 and 2**31 - 1."""
-        return self._days
-
-    @property
-    def microseconds(self) -> int:
-        """Microseconds, between -2**63 and 2**63 - 1."""
-        return self._microseconds
-
-    def _total_microseconds(self) -> int:
-        return self._days * _USECS_PER_DAY + self._microseconds
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Interval):
-            return (
-                self._months == other._months
-                and self._days == other._days
-                and self._microseconds == other._microseconds
-            )
-        if isinstance(other, datetime.timedelta):
-            # Compared in exact integers: the interval may lie beyond timedelta's range.
-            total = (other.days * 86_400 + other.seconds) * _USECS_PER_SEC + other.microseconds
-            return not self._months and self._total_microseconds() == total
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        if not self._months:
-            try:
-                return hash(datetime.timedelta(microseconds=self._total_microseconds()))
-            except OverflowError:
-                pass  # no timedelta is this long, so none can be equal
-        return hash((self._months, self._days, self._microseconds))
-
-    def __bool__(self) -> bool:
-        return bool(self._months or self._days or self._microseconds)
+    def fields(self) -> tuple[int, int, int]:
+        """PostgreSQL's ``(months, days, microseconds)``, exactly as the interval stores them
+        (the tuple of asyncpg's ``format='tuple'`` for intervals)."""
+        return (self._months, self._days_field, self._microseconds_field)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self._months, self._days, self._microseconds))
+        return (type(self), self.fields)
 
     def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(months={self._months}, days={self._days}, "
-            f"microseconds={self._microseconds})"
-        )
+        months, days, usecs = self.fields
+        return f"{type(self).__name__}(months={months}, days={days}, microseconds={usecs})"
 
     def __str__(self) -> str:
         """The interval in PostgreSQL's default ``postgres`` IntervalStyle."""
-        months, days, usecs = self._months, self._days, self._microseconds
+        months, days, usecs = self.fields
         # PostgreSQL 17 reserves the extreme values for infinite intervals.
-        if months == _INT32_MAX and days == _INT32_MAX and usecs == _INT64_MAX:
+        if self.fields == _INTERVAL_INFINITY:
             return "infinity"
-        if months == _INT32_MIN and days == _INT32_MIN and usecs == _INT64_MIN:
+        if self.fields == _INTERVAL_NEG_INFINITY:
             return "-infinity"
         # PostgreSQL's EncodeInterval: fields truncate towards zero, so each carries the sign
         # of its source, and a positive field right after a negative one gets an explicit "+".

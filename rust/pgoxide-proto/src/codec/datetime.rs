@@ -119,6 +119,36 @@ pub fn unix_days_from_civil(date: Date) -> i64 {
 
 const UNIX_TO_PG_DAYS: i64 = 10_957;
 
+/// PostgreSQL's day counts of 0001-01-01 and 9999-12-31, and its microsecond counts of
+/// 0001-01-01 00:00:00 and 9999-12-31 23:59:59.999999: the first and last values of
+/// calendars limited to the years 1 to 9999 (Python's `date.min`, `date.max`,
+/// `datetime.min`, `datetime.max`), which asyncpg reads and writes as -infinity and infinity.
+pub const YEAR_1_FIRST_DAY: i32 = -730_119;
+pub const YEAR_9999_LAST_DAY: i32 = 2_921_939;
+pub const YEAR_1_FIRST_USEC: i64 = YEAR_1_FIRST_DAY as i64 * USECS_PER_DAY;
+pub const YEAR_9999_LAST_USEC: i64 = (YEAR_9999_LAST_DAY as i64 + 1) * USECS_PER_DAY - 1;
+
+/// A date's day count with the first and last days of the years 1 to 9999 standing for
+/// -infinity and infinity (asyncpg's mapping of Python's `date.min` and `date.max`).
+pub fn pg_days_with_extremes_infinite(days: i64) -> i64 {
+    match days {
+        d if d == i64::from(YEAR_9999_LAST_DAY) => i64::from(DATE_POS_INFINITY),
+        d if d == i64::from(YEAR_1_FIRST_DAY) => i64::from(DATE_NEG_INFINITY),
+        d => d,
+    }
+}
+
+/// A timestamp's microsecond count with the first and last microseconds of the years 1 to
+/// 9999 standing for -infinity and infinity (asyncpg's mapping of `datetime.min` and
+/// `datetime.max`).
+pub fn pg_usecs_with_extremes_infinite(usecs: i64) -> i64 {
+    match usecs {
+        YEAR_9999_LAST_USEC => TIMESTAMP_POS_INFINITY,
+        YEAR_1_FIRST_USEC => TIMESTAMP_NEG_INFINITY,
+        u => u,
+    }
+}
+
 pub fn date_from_pg_days(days: i32) -> Bounded<Date> {
     match days {
         DATE_POS_INFINITY => Bounded::Infinity,
@@ -191,6 +221,35 @@ pub struct Interval {
     pub microseconds: i64,
     pub days: i32,
     pub months: i32,
+}
+
+impl Interval {
+    /// PostgreSQL 17's `infinity` and `-infinity`: every field at its extreme.
+    pub const INFINITY: Interval = Interval {
+        microseconds: i64::MAX,
+        days: i32::MAX,
+        months: i32::MAX,
+    };
+    pub const NEG_INFINITY: Interval = Interval {
+        microseconds: i64::MIN,
+        days: i32::MIN,
+        months: i32::MIN,
+    };
+
+    pub fn is_infinite(&self) -> bool {
+        *self == Self::INFINITY || *self == Self::NEG_INFINITY
+    }
+
+    /// The interval as one length in microseconds, read as asyncpg reads it: a day is 24 hours,
+    /// each whole year of the months 365 days and each remaining month 30 days (years and
+    /// months split towards zero, so `-13 mons` is -365 - 30 days). PostgreSQL's own
+    /// comparison counts a year as 360 days; asyncpg's reading is the one Python code knows.
+    pub fn asyncpg_usecs(&self) -> i128 {
+        let years = self.months / 12;
+        let months = self.months % 12;
+        let days = i128::from(self.days) + i128::from(years) * 365 + i128::from(months) * 30;
+        days * i128::from(USECS_PER_DAY) + i128::from(self.microseconds)
+    }
 }
 
 pub fn decode_interval(data: &[u8]) -> Result<Interval> {
@@ -287,6 +346,114 @@ mod tests {
                 microsecond: 999_999
             }
         );
+    }
+
+    #[test]
+    fn extremes_of_the_years_1_to_9999() {
+        let last = Date {
+            year: 9999,
+            month: 12,
+            day: 31,
+        };
+        let first = Date {
+            year: 1,
+            month: 1,
+            day: 1,
+        };
+        assert_eq!(pg_days_from_date(last), i64::from(YEAR_9999_LAST_DAY));
+        assert_eq!(pg_days_from_date(first), i64::from(YEAR_1_FIRST_DAY));
+        let end_of_day = Time {
+            hour: 23,
+            minute: 59,
+            second: 59,
+            microsecond: 999_999,
+        };
+        let midnight = Time {
+            hour: 0,
+            minute: 0,
+            second: 0,
+            microsecond: 0,
+        };
+        assert_eq!(
+            pg_usecs_from_timestamp(last, end_of_day),
+            YEAR_9999_LAST_USEC
+        );
+        assert_eq!(pg_usecs_from_timestamp(first, midnight), YEAR_1_FIRST_USEC);
+        assert_eq!(
+            pg_days_with_extremes_infinite(YEAR_9999_LAST_DAY.into()),
+            DATE_POS_INFINITY.into()
+        );
+        assert_eq!(
+            pg_days_with_extremes_infinite(YEAR_1_FIRST_DAY.into()),
+            DATE_NEG_INFINITY.into()
+        );
+        assert_eq!(pg_days_with_extremes_infinite(0), 0);
+        assert_eq!(
+            pg_days_with_extremes_infinite(i64::from(YEAR_9999_LAST_DAY) - 1),
+            i64::from(YEAR_9999_LAST_DAY) - 1
+        );
+        assert_eq!(
+            pg_usecs_with_extremes_infinite(YEAR_9999_LAST_USEC),
+            TIMESTAMP_POS_INFINITY
+        );
+        assert_eq!(
+            pg_usecs_with_extremes_infinite(YEAR_1_FIRST_USEC),
+            TIMESTAMP_NEG_INFINITY
+        );
+        assert_eq!(
+            pg_usecs_with_extremes_infinite(YEAR_9999_LAST_USEC - 1),
+            YEAR_9999_LAST_USEC - 1
+        );
+        assert_eq!(
+            pg_usecs_with_extremes_infinite(YEAR_1_FIRST_USEC + 1),
+            YEAR_1_FIRST_USEC + 1
+        );
+    }
+
+    #[test]
+    fn interval_as_asyncpg_reads_it() {
+        let days = |months, days| {
+            Interval {
+                microseconds: 0,
+                days,
+                months,
+            }
+            .asyncpg_usecs()
+                / i128::from(USECS_PER_DAY)
+        };
+        // The values asyncpg 0.32 returns for these intervals.
+        assert_eq!(days(1, 0), 30);
+        assert_eq!(days(-1, 0), -30);
+        assert_eq!(days(11, 0), 330);
+        assert_eq!(days(12, 0), 365);
+        assert_eq!(days(-12, 0), -365);
+        assert_eq!(days(13, 0), 395);
+        assert_eq!(days(-13, 0), -395);
+        assert_eq!(days(60, 0), 1825);
+        assert_eq!(days(-61, 0), -1855);
+        assert_eq!(days(12, -1), 364);
+        assert_eq!(days(1, -40), -10);
+        assert_eq!(days(12_000_000, 0), 365_000_000);
+        let mixed = Interval {
+            microseconds: -3 * 3_600 * USECS_PER_SEC,
+            days: 2,
+            months: -1,
+        };
+        assert_eq!(
+            mixed.asyncpg_usecs(),
+            -28 * i128::from(USECS_PER_DAY) - 3 * 3_600 * i128::from(USECS_PER_SEC)
+        );
+        // The extremes fit: no overflow in the reading itself.
+        assert!(Interval::INFINITY.asyncpg_usecs() > 0);
+        assert!(Interval::NEG_INFINITY.asyncpg_usecs() < 0);
+        assert!(Interval::INFINITY.is_infinite());
+        assert!(Interval::NEG_INFINITY.is_infinite());
+        assert!(!Interval {
+            microseconds: i64::MAX,
+            days: i32::MAX,
+            months: 0
+        }
+        .is_infinite());
     }
 
     #[test]

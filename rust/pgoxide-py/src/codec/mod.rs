@@ -42,6 +42,9 @@ use crate::registry::{ExchangeFormat, Registry, UserCodec};
 #[derive(Debug, Clone)]
 pub enum Codec {
     Scalar(Builtin),
+    /// A date, timestamp, timestamptz or interval under `connect(infinity="raise")`: its
+    /// infinities raise instead of mapping to `max` and `min` (see `datetime::Infinities`).
+    Finite(Builtin),
     /// Text format: the value as `str`. Types without a binary codec travel this way, and so
     /// does a container whose elements cannot travel in binary.
     Text,
@@ -180,6 +183,7 @@ impl Codec {
     pub fn decode<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
         match self {
             Codec::Scalar(b) => decode_builtin(py, *b, data),
+            Codec::Finite(b) => datetime::decode_with(py, *b, data, datetime::Infinities::Raise),
             Codec::Text => text(py, data),
             Codec::Array(elem, elem_oid) => arrays::decode(py, elem, *elem_oid, data),
             Codec::User(user, inner) => user::decode(py, user, inner, data),
@@ -225,10 +229,20 @@ impl Codec {
         }
     }
 
+    /// The text form of a value that `str()` would misprint for this codec: an infinity under
+    /// asyncpg's mapping, and a `pgoxide.types.Interval` (months included). For text COPY.
+    pub fn datetime_text(&self, v: &Bound<'_, PyAny>) -> Result<Option<String>, String> {
+        match self {
+            Codec::Scalar(b) | Codec::Finite(b) => datetime::text_form(*b, self, v),
+            _ => Ok(None),
+        }
+    }
+
     /// Encodes a non-None value.
     pub fn encode(&self, v: &Bound<'_, PyAny>, buf: &mut Vec<u8>) -> EncodeResult {
         match self {
             Codec::Scalar(b) => encode_builtin(*b, v, buf),
+            Codec::Finite(b) => datetime::encode_with(*b, v, buf, datetime::Infinities::Raise),
             Codec::Text => {
                 buf.extend_from_slice(str_bytes(v)?);
                 Ok(())

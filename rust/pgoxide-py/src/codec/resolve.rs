@@ -31,7 +31,19 @@ impl Resolver<'_> {
             let inner = self.own_codec(py, oid)?;
             return Ok(Codec::User(user.clone(), Box::new(inner)));
         }
-        self.own_codec(py, oid)
+        let own = self.own_codec(py, oid)?;
+        Ok(self.with_value_options(own))
+    }
+
+    /// The connection's value options applied to a builtin's codec (a user codec's own codec
+    /// beneath it exchanges raw values, which no option changes).
+    fn with_value_options(&self, codec: Codec) -> Codec {
+        match codec {
+            Codec::Scalar(
+                b @ (Builtin::Date | Builtin::Timestamp | Builtin::TimestampTz | Builtin::Interval),
+            ) if self.registry.options.infinity_raises => Codec::Finite(b),
+            other => other,
+        }
     }
 
     /// The codec for `oid` ignoring user codecs on `oid` itself.

@@ -295,7 +295,9 @@ fn text_form(codec: &Codec, value: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> Resu
         }
         return Ok(());
     }
-    if let Ok(b) = value.cast::<PyBool>() {
+    if let Some(text) = codec.datetime_text(value)? {
+        out.extend_from_slice(text.as_bytes());
+    } else if let Ok(b) = value.cast::<PyBool>() {
         out.push(if b.is_true() { b't' } else { b'f' });
     } else if let Ok(b) = value.cast::<PyBytes>() {
         hex(b.as_bytes(), out);
@@ -311,7 +313,7 @@ fn text_form(codec: &Codec, value: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> Resu
         out.extend_from_slice(text.as_bytes());
     } else if value.is_instance_of::<PyInt>()
         || value.is_instance_of::<PyFloat>()
-        || matches!(codec, Codec::Scalar(b) if scalar_with_str_form(*b))
+        || matches!(codec, Codec::Scalar(b) | Codec::Finite(b) if scalar_with_str_form(*b))
     {
         let s = value.str().map_err(|e| e.to_string())?;
         out.extend_from_slice(s.to_str().map_err(|e| e.to_string())?.as_bytes());
