@@ -135,7 +135,8 @@ class Record:
     """An immutable row, indexable by position, column name and slice. Subclasses can be
     given as ``record_class``."""
 
-    def __new__(cls, desc: RecordDesc, values: list[Any]) -> Record: ...
+    def __new__(cls, desc: RecordDesc | None = None, values: list[Any] | None = None) -> Record:
+        """Only the driver makes records; without both arguments this raises TypeError."""
     def __len__(self) -> int: ...
     @overload
     def __getitem__(self, key: int | str, /) -> Any: ...
