@@ -227,3 +227,21 @@ async def test_a_cursor_whose_window_failed_never_reads_as_ended(conn):
         with pytest.raises(exceptions.InFailedSQLTransactionError):
             await cur.fetch(1)
     assert await conn.fetchval("SELECT 1") == 1
+
+
+async def test_an_exhausted_cursor_in_a_block_releases_its_locks(conn):
+    async with conn.transaction():
+        await conn.execute(
+            "CREATE TABLE exhausted_cursor (id int); INSERT INTO exhausted_cursor VALUES (0), (1)"
+        )
+        got = [r async for r in conn.cursor("SELECT * FROM exhausted_cursor")]
+        # The portal is closed with this request, so the table is not in use any more.
+        await conn.execute("DROP TABLE exhausted_cursor")
+    assert [tuple(r) for r in got] == [(0,), (1,)]
+
+
+async def test_prefetch_is_for_iterable_cursors_only(conn):
+    stmt = await conn.prepare("SELECT generate_series(1, 3)")
+    async with conn.transaction():
+        with pytest.raises(exceptions.InterfaceError, match="prefetch argument"):
+            await stmt.cursor(prefetch=10)

@@ -97,8 +97,9 @@ async def test_use_after_release_raises(pool: Pool) -> None:
         await conn.fetchval("SELECT 1")
     with pytest.raises(exceptions.InterfaceError, match="released"):
         await stmt.fetchval()
-    with pytest.raises(exceptions.InterfaceError, match="already been released"):
-        await pool.release(conn)
+    await pool.release(conn)  # again: nothing to do, as in asyncpg
+    with pytest.raises(exceptions.InterfaceError, match="is not a member of this pool"):
+        await pool.release(conn._con if conn._con is not None else object())
     conn = await pool.acquire()
     await conn.transaction().start()
     cursor = await conn.cursor("SELECT generate_series(1, 10)")
@@ -691,3 +692,95 @@ async def test_listeners_of_a_pooled_connection_get_the_proxy_and_dangle_with_a_
             await pool.release(con)
         async with pool.acquire() as con:
             assert await con.fetchval("SELECT count(*) FROM pg_listening_channels()") == 0
+
+
+async def test_release_refuses_what_the_pool_did_not_give(dsn: str) -> None:
+    async with (
+        pgoxide.create_pool(dsn, min_size=1, max_size=1) as one,
+        pgoxide.create_pool(dsn, min_size=1, max_size=1) as other,
+    ):
+        conn = await one.acquire()
+        for wrong_pool, given in ((one, conn._con), (other, conn)):
+            with pytest.raises(exceptions.InterfaceError, match="is not a member of this pool"):
+                await wrong_pool.release(given)
+        await one.release(conn)
+
+
+async def test_a_failing_setup_closes_the_connection(dsn: str) -> None:
+    calls: list[Any] = []
+
+    async def setup(con: Any) -> None:
+        calls.append(con)
+        if len(calls) == 1:
+            raise RuntimeError("setup failed")
+
+    async with pgoxide.create_pool(dsn, min_size=1, max_size=1, setup=setup) as pool:
+        with pytest.raises(RuntimeError, match="setup failed"):
+            await pool.acquire()
+        # The connection is not trusted again: closed, and replaced.
+        assert calls[0].is_closed()
+        async with pool.acquire() as con:
+            assert await con.fetchval("SELECT 1") == 1
+            assert con._con is not calls[0]._con
+
+
+async def test_connect_must_give_a_connection(dsn: str) -> None:
+    async def bad_connect(*args: Any, **kwargs: Any) -> int:
+        return 1
+
+    with pytest.raises(exceptions.InterfaceError, match="got 'int'"):
+        await pgoxide.create_pool(dsn, min_size=1, max_size=1, connect=bad_connect)
+
+
+async def test_using_a_pool_still_initializing_says_so(dsn: str) -> None:
+    pool = pgoxide.create_pool(dsn, min_size=1, max_size=1)
+    starting = asyncio.ensure_future(pool)
+    await asyncio.sleep(0)
+    with pytest.raises(exceptions.InterfaceError, match="being initialized, but not yet ready"):
+        await pool.fetchval("SELECT 1")
+    await starting
+    await pool.close()
+
+
+async def test_objects_of_a_released_connection_refuse_at_call_time(dsn: str) -> None:
+    # As asyncpg: the call itself raises, before anything is awaited.
+    async with pgoxide.create_pool(dsn, min_size=1, max_size=1) as pool:
+        async with pool.acquire() as con:
+            ps = await con.prepare("SELECT 1")
+            txn = con.transaction()
+            async with con.transaction():
+                cur = await con.cursor("SELECT 1")
+        assert "[released]" in repr(con)
+        for meth in ("fetchval", "fetchrow", "fetch", "explain", "get_query", "get_parameters"):
+            with pytest.raises(exceptions.InterfaceError, match=rf"PreparedStatement\.{meth}"):
+                getattr(ps, meth)()
+        for meth in ("fetch", "fetchrow", "forward"):
+            with pytest.raises(exceptions.InterfaceError, match=rf"Cursor\.{meth}.*released"):
+                getattr(cur, meth)(1) if meth != "fetchrow" else cur.fetchrow()
+        for meth in ("start", "commit", "rollback"):
+            with pytest.raises(exceptions.InterfaceError, match=rf"Transaction\.{meth}"):
+                getattr(txn, meth)()
+
+
+async def test_a_block_left_open_in_a_generator_closed_after_release(dsn: str) -> None:
+    async def rows(con: Any) -> Any:
+        async with con.transaction():
+            for record in await con.fetch("SELECT 1"):
+                yield record
+
+    async with pgoxide.create_pool(dsn, min_size=1, max_size=1) as pool:
+        with pytest.raises(ZeroDivisionError):
+            async with pool.acquire() as con:
+                gen = rows(con)
+                async for _ in gen:
+                    1 / 0  # noqa: B018
+        await gen.aclose()  # the block's exit after the release: nothing to do, no error
+        assert await pool.fetchval("SELECT 1") == 1
+
+
+async def test_a_proxy_is_a_connection(dsn: str) -> None:
+    async with pgoxide.create_pool(dsn, min_size=1, max_size=1) as pool, pool.acquire() as con:
+        assert isinstance(con, pgoxide.Connection)
+        assert not isinstance(con, list)
+        assert con.execute.__name__ == "execute"
+    assert not isinstance(object(), pgoxide.Connection)

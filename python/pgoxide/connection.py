@@ -116,7 +116,19 @@ class ConnectionSettings:
         return f"<ConnectionSettings {self._params!r}>"
 
 
-class Connection(CopyMethods):
+class ConnectionProxy:
+    """Base of objects that stand for a connection (a pool's proxy): ``isinstance(proxy,
+    Connection)`` is true for them, as in asyncpg."""
+
+    __slots__ = ()
+
+
+class _ConnectionMeta(type):
+    def __instancecheck__(cls, instance: Any) -> bool:
+        return type.__instancecheck__(cls, instance) or isinstance(instance, ConnectionProxy)
+
+
+class Connection(CopyMethods, metaclass=_ConnectionMeta):
     """A connection to a PostgreSQL server. Create it with :func:`connect`.
 
     Calls may be made concurrently (``asyncio.gather`` on one connection, several tasks
@@ -186,7 +198,8 @@ class Connection(CopyMethods):
     # -- queries ----------------------------------------------------------------------------
 
     async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:
-        """Runs ``query`` and returns the status of its last command (e.g. ``'INSERT 0 1'``).
+        """Execute an SQL command (or commands): returns the status of the last one (e.g.
+        ``'INSERT 0 1'``).
 
         Without arguments the simple protocol is used, so ``query`` may hold several
         statements; with arguments it is one statement with ``$n`` parameters.

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from . import _pgoxide, tracing
 from .exceptions import InterfaceError
-from .operations import ignore_result
+from .operations import guarded, ignore_result
 
 if TYPE_CHECKING:
     from .operations import OperationPath
@@ -182,6 +182,10 @@ class Portal:
             self.exhausted = True
             if self._holds_turn:
                 self.close_now()
+            elif self.name is not None:
+                # Inside a block it would hold its locks until the block ends: closed with
+                # the next request, as asyncpg closes an exhausted cursor.
+                self._ops.session.close_portal_later(self.name)
         return rows  # type: ignore[no-any-return]
 
     def close_now(self) -> None:
@@ -297,23 +301,27 @@ class Cursor:
     """A cursor, as asyncpg's: ``await conn.cursor(...)`` gives one. Its portal is bound on
     the first fetch."""
 
-    __slots__ = ("__weakref__", "_ops", "_portal")
+    __slots__ = ("__weakref__", "_lease", "_ops", "_portal")
 
     def __init__(self, ops: OperationPath, portal: Portal) -> None:
         self._ops = ops
+        self._lease = portal._lease
         self._portal = portal
 
+    @guarded
     async def fetch(self, n: int, *, timeout: float | None = None) -> list[Record]:
         """The next ``n`` rows (fewer at the end)."""
         if n <= 0:
             raise InterfaceError("n must be greater than zero")
         return await self._portal.fetch(n, self._deadline(timeout))
 
+    @guarded
     async def fetchrow(self, *, timeout: float | None = None) -> Record | None:
         """The next row, or None at the end."""
         rows = await self._portal.fetch(1, self._deadline(timeout))
         return rows[0] if rows else None
 
+    @guarded
     async def forward(self, n: int, *, timeout: float | None = None) -> int:
         """Skips ``n`` rows; returns how many were skipped (fewer at the end)."""
         if n <= 0:
@@ -340,7 +348,7 @@ class Cursor:
 class CursorFactory:
     """``conn.cursor(...)``: ``async for`` over it, or ``await`` it for a :class:`Cursor`."""
 
-    __slots__ = ("_make", "_ops", "_prefetch")
+    __slots__ = ("_make", "_ops", "_prefetch", "_prefetch_given")
 
     def __init__(
         self, ops: OperationPath, make: Callable[[], Portal], prefetch: int | None
@@ -348,6 +356,7 @@ class CursorFactory:
         self._ops = ops
         self._make = make
         self._prefetch = 50 if prefetch is None else prefetch
+        self._prefetch_given = prefetch is not None
         if self._prefetch <= 0:
             raise InterfaceError("prefetch argument must be greater than zero")
 
@@ -358,6 +367,9 @@ class CursorFactory:
         return self._open().__await__()
 
     async def _open(self) -> Cursor:
+        if self._prefetch_given:
+            # As asyncpg: a cursor fetches what each call asks for; prefetch means nothing.
+            raise InterfaceError("prefetch argument can only be specified for iterable cursor")
         portal = self._make()
         await portal.prepare()
         return Cursor(self._ops, portal)

@@ -31,8 +31,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextvars
+import functools
 from collections.abc import Awaitable, Iterable, Iterator, Sequence
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from . import _pgoxide
 from .exceptions import ConnectionDoesNotExistError, InterfaceError
@@ -380,6 +381,27 @@ class OperationPath:
                 failure = ConnectionDoesNotExistError("connection was closed")
                 failure.__cause__ = error
                 fut.set_exception(failure)
+
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def guarded(method: _Method) -> _Method:
+    """For a method of an object made on a connection (a statement, cursor, transaction):
+    once the connection has gone back to its pool, calling it raises at once, before any
+    await, as asyncpg's objects do. The object has ``_ops`` and ``_lease``."""
+    label = method.__qualname__
+
+    @functools.wraps(method)
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if self._lease is not self._ops.lease:
+            raise InterfaceError(
+                f"cannot call {label}(): the underlying connection has been released back "
+                "to the pool"
+            )
+        return method(self, *args, **kwargs)
+
+    return call  # type: ignore[return-value]
 
 
 def ignore_result(fut: asyncio.Future[Any]) -> None:

@@ -32,7 +32,7 @@ from collections.abc import AsyncIterable, Awaitable, Generator, Iterable, Seque
 from typing import Any, Callable
 
 from . import _pgoxide, tracing
-from .connection import FULL_RESET, Connection, Record
+from .connection import FULL_RESET, Connection, ConnectionProxy, Record
 from .establish import connect as _connect
 from .exceptions import InterfaceError
 from .notifications import PoolNotifications
@@ -124,7 +124,7 @@ class _Slot:
         self.proxy: PoolConnectionProxy | None = None
 
 
-class PoolConnectionProxy:
+class PoolConnectionProxy(ConnectionProxy):
     """The connection a caller acquired. Every attribute is the connection's, until the
     connection is released: then any use raises :class:`InterfaceError`."""
 
@@ -320,6 +320,12 @@ class Pool:
         """A new connection, with ``init`` run on it."""
         if self._connect_fn is not None:
             conn = await self._connect_fn(*self._connect_args, **self._connect_kwargs)
+            if not isinstance(conn, self._connection_class):
+                raise InterfaceError(
+                    "expected pool connect callback to return an instance of "
+                    f"'{self._connection_class.__module__}.{self._connection_class.__qualname__}', "
+                    f"got '{type(conn).__qualname__}'"
+                )
         else:
             conn = await _connect(
                 *self._connect_args,
@@ -393,7 +399,14 @@ class Pool:
                 remaining = None if deadline is None else max(0.0, deadline - loop.time())  # type: ignore[union-attr]
                 await asyncio.wait_for(self._setup(proxy), remaining)
             except BaseException:
-                await self.release(proxy)
+                # Whether the connection is fit for reuse is unknown: it is closed (as in
+                # asyncpg), and the caller's proxy says so.
+                slot.conn._proxy = None
+                self._discard(slot, lost=False)
+                try:
+                    await slot.conn.close(timeout=self._check_timeout)
+                finally:
+                    self._grow()
                 raise
         return proxy
 
@@ -536,6 +549,8 @@ class Pool:
         that cannot be reset, or has served ``max_queries`` or ``max_lifetime``, is closed and
         replaced. Cancelling the caller does not interrupt the release."""
         slot = self._slot_of(connection)
+        if slot is None:
+            return
         slot.conn._proxy = None
         if not slot.conn.is_closed():
             slot.conn._warn_dangling_listeners()
@@ -570,20 +585,19 @@ class Pool:
         task = self._spawn(self._recycle(slot, timeout))
         await asyncio.shield(task)
 
-    def _slot_of(self, connection: Any) -> _Slot:
-        if isinstance(connection, PoolConnectionProxy):
-            if connection._pool is not self:
-                raise InterfaceError("the connection does not belong to this pool")
-            con = connection._con
-            if con is None:
-                raise InterfaceError("the connection has already been released to the pool")
-        else:
-            con = connection
+    def _slot_of(self, connection: Any) -> _Slot | None:
+        """The slot of an acquired connection; None if it was released already."""
+        if not isinstance(connection, PoolConnectionProxy) or connection._pool is not self:
+            raise InterfaceError(
+                f"Pool.release() received invalid connection: {connection!r} is not a member "
+                "of this pool"
+            )
+        con = connection._con
+        if con is None:
+            return None  # released already: nothing to do, as in asyncpg
         slot = getattr(con, "_pool_slot", None)
-        if slot is None or slot not in self._slots:
-            raise InterfaceError("the connection does not belong to this pool")
-        if slot.idle:
-            raise InterfaceError("the connection has already been released to the pool")
+        if slot is None or slot not in self._slots or slot.idle:
+            return None
         return slot
 
     def _recycle_now(self, slot: _Slot) -> bool:
@@ -855,6 +869,8 @@ class Pool:
     def _check_usable(self) -> None:
         if self._closing:
             raise InterfaceError("pool is closing")
+        if self._initializing:
+            raise InterfaceError("pool is being initialized, but not yet ready: await it first")
         if not self._initialized:
             raise InterfaceError("pool is not initialized: await it (or use async with) first")
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from . import _pgoxide, tracing
 from .cursor import CursorFactory, Portal
 from .introspection import type_of
+from .operations import guarded
 from .types import Attribute, Type
 
 if TYPE_CHECKING:
@@ -57,36 +58,44 @@ class PreparedStatement:
         if stmt.name:
             weakref.finalize(self, ops.session.close_statement, stmt.name)
 
+    @guarded
     def get_name(self) -> str:
         """The statement's name on the server (empty when it is unnamed)."""
         return self._stmt.name
 
+    @guarded
     def get_query(self) -> str:
         """The text of the statement."""
         return self._query
 
+    @guarded
     def get_statusmsg(self) -> str | None:
         """The command tag of the last execution, e.g. ``'SELECT 3'``."""
         return self._statusmsg
 
+    @guarded
     def get_parameters(self) -> tuple[Type, ...]:
         """The types of the statement's parameters."""
         return tuple(type_of(self._ops.session, oid) for oid in self._stmt.param_types)
 
+    @guarded
     def get_attributes(self) -> tuple[Attribute, ...]:
         """The name and type of each result column."""
         session = self._ops.session
         return tuple(Attribute(name, type_of(session, oid)) for name, oid, *_ in self._stmt.columns)
 
+    @guarded
     async def fetch(self, *args: Any, timeout: float | None = None) -> list[Record]:
         """Executes the statement and returns all rows."""
         return await self._traced("fetch", args, timeout, self._execute(args, 0, timeout))
 
+    @guarded
     async def fetchrow(self, *args: Any, timeout: float | None = None) -> Record | None:
         """Executes the statement and returns the first row, or None."""
         rows = await self._traced("fetchrow", args, timeout, self._execute(args, 1, timeout))
         return rows[0] if rows else None
 
+    @guarded
     async def fetchval(
         self, *args: Any, column: int | str = 0, timeout: float | None = None
     ) -> Any:
@@ -110,6 +119,7 @@ class PreparedStatement:
     def _outcome(self, rows: list[Record]) -> tuple[int | None, str | None]:
         return len(rows), self._statusmsg
 
+    @guarded
     async def executemany(
         self, args: Iterable[Sequence[Any]], *, timeout: float | None = None
     ) -> None:
@@ -123,6 +133,7 @@ class PreparedStatement:
         event = tracing.QueryStart("executemany", self._query, None, timeout, ops.server)
         await tracing.traced(ops.tracer, "query", event, batch)
 
+    @guarded
     async def fetchmany(
         self, args: Iterable[Sequence[Any]], *, timeout: float | None = None
     ) -> list[Record]:
@@ -142,6 +153,7 @@ class PreparedStatement:
     async def _statement(self) -> _pgoxide.Statement:
         return self._stmt
 
+    @guarded
     def cursor(
         self,
         *args: Any,
@@ -168,6 +180,7 @@ class PreparedStatement:
 
         return CursorFactory(ops, portal, prefetch)
 
+    @guarded
     async def explain(self, *args: Any, analyze: bool = False) -> Any:
         """The server's plan for the statement with ``args``, as decoded JSON. With
         ``analyze`` the statement is run, inside a transaction that is rolled back."""

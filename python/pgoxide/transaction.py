@@ -7,7 +7,7 @@ import enum
 from typing import TYPE_CHECKING
 
 from .exceptions import InterfaceError
-from .operations import ignore_result
+from .operations import guarded, ignore_result
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -71,6 +71,7 @@ class Transaction:
         self._savepoint: str | None = None
         self._state = _State.NEW
 
+    @guarded
     async def start(self) -> None:
         """Starts the transaction block, or a savepoint inside the current one.
 
@@ -136,6 +137,7 @@ class Transaction:
         if not self._nested:
             self._ops.disown(self)
 
+    @guarded
     async def commit(self) -> None:
         """Commits the block, or releases its savepoint."""
         if self._managed:
@@ -146,6 +148,7 @@ class Transaction:
         query = f"RELEASE SAVEPOINT {self._savepoint}" if self._nested else "COMMIT"
         await self._finish(query, _State.COMMITTED)
 
+    @guarded
     async def rollback(self) -> None:
         """Rolls the block back, or back to its savepoint."""
         if self._managed:
@@ -225,6 +228,11 @@ class Transaction:
         tb: TracebackType | None,
     ) -> None:
         self._managed = False
+        if self._lease is not self._ops.lease:
+            # The connection went back to its pool meanwhile (a generator finalised late):
+            # the pool already rolled the block back.
+            self._state = _State.FAILED
+            return
         if exc_type is None:
             await self._commit()
         elif not self._conn.is_closed():

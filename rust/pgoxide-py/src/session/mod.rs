@@ -47,6 +47,8 @@ pub struct Session {
     registry: Arc<Registry>,
     /// Statements to close with the next request.
     pending_close: Vec<String>,
+    /// Portals to close with the next request (exhausted cursors inside a block).
+    pending_portal_close: Vec<String>,
     /// What the statements run since `take_effects` may have changed in the session
     /// (`pgoxide_proto::effects`), for a pool's reset.
     effects: u8,
@@ -61,6 +63,10 @@ impl Session {
             req.close_statement(name)
                 .map_err(|e| Python::attach(|py| to_pyerr(py, &e)))?;
         }
+        for name in &self.pending_portal_close {
+            req.close_portal(name)
+                .map_err(|e| Python::attach(|py| to_pyerr(py, &e)))?;
+        }
         Ok(req)
     }
 
@@ -72,6 +78,7 @@ impl Session {
     ) -> PyResult<Bound<'py, PyBytes>> {
         let bytes = self.core.submit(&mut req).map_err(|e| to_pyerr(py, &e))?;
         self.pending_close.clear();
+        self.pending_portal_close.clear();
         self.requests += 1;
         self.ops.push_back(Op::new(kind));
         Ok(PyBytes::new(py, &bytes))
@@ -90,6 +97,7 @@ impl Session {
             req.flush();
             let bytes = self.core.submit(&mut req).map_err(|e| to_pyerr(py, &e))?;
             self.pending_close.clear();
+            self.pending_portal_close.clear();
             self.requests += 1;
             self.ops.push_back(Op::without_sync(kind));
             return Ok(PyBytes::new(py, &bytes));
@@ -177,6 +185,7 @@ impl Session {
             ops: VecDeque::new(),
             registry: Arc::new(Registry::default()),
             pending_close: Vec::new(),
+            pending_portal_close: Vec::new(),
             effects: 0,
             requests: 0,
         })
@@ -628,6 +637,12 @@ impl Session {
     /// Closes a prepared statement with the next request (no round trip of its own).
     fn close_statement(&mut self, name: String) {
         self.pending_close.push(name);
+    }
+
+    /// Closes a portal with the next request (no round trip of its own); closing one that
+    /// no longer exists is not an error.
+    fn close_portal_later(&mut self, name: String) {
+        self.pending_portal_close.push(name);
     }
 
     /// The Terminate message; the session is closed afterwards.
