@@ -125,13 +125,13 @@ async def _json_through_copy(conn: pgoxide.Connection, dsn: str) -> None:
     # json and jsonb are their text, as in asyncpg; a str is JSON text already.
     records = [(1, {"a": [1, 2]}, [True, None]), (0, '"null"', "null")]
     await conn.copy_records_to_table("docs", records=records)
-    got = await conn.fetch("SELECT doc, j FROM docs ORDER BY id")
+    query = "SELECT doc, j FROM docs ORDER BY id"
+    got = await conn.fetch(query)
     assert [tuple(r) for r in got] == [('"null"', "null"), ('{"a": [1, 2]}', "[true, null]")]
-    streamed = [r async for r in conn.copy_records_from_query("SELECT doc, j FROM docs ORDER BY id")]
+    streamed = [r async for r in conn.copy_records_from_query(query)]
     assert streamed == got
     # parse_json=True: Python objects both ways.
     async with await pgoxide.connect(dsn, parse_json=True) as parsed:
-        query = "SELECT doc, j FROM docs ORDER BY id"
         expected = [("null", None), ({"a": [1, 2]}, [True, None])]
         assert [tuple(r) for r in await parsed.fetch(query)] == expected
         assert [tuple(r) async for r in parsed.copy_records_from_query(query)] == expected

@@ -314,8 +314,8 @@ async def test_char_void_and_text_only_arrays(dsn):
     async with await pgoxide.connect(dsn) as conn:
         assert await conn.fetchval("SELECT 'r'::\"char\"") == b"r"
         assert await conn.fetchval("SELECT ''::\"char\"") == b"\x00"
-        assert await conn.fetchval("SELECT $1::\"char\"", b"x") == b"x"
-        assert await conn.fetchval("SELECT $1::\"char\"", "x") == b"x"
+        assert await conn.fetchval('SELECT $1::"char"', b"x") == b"x"
+        assert await conn.fetchval('SELECT $1::"char"', "x") == b"x"
         assert await conn.fetchval("""SELECT ARRAY['a'::"char", NULL]""") == [b"a", None]
         assert await conn.fetchval("SELECT pg_sleep(0)") is None
         assert await conn.fetchval("SELECT $1::void IS NULL", "") is False

@@ -457,9 +457,7 @@ def hstore_loop_conn(dsn) -> Iterator[tuple[asyncio.AbstractEventLoop, pgoxide.C
     loop = asyncio.new_event_loop()
     conn = loop.run_until_complete(pgoxide.connect(dsn))
     loop.run_until_complete(conn.execute("CREATE EXTENSION IF NOT EXISTS hstore"))
-    loop.run_until_complete(
-        conn.set_builtin_type_codec("hstore", codec_name="pg_contrib.hstore")
-    )
+    loop.run_until_complete(conn.set_builtin_type_codec("hstore", codec_name="pg_contrib.hstore"))
     yield loop, conn
     loop.run_until_complete(conn.close())
     loop.close()
