@@ -406,6 +406,14 @@ async def test_builtin_type_codec(conn):
     assert await conn.fetchval("SELECT 'ok'::tx.mood") == "ok"
     with pytest.raises(ValueError, match="not a builtin codec"):
         await conn.set_builtin_type_codec("mood", schema="tx", codec_name="no_such_codec")
+    # asyncpg's SQL names of core codecs (test_extra_codec_alias), in a composite with hstore.
+    await conn.execute(
+        "CREATE DOMAIN tx.my_dec AS decimal; CREATE TYPE tx.rec AS (i tx.my_dec, h hstore)"
+    )
+    await conn.set_builtin_type_codec("my_dec", schema="tx", codec_name="decimal")
+    assert await conn.fetchval("SELECT $1::tx.my_dec", 44) == 44
+    got = await conn.fetchval("SELECT ($1::tx.my_dec, 'a=>1'::hstore)::tx.rec", 44)
+    assert tuple(got) == (44, {"a": "1"})
 
 
 async def test_record_class(dsn):
