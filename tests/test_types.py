@@ -213,6 +213,10 @@ async def test_numeric_has_asyncpg_digits_and_exponent(dsn):
             assert tuple((await conn.fetchval("SELECT $1::numeric", got)).as_tuple()) == expected
             [item] = await conn.fetchval(f"SELECT ARRAY['{text}'::numeric]")
             assert tuple(item.as_tuple()) == expected, text
+            # And from the text format (a COPY with a text-only column is a text COPY).
+            query = f"SELECT '{text}'::numeric, ''::tsvector"
+            [(item, _)] = [r async for r in conn.copy_records_from_query(query)]
+            assert tuple(item.as_tuple()) == expected, text
         for text in ("NaN", "Infinity", "-Infinity"):
             got = await conn.fetchval(f"SELECT '{text}'::numeric")
             assert str(got) == text

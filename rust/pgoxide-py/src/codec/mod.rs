@@ -24,7 +24,7 @@ mod uuid;
 use std::sync::Arc;
 
 use pgoxide_proto::codec::text as text_codec;
-use pgoxide_proto::types::{self, Builtin, Oid};
+use pgoxide_proto::types::{Builtin, Oid};
 use pgoxide_proto::Error;
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -239,14 +239,9 @@ impl Codec {
                     .map_err(|_| data_error(py, "invalid numeric value: not UTF-8".into()))?;
                 return scalars::decimal_from_text(py, s);
             }
-            Codec::Scalar(Builtin::Json | Builtin::Jsonb)
-                if oid == types::JSON || oid == types::JSONB =>
-            {
-                return text(py, data)
-            }
-            Codec::ParsedJson(_) if oid == types::JSON || oid == types::JSONB => {
-                return json::parse(py, data)
-            }
+            // The text form of json and jsonb is the JSON text (no version byte).
+            Codec::Scalar(Builtin::Json | Builtin::Jsonb) => return text(py, data),
+            Codec::ParsedJson(_) => return json::parse(py, data),
             Codec::TextArray(..) | Codec::Void => return self.decode(py, data),
             _ => {}
         }

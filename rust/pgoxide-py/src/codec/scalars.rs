@@ -169,9 +169,18 @@ fn decimal<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
     decimal_of(py, &text)
 }
 
-/// `Decimal(text)` for a numeric's text output (as PostgreSQL prints it, including `NaN` and
-/// `Infinity`, which Decimal reads the same way).
+/// The `Decimal` of a numeric's text output (as PostgreSQL prints it, including `NaN` and
+/// `Infinity`, which Decimal reads the same way), in the shape the binary format gives (see
+/// `numeric::decode_to_decimal_text`): an integer's zeros in whole groups of four are the
+/// exponent, as the binary format does not send them (`10000` is `Decimal('1E+4')`).
 pub fn decimal_from_text<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let zeros = digits.len() - digits.trim_end_matches('0').len();
+    let groups = zeros / 4 * 4;
+    if groups > 0 && groups < digits.len() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        let shaped = format!("{}E+{groups}", &text[..text.len() - groups]);
+        return decimal_of(py, &ascii_str(py, &shaped)?);
+    }
     decimal_of(py, &ascii_str(py, text)?)
 }
 
