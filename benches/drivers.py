@@ -30,6 +30,7 @@ import asyncio
 import importlib
 import importlib.metadata
 import importlib.util
+import json
 import os
 import time
 import urllib.parse
@@ -123,6 +124,9 @@ class Driver(abc.ABC):
         #: Whether :meth:`open_traced` has put a connection with OpenTelemetry on in place of
         #: this one (until :meth:`close_traced`).
         self.traced = False
+        #: Whether :meth:`open_json` has put a connection that parses json into Python
+        #: objects in place of this one (until :meth:`close_json`).
+        self.json = False
 
     def server_pids(self) -> list[int]:
         """The server processes whose CPU time a run is charged: the pool's connections while
@@ -236,6 +240,19 @@ class Driver(abc.ABC):
         connection opened by :meth:`connect` (untimed)."""
         raise NotImplementedError(self.cannot("open_traced"))
 
+    # JSON objects: an adapter that overrides open_json overrides close_json too.
+
+    async def open_json(self, target: Target) -> None:
+        """Open a new connection that decodes json and jsonb into Python objects (with
+        ``json.loads`` or the driver's own parser) and make it the one the timed methods use
+        and :attr:`backend_pid` name, until :meth:`close_json` (untimed)."""
+        raise NotImplementedError(self.cannot("open_json"))
+
+    async def close_json(self) -> None:
+        """Close the connection of :meth:`open_json` and go back to the one opened by
+        :meth:`connect` (untimed)."""
+        raise NotImplementedError(self.cannot("open_json"))
+
     # Pools: an adapter that overrides open_pool overrides every pool_* method too.
 
     async def open_pool(self, target: Target, size: int) -> None:
@@ -328,6 +345,34 @@ class _AsyncpgApi(Driver):
             raise
         finally:
             self._untrace()
+
+    async def _connect_json(self, target: Target) -> Any:
+        """A new connection decoding json and jsonb into Python objects."""
+        raise NotImplementedError
+
+    _unjson: tuple[Any, int | None] | None = None
+
+    async def open_json(self, target: Target) -> None:
+        conn = await self._connect_json(target)
+        try:
+            pid = int(await conn.fetchval("SELECT pg_backend_pid()"))
+        except BaseException:
+            conn.terminate()
+            raise
+        self._unjson = (self.conn, self.backend_pid)
+        self.conn, self.backend_pid, self.json = conn, pid, True
+
+    async def close_json(self) -> None:
+        if self._unjson is None:
+            return
+        parsing = self.conn
+        (self.conn, self.backend_pid), self._unjson = self._unjson, None
+        self.json = False
+        try:
+            await parsing.close()
+        except BaseException:
+            parsing.terminate()
+            raise
 
     async def close(self) -> None:
         await self.conn.close()
@@ -469,6 +514,10 @@ class Pgoxide(_AsyncpgApi):
     async def connect(self, target: Target) -> None:
         self.conn = await self.module.connect(target.uri())
 
+    async def _connect_json(self, target: Target) -> Any:
+        # json and jsonb parsed in Rust (by default they are str, as in asyncpg).
+        return await self.module.connect(target.uri(), parse_json=True)
+
     async def _connect_traced(self, target: Target, telemetry: Telemetry) -> Any:
         from pgoxide.opentelemetry import OpenTelemetryTracer
 
@@ -525,6 +574,15 @@ class Asyncpg(_AsyncpgApi):
 
     async def connect(self, target: Target) -> None:
         self.conn = await self.module.connect(target.uri())
+
+    async def _connect_json(self, target: Target) -> Any:
+        # asyncpg's documented way: a codec with the standard library's (C-accelerated) json.
+        conn = await self.module.connect(target.uri())
+        for name in ("json", "jsonb"):
+            await conn.set_type_codec(
+                name, schema="pg_catalog", encoder=json.dumps, decoder=json.loads
+            )
+        return conn
 
     async def _connect_traced(self, target: Target, telemetry: Telemetry) -> Any:
         # It wraps methods of asyncpg's classes (Connection.fetchval, ...): from here until

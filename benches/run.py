@@ -281,9 +281,31 @@ async def _close_traced(driver: Driver) -> None:
         await asyncio.wait_for(driver.close_traced(), _CONNECT_TIMEOUT)
 
 
+async def _open_json(driver: Driver, target: Target) -> str | None:
+    """Put a connection that parses json into Python objects in place of ``driver``'s own;
+    return why that failed (then nothing changed), or None."""
+    try:
+        await asyncio.wait_for(driver.open_json(target), _CONNECT_TIMEOUT)
+    except Exception as e:
+        await _close_json(driver)
+        return f"could not open a json-parsing connection: {type(e).__name__}: {e}"
+    return None
+
+
+async def _close_json(driver: Driver) -> None:
+    if not driver.json:
+        return
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(driver.close_json(), _CONNECT_TIMEOUT)
+
+
 async def _open_extra(w: Workload, driver: Driver, target: Target) -> str | None:
     """Open the connections ``w`` needs besides ``driver``'s own (its peers, its pool, or a
-    traced connection in its place); return why that failed, or None."""
+    traced or json-parsing connection in its place); return why that failed, or None."""
+    if w.json_objects:
+        why = await _open_json(driver, target)
+        if why is not None:
+            return why
     telemetry = w.telemetry()
     if telemetry is not None:
         why = await _open_traced(driver, target, telemetry)
@@ -347,6 +369,7 @@ async def _bench_loop(
                 )
             finally:
                 for d in by_latency[w.latency_ms]:
+                    await _close_json(d)
                     await _close_traced(d)
                     await _close_peers(d)
                     await _close_pool(d)

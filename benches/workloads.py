@@ -83,6 +83,9 @@ class Workload(abc.ABC):
     #: The workload this one repeats with something added ("": none), in the same run: the
     #: report adds a line with each driver's overhead (time per item with / without - 1).
     baseline: str = ""
+    #: Whether json and jsonb are decoded into Python objects: the runner puts a connection
+    #: that does so in place of each driver's own (``Driver.open_json``) for the workload.
+    json_objects: bool = False
     #: The optional :class:`Driver` operation the workload calls ("": none); a driver without
     #: it is left out and shown as ``n/a``.
     needs: ClassVar[str] = ""
@@ -165,9 +168,16 @@ class FetchWorkload(Workload):
     async def run(self, driver: Driver, arg: Any) -> Any:
         return await driver.fetch_all(self.sql)
 
+    def unsupported_by(self, driver: Driver) -> str | None:
+        if self.json_objects:
+            return driver.cannot("open_json")
+        return super().unsupported_by(driver)
+
     async def verify(self, driver: Driver, result: Any) -> None:
         if len(result) != self.count:
             raise WorkloadError(f"{driver.name}: {len(result)} rows, expected {self.count}")
+        if self.json_objects and result and not isinstance(result[0][-1], dict):
+            raise WorkloadError(f"{driver.name}: jsonb came back as {type(result[0][-1])}")
 
     def result_types(self, result: Any) -> tuple[str, ...] | None:
         return tuple(type(v).__name__ for v in result[0]) if result else None
@@ -1002,6 +1012,17 @@ def build_workloads(scale: float = 1.0) -> list[Workload]:
             columns=_WIDE,
         ),
         FetchWorkload(
+            name="wide_json",
+            description="wide with its jsonb column decoded into dicts: pgoxide "
+            "connect(parse_json=True), asyncpg set_type_codec('jsonb', decoder=json.loads); "
+            "in wide both drivers return the JSON text as str",
+            unit="rows",
+            count=n(100_000),
+            table=_PREFIX + "wide",
+            columns=_WIDE,
+            json_objects=True,
+        ),
+        FetchWorkload(
             name="ints",
             description="SELECT * of 5 int4 columns",
             unit="rows",
@@ -1330,6 +1351,7 @@ _POOL = (
 SUITES: dict[str, tuple[str, ...]] = {
     "all": (
         "wide",
+        "wide_json",
         "ints",
         "text",
         "queries",
@@ -1350,7 +1372,7 @@ SUITES: dict[str, tuple[str, ...]] = {
         *_POOL,
     ),
     "foundation": ("wide", "ints", "text", "queries", "executemany"),
-    "types": ("wide", "intarray", "pgtype", "bytea"),
+    "types": ("wide", "wide_json", "intarray", "pgtype", "bytea"),
     "pipelining": ("queries", "gather", "queries_2ms", "gather_2ms", "stream"),
     "copy": ("copy_in", "copy_out", "copy_records_out", "copyfrom"),
     "pool": _POOL,

@@ -111,10 +111,35 @@ async def test_schema_quoted_identifiers_and_where(conn: pgoxide.Connection) -> 
         await conn.execute('DROP SCHEMA "Odd Schema" CASCADE')
 
 
-async def test_jsonb_and_a_custom_codec_through_binary_copy(conn: pgoxide.Connection) -> None:
-    await conn.execute("CREATE TEMP TABLE docs (id int, doc jsonb, j json)")
-    await conn.copy_records_to_table("docs", records=[(1, {"a": [1, 2]}, [True, None])])
-    assert await conn.fetchrow("SELECT doc, j FROM docs") == ({"a": [1, 2]}, [True, None])
+async def test_jsonb_and_a_custom_codec_through_binary_copy(
+    conn: pgoxide.Connection, dsn: str
+) -> None:
+    await conn.execute("CREATE TABLE docs (id int, doc jsonb, j json)")
+    try:
+        await _json_through_copy(conn, dsn)
+    finally:
+        await conn.execute("DROP TABLE docs")
+
+
+async def _json_through_copy(conn: pgoxide.Connection, dsn: str) -> None:
+    # json and jsonb are their text, as in asyncpg; a str is JSON text already.
+    records = [(1, {"a": [1, 2]}, [True, None]), (0, '"null"', "null")]
+    await conn.copy_records_to_table("docs", records=records)
+    query = "SELECT doc, j FROM docs ORDER BY id"
+    got = await conn.fetch(query)
+    assert [tuple(r) for r in got] == [('"null"', "null"), ('{"a": [1, 2]}', "[true, null]")]
+    streamed = [r async for r in conn.copy_records_from_query(query)]
+    assert streamed == got
+    # parse_json=True: Python objects both ways.
+    async with await pgoxide.connect(dsn, parse_json=True) as parsed:
+        expected = [("null", None), ({"a": [1, 2]}, [True, None])]
+        assert [tuple(r) for r in await parsed.fetch(query)] == expected
+        assert [tuple(r) async for r in parsed.copy_records_from_query(query)] == expected
+        await parsed.copy_records_to_table("docs", records=[(3, {"c": None}, '{"d": 1}')])
+        assert await parsed.fetchrow("SELECT doc, j FROM docs WHERE id = 3") == (
+            {"c": None},
+            {"d": 1},
+        )
     # A custom codec (asyncpg's #762): orjson-style text codec for jsonb.
     await conn.set_type_codec(
         "jsonb", schema="pg_catalog", encoder=lambda v: "[" + json.dumps(v) + "]",
@@ -585,15 +610,17 @@ async def test_raw_copy_out_and_in(conn: pgoxide.Connection, table: str) -> None
 def _catalogue() -> list[tuple[str, list[object]]]:
     """test_types' cases, and the extended types (their schema is created by the test)."""
     extended: list[tuple[str, list[object]]] = [
-        ("json", [{"a": [1, None, "x"]}, [], 1.5]),
-        ("jsonb", [{"a": {"b": [True, False]}}, [], 0]),
+        ("json", ['{"a": [1, null, "x"]}', "[]", "1.5", '"null"']),
+        ("jsonb", ['{"a": {"b": [true, false]}}', "[]", "0", '"null"']),
         ("tx.mood", ["sad", "happy"]),
         ("tx.posint", [1, 2**31 - 1]),
         ("tx.point3", [(1.0, 2.0, 3.0)]),
         ("int4range", [Range(1, 5), Range(empty=True), Range(None, 3)]),
         ("tstzrange", [Range(datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc), None)]),
         ("int4multirange", [[Range(1, 3), Range(5, 8)], []]),
-        ("hstore", [{"a": "1", "b": None}, {}]),
+        ("hstore", ['"a"=>"1", "b"=>NULL', ""]),
+        ("aclitem", ["postgres=arwdDxt/postgres"]),
+        ("money", ["$1.50"]),
         ("inet", [ipaddress.ip_address("10.1.2.3"), ipaddress.ip_interface("::1/64")]),
         ("cidr", [ipaddress.ip_network("10.0.0.0/8")]),
         ("macaddr", ["08:00:2b:01:02:03"]),
@@ -642,7 +669,8 @@ def _matches(got: object, want: object) -> bool:
 @pytest.fixture(scope="module")
 def loop_conn(dsn: str) -> Iterator[tuple[asyncio.AbstractEventLoop, pgoxide.Connection]]:
     loop = asyncio.new_event_loop()
-    conn = loop.run_until_complete(pgoxide.connect(dsn))
+    # parse_json: the jsonb column's dicts come back as dicts.
+    conn = loop.run_until_complete(pgoxide.connect(dsn, parse_json=True))
     loop.run_until_complete(
         conn.execute(
             "CREATE TEMP TABLE hypo (k int, i int8, t text, f float8, n numeric, at timestamptz, "

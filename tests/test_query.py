@@ -107,7 +107,7 @@ async def test_record_classes(conn):
         await conn.fetchrow("SELECT 1", record_class=dict)
 
 
-async def test_records_and_the_garbage_collector(conn):
+async def test_records_and_the_garbage_collector(conn, dsn):
     import gc
     import weakref
 
@@ -138,8 +138,9 @@ async def test_records_and_the_garbage_collector(conn):
     class MyRecord(pgoxide.Record):
         pass
 
+    parsing = await pgoxide.connect(dsn, parse_json=True)
     for record_class in (None, MyRecord):
-        row = await conn.fetchrow(
+        row = await parsing.fetchrow(
             """SELECT '{"k": 1}'::jsonb AS d, ARRAY[1] AS a""", record_class=record_class
         )
         node = Node()
@@ -151,6 +152,7 @@ async def test_records_and_the_garbage_collector(conn):
         await asyncio.sleep(0)
         gc.collect()
         assert ref() is None, f"a cycle through a {record_class} is collected"
+    await parsing.close()
 
     # And through the array of a composite value (a record the decoder builds, like the row).
     await conn.execute("CREATE TEMP TABLE gc_composite (arr int4[], n int4)")

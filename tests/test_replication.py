@@ -12,6 +12,7 @@ import datetime
 import decimal
 import ipaddress
 import itertools
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -303,7 +304,9 @@ async def test_values_in_every_protocol_version(env, proto, binary):
     )
     assert [c.name for c in relation.columns][:3] == ["id", "i8", "f8"]
     assert [c.is_key for c in relation.columns] == [True] + [False] * (len(_ROW) - 1)
-    assert tuple(insert.new.values()) == _ROW
+    # json and jsonb are their text by default, as in queries (parse_json=True: objects).
+    j = _COLUMNS.split(", ").index("j jsonb")
+    assert tuple(insert.new.values()) == (*_ROW[:j], json.dumps(_ROW[j]), *_ROW[j + 1 :])
     assert insert.commit_lsn == begin.final_lsn and insert.commit_time == begin.commit_time
     assert update.new["txt"] == "changed" and update.old is None
     assert delete.old_kind == "key" and delete.old["id"] == 1 and delete.old["txt"] is None
@@ -627,7 +630,7 @@ async def test_flush_never_moves_backwards(env):
 
 
 async def test_raw_stream_and_decode_pgoutput(env):
-    await env.publish("id int PRIMARY KEY, v text")
+    await env.publish("id int PRIMARY KEY, v text, j jsonb")
     slot = await env.rconn.create_replication_slot(env.slot, temporary=True, snapshot="nothing")
     stream = await env.rconn.start_replication(
         env.slot,
@@ -635,10 +638,11 @@ async def test_raw_stream_and_decode_pgoutput(env):
         {"proto_version": 1, "publication_names": env.pub},
         decode=False,
     )
-    await env.conn.execute(f"INSERT INTO {env.table} VALUES (7, 'raw')")
+    await env.conn.execute(f"""INSERT INTO {env.table} VALUES (7, 'raw', '{{"a": 1}}')""")
     decoder = r.PgOutputDecoder()
     as_sent = r.PgOutputDecoder(values="raw")
-    decoded, raw = [], []
+    parsed = r.PgOutputDecoder(parse_json=True)
+    decoded, raw, objects = [], [], []
 
     async def run() -> None:
         async for item in stream:
@@ -646,14 +650,16 @@ async def test_raw_stream_and_decode_pgoutput(env):
                 assert item.message is None
                 decoded.append(r.decode_pgoutput(item, decoder))
                 raw.append(as_sent.decode(item.data))
+                objects.append(parsed.decode(item.data))
                 if isinstance(decoded[-1], r.Commit):
                     return
 
     await asyncio.wait_for(run(), GUARD)
     assert [type(m).__name__ for m in decoded] == ["Begin", "Relation", "Insert", "Commit"]
-    assert tuple(decoded[2].new.values()) == (7, "raw")
+    assert tuple(decoded[2].new.values()) == (7, "raw", '{"a": 1}')
+    assert tuple(objects[2].new.values()) == (7, "raw", {"a": 1})
     # Values as sent: the text the server printed.
-    assert tuple(raw[2].new.values()) == ("7", "raw")
+    assert tuple(raw[2].new.values()) == ("7", "raw", '{"a": 1}')
     with pytest.raises(ValueError, match="'typed' or 'raw'"):
         r.PgOutputDecoder(values="json")
     with pytest.raises(exceptions.ProtocolError, match="before its Relation message"):

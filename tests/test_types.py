@@ -49,7 +49,7 @@ CASES: list[tuple[str, list[object]]] = [
     ("text", ["", "héllo", "☃" * 1000, "😀 emoji", "tab\tnewline\n"]),
     ("varchar", ["", "abc"]),
     ("name", ["", "a_name"]),
-    ('"char"', ["a", "Z"]),
+    ('"char"', [b"a", b"Z", b"\x00"]),
     ("bytea", [b"", b"\x00\xff" * 100, bytes(range(256))]),
     (
         "date",
@@ -156,21 +156,70 @@ async def test_nan(dsn):
         assert (await conn.fetchval("SELECT 'NaN'::numeric")).is_nan()
 
 
+def _asyncpg_numeric(text: str) -> Decimal:
+    """The Decimal asyncpg 0.32 makes of a numeric the server prints as ``text``: the digits
+    as sent in base 10000, so an integer's trailing zeros in whole groups of four are the
+    exponent (``10000`` is ``Decimal('1E+4')``, ``100`` is ``Decimal('100')``); a value with a
+    display scale has exactly its scale's digits, as ``Decimal(text)``."""
+    if "." in text or not text.lstrip("-").isdigit():
+        return Decimal(text)
+    digits = text.lstrip("-")
+    k = (len(digits) - len(digits.rstrip("0"))) // 4 * 4
+    if k == 0 or digits == "0":
+        return Decimal(text)
+    return Decimal(f"{'-' if text.startswith('-') else ''}{digits[:-k]}E+{k}")
+
+
 async def test_numeric_digits_are_never_rounded(dsn):
     """Numerics far past Decimal's default 28 digits, and far out of its default exponent
-    range, come back digit for digit as the server prints them."""
+    range, come back digit for digit, in asyncpg's shape."""
     async with await pgoxide.connect(dsn) as conn:
         for expr in (
             "1::numeric / 7",
             "repeat('9', 1000)::numeric + 0.5",
             "-('0.' || repeat('0', 16000) || '123')::numeric",
             "('1' || repeat('0', 130000))::numeric",
+            "('1' || repeat('0', 130000) || '.5')::numeric",
             "'Infinity'::numeric",
             "'-Infinity'::numeric",
         ):
             got, text = await conn.fetchrow(f"SELECT x, x::text FROM (SELECT {expr} AS x) s")
-            assert type(got) is Decimal and str(got) == str(Decimal(text)), expr
-            assert got.as_tuple() == Decimal(text).as_tuple(), expr
+            assert type(got) is Decimal and got == Decimal(text), expr
+            assert got.as_tuple() == _asyncpg_numeric(text).as_tuple(), expr
+
+
+async def test_numeric_has_asyncpg_digits_and_exponent(dsn):
+    """Each Decimal as asyncpg 0.32 decodes it (checked against asyncpg itself)."""
+    cases = {
+        "0": (0, (0,), 0),
+        "0.00": (0, (0,), -2),
+        "-0.00": (0, (0,), -2),
+        "1E+1000": (0, (1,), 1000),
+        "100": (0, (1, 0, 0), 0),
+        "10000": (0, (1,), 4),
+        "-100000": (1, (1, 0), 4),
+        "120000.00": (0, (1, 2, 0, 0, 0, 0, 0, 0), -2),
+        "1.10": (0, (1, 1, 0), -2),
+        "1000.0": (0, (1, 0, 0, 0, 0), -1),
+        "-0.001": (1, (1,), -3),
+        "0.000000001": (0, (1,), -9),
+        "1E-1000": (0, (1,), -1000),
+    }
+    async with await pgoxide.connect(dsn) as conn:
+        for text, expected in cases.items():
+            got = await conn.fetchval(f"SELECT '{text}'::numeric")
+            assert tuple(got.as_tuple()) == expected, text
+            # The same from a parameter, and inside an array.
+            assert tuple((await conn.fetchval("SELECT $1::numeric", got)).as_tuple()) == expected
+            [item] = await conn.fetchval(f"SELECT ARRAY['{text}'::numeric]")
+            assert tuple(item.as_tuple()) == expected, text
+            # And from the text format (a COPY with a text-only column is a text COPY).
+            query = f"SELECT '{text}'::numeric, ''::tsvector"
+            [(item, _)] = [r async for r in conn.copy_records_from_query(query)]
+            assert tuple(item.as_tuple()) == expected, text
+        for text in ("NaN", "Infinity", "-Infinity"):
+            got = await conn.fetchval(f"SELECT '{text}'::numeric")
+            assert str(got) == text
 
 
 async def test_text_rendering_matches_server(dsn):
@@ -201,8 +250,27 @@ async def test_text_rendering_matches_server(dsn):
             assert await conn.fetchval(f"SELECT $1::{sqltype}::text", value) == text, sqltype
 
 
-async def test_json_and_jsonb_decode_to_python_objects(dsn):
+async def test_json_and_jsonb_are_their_text(dsn):
+    """As asyncpg: json and jsonb come back as their JSON text (jsonb as the server renders
+    it); a str parameter is JSON text already, never serialised again."""
     async with await pgoxide.connect(dsn) as conn:
+        assert await conn.fetchval("""SELECT '{"a": [1, 2.5]}'::json""") == '{"a": [1, 2.5]}'
+        assert await conn.fetchval("""SELECT '{"a":[1,2.5]}'::jsonb""") == '{"a": [1, 2.5]}'
+        for sqltype in ("json", "jsonb"):
+            assert await conn.fetchval(f"SELECT $1::{sqltype}", '"null"') == '"null"'
+            assert await conn.fetchval(f"SELECT $1::{sqltype}", "null") == "null"
+            got = await conn.fetchval(f"SELECT $1::{sqltype}[]", ['"null"', "22", None])
+            assert got == ['"null"', "22", None]
+            # Other objects are still serialised with json.dumps (asyncpg refuses them).
+            assert json.loads(await conn.fetchval(f"SELECT $1::{sqltype}", {"a": 1})) == {"a": 1}
+        got = await conn.fetchval("""SELECT ROW('{"k": 1}'::jsonb, 2)""")
+        assert got == ('{"k": 1}', 2)
+        with pytest.raises(exceptions.InvalidTextRepresentationError):
+            await conn.fetchval("SELECT $1::jsonb", "{not json")
+
+
+async def test_json_and_jsonb_decode_to_python_objects_with_parse_json(dsn):
+    async with await pgoxide.connect(dsn, parse_json=True) as conn:
         doc = {"a": [1, 2.5, None, "x"], "b": {"c": True}, "big": 2**70}
         for sqltype in ("json", "jsonb"):
             # Python objects are serialised; a str is taken as JSON text, as asyncpg does.
@@ -214,11 +282,66 @@ async def test_json_and_jsonb_decode_to_python_objects(dsn):
             )
             arr = await conn.fetchval(f"SELECT $1::{sqltype}[]", ["1", "{}", None])
             assert arr == [1, {}, None]
+        assert await conn.fetchval("""SELECT ROW('{"k": 1}'::jsonb, 2)""") == ({"k": 1}, 2)
         with pytest.raises(exceptions.InvalidTextRepresentationError):
             await conn.fetchval("SELECT $1::jsonb", "{not json")
         with pytest.raises(exceptions.DataError, match="cannot serialise to JSON"):
             await conn.fetchval("SELECT $1::jsonb", {"x": object()})
         assert await conn.fetchval("SELECT 1") == 1
+        # A user codec still wins over parse_json, and resetting it goes back to parsing.
+        await conn.set_type_codec(
+            "jsonb", schema="pg_catalog", encoder=json.dumps, decoder=lambda s: ("user", s)
+        )
+        assert await conn.fetchval("SELECT '[1]'::jsonb") == ("user", "[1]")
+        await conn.reset_type_codec("jsonb", schema="pg_catalog")
+        assert await conn.fetchval("SELECT '[1]'::jsonb") == [1]
+
+
+async def test_parse_json_through_a_pool(dsn):
+    pool = await pgoxide.create_pool(dsn, min_size=1, max_size=2, parse_json=True)
+    try:
+        assert await pool.fetchval("SELECT '[1]'::jsonb") == [1]
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("""SELECT '{"a": 1}'::json""") == {"a": 1}
+    finally:
+        await pool.close()
+    pool = await pgoxide.create_pool(dsn, min_size=1, max_size=2)
+    try:
+        assert await pool.fetchval("SELECT '[1]'::jsonb") == "[1]"
+    finally:
+        await pool.close()
+
+
+async def test_char_void_and_text_only_arrays(dsn):
+    """asyncpg's shapes: "char" as bytes, void as None, arrays of types with only a text
+    form (aclitem, money) as lists of str, both ways."""
+    async with await pgoxide.connect(dsn) as conn:
+        assert await conn.fetchval("SELECT 'r'::\"char\"") == b"r"
+        assert await conn.fetchval("SELECT ''::\"char\"") == b"\x00"
+        assert await conn.fetchval('SELECT $1::"char"', b"x") == b"x"
+        assert await conn.fetchval('SELECT $1::"char"', "x") == b"x"
+        assert await conn.fetchval("""SELECT ARRAY['a'::"char", NULL]""") == [b"a", None]
+        assert await conn.fetchval("SELECT pg_sleep(0)") is None
+        assert await conn.fetchval("SELECT $1::void IS NULL", "") is False
+        acl = await conn.fetchval("SELECT '{postgres=arwdDxt/postgres}'::aclitem[]")
+        assert acl == ["postgres=arwdDxt/postgres"]
+        got = await conn.fetchval("SELECT $1::aclitem[]", ["postgres=r/postgres", None])
+        assert got == ["postgres=r/postgres", None]
+        assert await conn.fetchval("SELECT '{{1,2},{3,NULL}}'::money[]::text") == (
+            "{{$1.00,$2.00},{$3.00,NULL}}"
+        )
+        assert await conn.fetchval("SELECT '{{1,2},{3,NULL}}'::money[]") == [
+            ["$1.00", "$2.00"],
+            ["$3.00", None],
+        ]
+        odd = ['a "quoted" \\ value', "{braces}, commas", "", "NULL"]
+        assert await conn.fetchval("SELECT $1::tsvector[]::text[]", odd) == (
+            await conn.fetchval("SELECT $1::text[]::tsvector[]::text[]", odd)
+        )
+        assert await conn.fetchval("SELECT $1::money[]", ["1.5", "$2.00"]) == ["$1.50", "$2.00"]
+        assert await conn.fetchval("SELECT $1::money[]", []) == []
+        # The literal itself is still taken.
+        assert await conn.fetchval("SELECT $1::money[]", "{1,2}") == ["$1.00", "$2.00"]
 
 
 async def test_multidimensional_arrays(dsn):
@@ -394,7 +517,8 @@ async def test_parameter_type_errors(dsn):
             ("uuid", "not-a-uuid", "invalid UUID"),
             ("int4[]", 5, "expected list or tuple"),
             ("int4[]", ["a"], "array element: expected int"),
-            ('"char"', "ab", "single byte"),
+            ('"char"', b"ab", "single byte"),
+            ('"char"', 5, "expected bytes"),
         ]
         for sqltype, value, why in bad:
             with pytest.raises(exceptions.DataError, match=why) as info:
@@ -521,9 +645,14 @@ def test_hypothesis_float8(loop_conn, v):
     )
 )
 def test_hypothesis_numeric(loop_conn, v):
-    got = _through(loop_conn, "numeric", v)
+    loop, conn = loop_conn
+    got, text = loop.run_until_complete(
+        conn.fetchrow("SELECT x, x::text FROM (SELECT $1::numeric AS x) s", v)
+    )
     assert got == v
-    if v.is_finite() and v.as_tuple().exponent <= 0:
+    # asyncpg's digits and exponent, whatever the value.
+    assert got.as_tuple() == _asyncpg_numeric(text).as_tuple()
+    if v.is_finite() and v.as_tuple().exponent < 0:
         # PostgreSQL keeps the display scale: the same digits come back.
         assert got.as_tuple().exponent == v.as_tuple().exponent
 

@@ -54,6 +54,16 @@ async def conn(dsn) -> AsyncIterator[pgoxide.Connection]:
         await c.close()
 
 
+@pytest.fixture
+async def json_conn(dsn) -> AsyncIterator[pgoxide.Connection]:
+    """A connection with ``parse_json=True``: json and jsonb as Python objects."""
+    c = await pgoxide.connect(dsn, parse_json=True)
+    try:
+        yield c
+    finally:
+        await c.close()
+
+
 async def _round_trip(conn: pgoxide.Connection, sqltype: str, value: object) -> None:
     """The value comes back equal, NULL comes back None, and the server's text rendering of
     our value decodes to the same thing (our binary decoding agrees with the server)."""
@@ -132,12 +142,28 @@ async def test_ranges_and_multiranges(conn):
     await _round_trip(conn, "int4range[]", [Range(1, 2), None, Range(empty=True)])
 
 
-async def test_hstore_is_found_by_oid(conn):
+async def test_hstore_is_text_as_in_asyncpg(conn):
+    assert await conn.fetchval("SELECT 'a=>1, b=>NULL'::hstore") == '"a"=>"1", "b"=>NULL'
+    assert await conn.fetchval("SELECT $1::hstore", "a=>1") == '"a"=>"1"'
+    assert await conn.fetchval("SELECT ARRAY['a=>1'::hstore, NULL]") == ['"a"=>"1"', None]
+    assert await conn.fetchval("SELECT $1::hstore[]", ["a=>1", None]) == ['"a"=>"1"', None]
+
+
+async def test_hstore_codec_is_found_by_oid(conn):
+    """asyncpg's opt-in hstore codec: dicts both ways, and pairs as parameters."""
+    await conn.set_builtin_type_codec("hstore", codec_name="pg_contrib.hstore")
     value = {"a": "1", "b": None, "ü": "x y"}
     await _round_trip(conn, "hstore", value)
     await _round_trip(conn, "hstore[]", [value, None, {}])
+    pairs = (("foo", "2"), ("bar", "3"))
+    assert await conn.fetchval("SELECT $1::hstore", pairs) == {"foo": "2", "bar": "3"}
     with pytest.raises(exceptions.DataError, match="hstore values must be str or None"):
         await conn.fetchval("SELECT $1::hstore", {"a": 1})
+    with pytest.raises(exceptions.DataError, match="null value not allowed in hstore key"):
+        await conn.fetchval("SELECT $1::hstore", {None: "1"})
+    # Back to text.
+    await conn.reset_type_codec("hstore")
+    assert await conn.fetchval("SELECT 'a=>1'::hstore") == '"a"=>"1"'
 
 
 async def test_network_bits_money_and_system_types(conn):
@@ -194,8 +220,14 @@ async def test_arrays_of_any_shape(conn):
     await _round_trip(conn, "text[]", [["a", "b"], ["c", None]])
     await _round_trip(conn, "point[]", [Point(1, 2), None])
     await _round_trip(conn, "inet[]", [ipaddress.ip_address("1.2.3.4")])
-    # A container of a type without a binary codec travels as text.
-    assert await conn.fetchval("SELECT ARRAY['a b'::tsvector]") == "{\"'a' 'b'\"}"
+    # An array of a type without a binary codec travels as text, and is a list of str.
+    assert await conn.fetchval("SELECT ARRAY['a b'::tsvector]") == ["'a' 'b'"]
+    assert await conn.fetchval("SELECT '[0:1]={x,y}'::tsvector[]") == Array(
+        ["'x'", "'y'"], lower_bounds=(0,)
+    )
+    # A range of such a type is still its text.
+    await conn.execute("CREATE TYPE tx.tsvrange AS RANGE (subtype = tsvector)")
+    assert await conn.fetchval("SELECT tx.tsvrange('a', 'b')") == "['a','b')"
 
 
 async def test_interval_type(conn):
@@ -280,9 +312,10 @@ async def test_user_codecs(conn):
         await conn.set_type_codec("nope", encoder=str, decoder=str)
 
 
-async def test_deeply_nested_json(conn):
+async def test_deeply_nested_json(json_conn):
     """Nesting past the Rust parser's limit (200) still decodes; nesting past what Python's
     json module can build is a DataError that says what to do, and the connection goes on."""
+    conn = json_conn
     for sqltype in ("json", "jsonb"):
         deep = '{"k": ' * 150 + "[" * 150 + "1" + "]" * 150 + "}" * 150
         assert await conn.fetchval(f"SELECT $1::{sqltype}", json.loads(deep)) == json.loads(deep)
@@ -308,9 +341,10 @@ def _same_json(a: object, b: object) -> bool:
     return a == b
 
 
-async def test_json_texts_decode_as_json_loads(conn):
+async def test_json_texts_decode_as_json_loads(conn, json_conn):
     """json keeps the text as sent, so its decoder meets every layout of JSON: each of these
-    decodes to what json.loads makes of it, whichever of the two Rust parsers takes it."""
+    decodes to what json.loads makes of it, whichever of the two Rust parsers takes it
+    (``parse_json=True``); by default the text comes back as it was."""
     texts = [
         '{"a": 1, "a": 2}',
         "999999999999999999",
@@ -334,6 +368,9 @@ async def test_json_texts_decode_as_json_loads(conn):
         '{"a": 1, "ab": 2, "abc": 3, "abcdefgh": 4, "abcdefghi": 5, "abcdefghij": 6}',
         "{" + ", ".join(f'"k{i}": {i}' for i in range(2000)) + "}",
     ]
+    for text in texts:
+        assert await conn.fetchval("SELECT $1::json", text) == text
+    conn = json_conn
     for text in texts:
         got = await conn.fetchval("SELECT $1::json", text)
         assert _same_json(got, json.loads(text)), text
@@ -375,6 +412,14 @@ async def test_builtin_type_codec(conn):
     assert await conn.fetchval("SELECT 'ok'::tx.mood") == "ok"
     with pytest.raises(ValueError, match="not a builtin codec"):
         await conn.set_builtin_type_codec("mood", schema="tx", codec_name="no_such_codec")
+    # asyncpg's SQL names of core codecs (test_extra_codec_alias), in a composite with hstore.
+    await conn.execute(
+        "CREATE DOMAIN tx.my_dec AS decimal; CREATE TYPE tx.rec AS (i tx.my_dec, h hstore)"
+    )
+    await conn.set_builtin_type_codec("my_dec", schema="tx", codec_name="decimal")
+    assert await conn.fetchval("SELECT $1::tx.my_dec", 44) == 44
+    got = await conn.fetchval("SELECT ($1::tx.my_dec, 'a=>1'::hstore)::tx.rec", 44)
+    assert tuple(got) == (44, {"a": "1"})
 
 
 async def test_record_class(dsn):
@@ -405,6 +450,28 @@ def loop_conn(dsn) -> Iterator[tuple[asyncio.AbstractEventLoop, pgoxide.Connecti
     loop = asyncio.new_event_loop()
     conn = loop.run_until_complete(pgoxide.connect(dsn))
     loop.run_until_complete(conn.execute(SCHEMA))
+    yield loop, conn
+    loop.run_until_complete(conn.close())
+    loop.close()
+
+
+@pytest.fixture(scope="module")
+def json_loop_conn(dsn) -> Iterator[tuple[asyncio.AbstractEventLoop, pgoxide.Connection]]:
+    """As ``loop_conn``, with ``parse_json=True``."""
+    loop = asyncio.new_event_loop()
+    conn = loop.run_until_complete(pgoxide.connect(dsn, parse_json=True))
+    yield loop, conn
+    loop.run_until_complete(conn.close())
+    loop.close()
+
+
+@pytest.fixture(scope="module")
+def hstore_loop_conn(dsn) -> Iterator[tuple[asyncio.AbstractEventLoop, pgoxide.Connection]]:
+    """As ``loop_conn``, with asyncpg's hstore codec (dicts)."""
+    loop = asyncio.new_event_loop()
+    conn = loop.run_until_complete(pgoxide.connect(dsn))
+    loop.run_until_complete(conn.execute("CREATE EXTENSION IF NOT EXISTS hstore"))
+    loop.run_until_complete(conn.set_builtin_type_codec("hstore", codec_name="pg_contrib.hstore"))
     yield loop, conn
     loop.run_until_complete(conn.close())
     loop.close()
@@ -441,11 +508,20 @@ _JSON_LAYOUTS = st.sampled_from(
 
 @_HYPO
 @given(_JSON_VALUES, _JSON_LAYOUTS)
-def test_hypothesis_json(loop_conn, value, layout):
-    """json decodes as json.loads reads the text that was sent; jsonb, which keeps its own
-    normal form (numbers become numeric), as json.loads reads the server's rendering of it."""
+def test_hypothesis_json(loop_conn, json_loop_conn, value, layout):
+    """By default json is the text that was sent, and jsonb the server's rendering of it.
+    With parse_json=True, json decodes as json.loads reads the text that was sent; jsonb,
+    which keeps its own normal form (numbers become numeric), as json.loads reads the
+    server's rendering of it."""
     loop, conn = loop_conn
     text = json.dumps(value, **layout)
+    got = loop.run_until_complete(conn.fetchval("SELECT $1::json", text))
+    assert got == text
+    got, rendered = loop.run_until_complete(
+        conn.fetchrow("SELECT $1::jsonb, $1::jsonb::text", text)
+    )
+    assert got == rendered
+    loop, conn = json_loop_conn
     got = loop.run_until_complete(conn.fetchval("SELECT $1::json", text))
     assert _same_json(got, json.loads(text))
     got, rendered = loop.run_until_complete(
@@ -497,8 +573,21 @@ def test_hypothesis_numrange(loop_conn, lo, width, lo_inc, hi_inc):
         max_size=8,
     )
 )
-def test_hypothesis_hstore(loop_conn, v):
-    _check(loop_conn, "hstore", v)
+def test_hypothesis_hstore(loop_conn, hstore_loop_conn, v):
+    _check(hstore_loop_conn, "hstore", v)
+    # Without the codec: the server's text, which the codec's dict round-trips through.
+    loop, conn = loop_conn
+    text = loop.run_until_complete(conn.fetchval("SELECT $1::hstore", _hstore_literal(v)))
+    assert text == loop.run_until_complete(conn.fetchval("SELECT $1::hstore::text", text))
+    loop, conn = hstore_loop_conn
+    assert loop.run_until_complete(conn.fetchval("SELECT $1::text::hstore", text)) == v
+
+
+def _hstore_literal(v: dict[str, str | None]) -> str:
+    def quote(s: str) -> str:
+        return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    return ", ".join(f"{quote(k)}=>{'NULL' if x is None else quote(x)}" for k, x in v.items())
 
 
 @_HYPO

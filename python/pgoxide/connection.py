@@ -61,7 +61,25 @@ def _is_stale(error: PostgresError) -> bool:
 
 
 # asyncpg's short names for set_builtin_type_codec.
-_BUILTIN_ALIASES = {"int": "int4", "integer": "int4", "bigint": "int8", "smallint": "int2"}
+#: The SQL names asyncpg's ``set_builtin_type_codec`` takes for core codecs (its
+#: BUILTIN_TYPE_NAME_MAP); ``char`` is bpchar there, not ``"char"``.
+_BUILTIN_ALIASES = {
+    "int": "int4",
+    "integer": "int4",
+    "bigint": "int8",
+    "smallint": "int2",
+    "decimal": "numeric",
+    "real": "float4",
+    "double precision": "float8",
+    "timestamp with timezone": "timestamptz",
+    "timestamp without timezone": "timestamp",
+    "time with timezone": "timetz",
+    "time without timezone": "time",
+    "char": "bpchar",
+    "character": "bpchar",
+    "character varying": "varchar",
+    "bit varying": "varbit",
+}
 
 
 def _stale_in_transaction(cause: PostgresError) -> InvalidCachedStatementError:

@@ -156,7 +156,8 @@ async def stream_changes(
 ) -> int:
     """Streams until interrupted or ``--limit`` changes; returns the number of changes.
     ``started`` is set once the stream runs."""
-    conn = await connect_replication(dsn)
+    # json and jsonb columns as JSON values in the JSON lines, not as strings of JSON.
+    conn = await connect_replication(dsn, parse_json=True)
     progress = Progress(err)
     try:
         if args.create_slot:

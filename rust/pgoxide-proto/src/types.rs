@@ -24,6 +24,7 @@ pub const CID: Oid = 29;
 pub const JSON: Oid = 114;
 pub const XML: Oid = 142;
 pub const RECORD: Oid = 2249;
+pub const VOID: Oid = 2278;
 pub const POINT: Oid = 600;
 pub const LSEG: Oid = 601;
 pub const PATH: Oid = 602;

@@ -1,7 +1,7 @@
 //! What one connection knows about types beyond the builtin catalogue: non-builtin types
 //! introspected from the server, and the codecs the user registered.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use pgoxide_proto::types::{self, Builtin, Oid};
@@ -105,6 +105,9 @@ pub struct Registry {
     pub user_codecs: HashMap<Oid, Arc<UserCodec>>,
     /// `set_builtin_type_codec`: a type that travels in a builtin's binary format.
     pub builtin_formats: HashMap<Oid, Builtin>,
+    /// Types decoded by the hstore codec, as dicts (`set_builtin_type_codec(..,
+    /// codec_name='pg_contrib.hstore')`); otherwise hstore is text, as in asyncpg.
+    pub hstore_codecs: HashSet<Oid>,
 }
 
 impl Registry {
@@ -161,6 +164,7 @@ impl Registry {
     /// Registers a user codec for `oid` (asyncpg's `set_type_codec`).
     pub fn set_user_codec(&mut self, oid: Oid, codec: UserCodec) {
         self.builtin_formats.remove(&oid);
+        self.hstore_codecs.remove(&oid);
         self.user_codecs.insert(oid, Arc::new(codec));
     }
 
@@ -169,16 +173,11 @@ impl Registry {
     pub fn set_builtin_format(&mut self, oid: Oid, format: Option<Builtin>) {
         self.user_codecs.remove(&oid);
         if let Some(b) = format {
+            self.hstore_codecs.remove(&oid);
             self.builtin_formats.insert(oid, b);
         } else {
             self.builtin_formats.remove(&oid);
-            let info = self.types.entry(oid).or_insert_with(|| TypeInfo {
-                schema: String::new(),
-                name: "hstore".to_owned(),
-                kind: TypeKind::Base,
-            });
-            "hstore".clone_into(&mut info.name);
-            info.kind = TypeKind::Base;
+            self.hstore_codecs.insert(oid);
         }
     }
 
@@ -186,6 +185,7 @@ impl Registry {
     pub fn reset_codec(&mut self, oid: Oid) {
         self.user_codecs.remove(&oid);
         self.builtin_formats.remove(&oid);
+        self.hstore_codecs.remove(&oid);
     }
 }
 

@@ -59,6 +59,81 @@ pub fn to_binary(oid: Oid, text: &[u8], out: &mut Vec<u8>) -> Result<bool> {
     }
 }
 
+/// Appends to `out` the binary form of an array literal (`{a,"b c",NULL}`, nested braces for
+/// more dimensions, an optional `[lower:upper]=` prefix) whose elements stay text: a binary
+/// array of `element` holding each element's text as it is, for arrays of types that have
+/// only a text form (aclitem, money, extension types). `array` names the type in errors. On
+/// error `out` is left as it was.
+pub fn text_array_to_binary(
+    array: Oid,
+    element: Oid,
+    text: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    let start = out.len();
+    ArrayParser::new(array, element, Builtin::Text, text)
+        .encode(out)
+        .inspect_err(|_| out.truncate(start))
+}
+
+/// Appends the array literal of a binary array whose elements are text (the inverse of
+/// [`text_array_to_binary`]): every element quoted, NULL for a null, nested braces for more
+/// dimensions and a `[lower:upper]=` prefix when a lower bound is not 1. For parameters of
+/// arrays of types that have only a text form.
+pub fn text_array_literal(binary: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    let (header, mut cursor) = super::array::read_header(binary)?;
+    let dims = header.dims();
+    if dims.iter().any(|&(_, lower)| lower != 1) {
+        for &(length, lower) in dims {
+            let upper = i64::from(lower) + i64::from(length) - 1;
+            out.extend_from_slice(format!("[{lower}:{upper}]").as_bytes());
+        }
+        out.push(b'=');
+    }
+    if dims.is_empty() {
+        out.extend_from_slice(b"{}");
+        return Ok(());
+    }
+    literal_level(dims, &mut cursor, out)?;
+    if !cursor.is_empty() {
+        return Err(Error::decode("invalid array value: trailing bytes"));
+    }
+    Ok(())
+}
+
+fn literal_level(
+    dims: &[(i32, i32)],
+    cursor: &mut crate::backend::Cursor<'_>,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    let truncated = |_| Error::decode("invalid array value: truncated");
+    out.push(b'{');
+    for i in 0..dims[0].0 {
+        if i > 0 {
+            out.push(b',');
+        }
+        if dims.len() > 1 {
+            literal_level(&dims[1..], cursor, out)?;
+            continue;
+        }
+        let len = cursor.i32().map_err(truncated)?;
+        if len < 0 {
+            out.extend_from_slice(b"NULL");
+            continue;
+        }
+        out.push(b'"');
+        for &b in cursor.bytes(len as usize).map_err(truncated)? {
+            if b == b'"' || b == b'\\' {
+                out.push(b'\\');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+    }
+    out.push(b'}');
+    Ok(())
+}
+
 /// Whether [`to_binary`] transcodes values of `oid`, so a decoder table can choose per column
 /// once instead of per value.
 pub fn is_supported(oid: Oid) -> bool {
@@ -1021,6 +1096,52 @@ mod tests {
     use crate::codec::datetime::{Bounded, Time};
     use crate::codec::nested::hex;
     use proptest::prelude::*;
+
+    #[test]
+    fn text_arrays_keep_their_elements_as_text() {
+        let mut out = Vec::new();
+        text_array_to_binary(
+            1034,
+            1033,
+            br#"{postgres=arwdDxt/postgres,"a b",NULL}"#,
+            &mut out,
+        )
+        .unwrap();
+        let mut expect = Vec::new();
+        encode_header(
+            &mut expect,
+            &ArrayHeader {
+                element_oid: 1033,
+                has_nulls: true,
+                dims: vec![(3, 1)],
+            },
+        );
+        for e in [&b"postgres=arwdDxt/postgres"[..], b"a b"] {
+            expect.extend_from_slice(&(e.len() as i32).to_be_bytes());
+            expect.extend_from_slice(e);
+        }
+        expect.extend_from_slice(&(-1i32).to_be_bytes());
+        assert_eq!(out, expect);
+        out.clear();
+        assert!(text_array_to_binary(1034, 1033, b"{a,{b}}", &mut out).is_err());
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn text_array_literals_round_trip() {
+        for (literal, written) in [
+            (r#"{a,"b \\ \"c\"",NULL}"#, r#"{"a","b \\ \"c\"",NULL}"#),
+            ("{}", "{}"),
+            ("{{a,b},{c,d}}", r#"{{"a","b"},{"c","d"}}"#),
+            ("[0:1]={x,y}", r#"[0:1]={"x","y"}"#),
+        ] {
+            let mut binary = Vec::new();
+            text_array_to_binary(1034, 1033, literal.as_bytes(), &mut binary).unwrap();
+            let mut out = Vec::new();
+            text_array_literal(&binary, &mut out).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), written);
+        }
+    }
 
     fn binary(oid: Oid, text: &str) -> Vec<u8> {
         let mut out = Vec::new();

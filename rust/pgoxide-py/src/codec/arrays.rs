@@ -3,11 +3,11 @@
 //! per-element dispatch.
 
 use pgoxide_proto::backend::Cursor;
-use pgoxide_proto::codec::array;
+use pgoxide_proto::codec::{array, text};
 use pgoxide_proto::types::{Builtin, Oid};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 use super::{expected, Codec, EncodeResult};
 use crate::errors::data_error;
@@ -278,4 +278,33 @@ fn encode_level(
 
 fn is_sequence(v: &Bound<'_, PyAny>) -> bool {
     v.is_instance_of::<PyList>() || v.is_instance_of::<PyTuple>()
+}
+
+/// An array in the text format whose elements have only a text codec (see
+/// [`Codec::TextArray`]): the literal read into a binary array of the elements' texts, then
+/// decoded as any array, each element by `elem` (a `str`, or a text user codec's result).
+pub fn decode_text_array<'py>(
+    py: Python<'py>,
+    elem: &Codec,
+    elem_oid: Oid,
+    data: &[u8],
+) -> PyResult<Bound<'py, PyAny>> {
+    let mut binary = Vec::with_capacity(data.len() + 32);
+    text::text_array_to_binary(0, elem_oid, data, &mut binary)
+        .map_err(|e| data_error(py, e.to_string()))?;
+    decode(py, elem, elem_oid, &binary)
+}
+
+/// An array parameter in the text format (see [`Codec::TextArray`]): a list as for a binary
+/// array, each element's text from `elem`, written as an array literal; or a `str` that is
+/// the literal already.
+pub fn encode_text_array(elem: &Codec, v: &Bound<'_, PyAny>, buf: &mut Vec<u8>) -> EncodeResult {
+    if let Ok(s) = v.cast::<PyString>() {
+        buf.extend_from_slice(s.to_str().map_err(|e| e.to_string())?.as_bytes());
+        return Ok(());
+    }
+    let mut binary = Vec::new();
+    // The element OID is not looked at: the binary form only carries the texts.
+    encode(elem, 0, v, &mut binary)?;
+    text::text_array_literal(&binary, buf).map_err(|e| e.to_string())
 }

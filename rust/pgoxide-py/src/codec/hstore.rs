@@ -1,8 +1,10 @@
-//! hstore, as a dict of str to str or None.
+//! hstore as a dict of str to str or None: asyncpg's `pg_contrib.hstore` codec, chosen with
+//! `set_builtin_type_codec('hstore', codec_name='pg_contrib.hstore')`. Without it hstore is
+//! text (a `str`), as in asyncpg.
 
 use pgoxide_proto::codec::hstore;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyMapping};
+use pyo3::types::{PyBytes, PyDict, PyMapping, PyString};
 
 use super::{core_error, expected, text, EncodeResult};
 
@@ -19,16 +21,30 @@ pub fn decode<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> 
     Ok(dict.into_any())
 }
 
-/// hstore from a mapping of str to str or None.
+/// hstore from a mapping of str to str or None, or (as asyncpg) an iterable of key-value
+/// pairs.
 pub fn encode(v: &Bound<'_, PyAny>, buf: &mut Vec<u8>) -> EncodeResult {
-    let map = v.cast::<PyMapping>().map_err(|_| expected("dict", v))?;
+    let items = if let Ok(map) = v.cast::<PyMapping>() {
+        map.items().map_err(|e| e.to_string())?.into_any()
+    } else if v.is_instance_of::<PyString>() || v.is_instance_of::<PyBytes>() {
+        return Err(expected("dict", v));
+    } else {
+        v.clone()
+    };
+    let iter = items.try_iter().map_err(|_| expected("dict", v))?;
     let mut pairs: Vec<(String, Option<String>)> = Vec::new();
-    for item in map.items().map_err(|e| e.to_string())?.iter() {
-        let (k, val): (Bound<'_, PyAny>, Bound<'_, PyAny>) =
-            item.extract().map_err(|e: PyErr| e.to_string())?;
+    for item in iter {
+        let item = item.map_err(|e| e.to_string())?;
+        let (k, val): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item
+            .extract()
+            .map_err(|_| format!("{} (a key-value pair)", expected("a dict or pairs", &item)))?;
+        if k.is_none() {
+            // asyncpg's words.
+            return Err("null value not allowed in hstore key".into());
+        }
         let key: String = k
             .extract()
-            .map_err(|_| format!("hstore keys must be str, got {}", expected("str", &k)))?;
+            .map_err(|_| format!("hstore keys must be str ({})", expected("str", &k)))?;
         let value = if val.is_none() {
             None
         } else {

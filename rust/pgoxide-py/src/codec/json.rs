@@ -1,5 +1,9 @@
-//! json, jsonb and jsonpath: JSON values as Python objects (dict, list, str, int, float, bool,
-//! None), parsed in Rust; parameters as JSON text or any object `json.dumps` serialises.
+//! json, jsonb and jsonpath. By default json and jsonb are their JSON text as `str`, as asyncpg
+//! gives them (for jsonb, the text after the version byte). With `connect(parse_json=True)`
+//! they are Python objects (dict, list, str, int, float, bool, None) parsed in Rust
+//! ([`Codec::ParsedJson`](super::Codec::ParsedJson)). Parameters either way: a `str` (or
+//! bytes) is JSON text already and is sent as it is, never serialised again, as asyncpg does;
+//! any other object is serialised with `json.dumps`.
 //!
 //! [`build`] turns json and jsonb text straight into Python objects, for the documents most
 //! columns hold. It handles JSON made of objects, arrays, strings (escapes included), integers
@@ -25,15 +29,24 @@ use super::{core_error, new_ascii_str, str_bytes, text, EncodeResult};
 use crate::errors::data_error;
 use crate::pycache;
 
-/// Decodes a value of one of the types of this family.
+/// Decodes a value of one of the types of this family: json and jsonb as their text.
 #[inline]
 pub fn decode<'py>(py: Python<'py>, b: Builtin, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
     let core = core_error(py);
     match b {
-        Builtin::Json => parse(py, data),
-        Builtin::Jsonb => parse(py, codec::decode_jsonb(data).map_err(core)?),
+        Builtin::Json => text(py, data),
+        Builtin::Jsonb => text(py, codec::decode_jsonb(data).map_err(core)?),
         Builtin::Jsonpath => text(py, misc::decode_jsonpath(data).map_err(core)?),
         _ => unreachable!("not a type of this family: {b:?}"),
+    }
+}
+
+/// Decodes a json or jsonb value into Python objects (`parse_json=True`).
+pub fn decode_parsed<'py>(py: Python<'py>, b: Builtin, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    match b {
+        Builtin::Json => parse(py, data),
+        Builtin::Jsonb => parse(py, codec::decode_jsonb(data).map_err(core_error(py))?),
+        _ => decode(py, b, data),
     }
 }
 

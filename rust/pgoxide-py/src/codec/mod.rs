@@ -24,7 +24,7 @@ mod uuid;
 use std::sync::Arc;
 
 use pgoxide_proto::codec::text as text_codec;
-use pgoxide_proto::types::{self, Builtin, Oid};
+use pgoxide_proto::types::{Builtin, Oid};
 use pgoxide_proto::Error;
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -55,7 +55,18 @@ pub enum Codec {
     Record(Arc<Registry>),
     Range(Box<Codec>, Oid),
     Multirange(Box<Codec>, Oid),
+    /// hstore as a dict (asyncpg's opt-in `pg_contrib.hstore` codec); without it hstore is
+    /// text.
     Hstore,
+    /// json or jsonb parsed into Python objects (`connect(parse_json=True)`); as
+    /// `Scalar(Json | Jsonb)` they are their text.
+    ParsedJson(Builtin),
+    /// `void`: `None`, as asyncpg gives it.
+    Void,
+    /// An array whose elements have only a text codec (aclitem, money, an extension type): in
+    /// the text format both ways, as a list (nested for more dimensions) of what the element
+    /// codec makes of each element's text.
+    TextArray(Box<Codec>, Oid),
     /// A user codec, and the type's own codec beneath it (for `binary`/`tuple` exchange and
     /// for text-like types inside arrays).
     User(Arc<UserCodec>, Box<Codec>),
@@ -117,9 +128,19 @@ impl Codec {
     /// arrays and composites, which are always binary.
     fn binary(&self) -> bool {
         match self {
-            Codec::Text => false,
+            Codec::Text | Codec::TextArray(..) => false,
             Codec::User(user, inner) => user.format != ExchangeFormat::Text || inner.text_like(),
             _ => true,
+        }
+    }
+
+    /// Whether an array of these values can travel as text (see [`Codec::TextArray`]): its
+    /// elements are text, or a text user codec's.
+    fn decodes_text(&self) -> bool {
+        match self {
+            Codec::Text => true,
+            Codec::User(user, _) => user.format == ExchangeFormat::Text,
+            _ => false,
         }
     }
 
@@ -158,7 +179,7 @@ impl Codec {
             self,
             Codec::Scalar(
                 Builtin::Text | Builtin::Char | Builtin::Json | Builtin::Jsonb | Builtin::Jsonpath
-            )
+            ) | Codec::ParsedJson(_)
         )
     }
 
@@ -192,6 +213,11 @@ impl Codec {
             Codec::Range(sub, _) => ranges::decode(py, sub, data),
             Codec::Multirange(range_codec, _) => ranges::decode_multirange(py, range_codec, data),
             Codec::Hstore => hstore::decode(py, data),
+            Codec::ParsedJson(b) => json::decode_parsed(py, *b, data),
+            Codec::Void => Ok(py.None().into_bound(py)),
+            Codec::TextArray(elem, elem_oid) => {
+                arrays::decode_text_array(py, elem, *elem_oid, data)
+            }
         }
     }
 
@@ -217,8 +243,10 @@ impl Codec {
                     .map_err(|_| data_error(py, "invalid numeric value: not UTF-8".into()))?;
                 return scalars::decimal_from_text(py, s);
             }
-            Codec::Scalar(Builtin::Json) if oid == types::JSON => return json::parse(py, data),
-            Codec::Scalar(Builtin::Jsonb) if oid == types::JSONB => return json::parse(py, data),
+            // The text form of json and jsonb is the JSON text (no version byte).
+            Codec::Scalar(Builtin::Json | Builtin::Jsonb) => return text(py, data),
+            Codec::ParsedJson(_) => return json::parse(py, data),
+            Codec::TextArray(..) | Codec::Void => return self.decode(py, data),
             _ => {}
         }
         scratch.clear();
@@ -253,6 +281,10 @@ impl Codec {
             Codec::Range(sub, _) => ranges::encode(sub, v, buf),
             Codec::Multirange(range_codec, _) => ranges::encode_multirange(range_codec, v, buf),
             Codec::Hstore => hstore::encode(v, buf),
+            Codec::ParsedJson(b) => json::encode(*b, v, buf),
+            // asyncpg sends any void argument as an empty value.
+            Codec::Void => Ok(()),
+            Codec::TextArray(elem, _) => arrays::encode_text_array(elem, v, buf),
             Codec::Record(_) => Err(
                 "anonymous record parameters are not supported; cast to a composite type".into(),
             ),
@@ -260,7 +292,7 @@ impl Codec {
     }
 }
 
-/// text and char, and int2, int4, int8, oid, float4, float8 and bool of the right width: a new
+/// text, "char" (as bytes), and int2, int4, int8, oid, float4, float8 and bool of the right width: a new
 /// reference (or NULL with an exception set), or `None` for anything else, which the general
 /// path decodes (and rejects).
 #[inline]
@@ -269,7 +301,10 @@ fn simple_scalar(b: Builtin, data: &[u8]) -> Option<*mut ffi::PyObject> {
     // False are singletons whose reference count is raised; `data` outlives the call.
     unsafe {
         Some(match b {
-            Builtin::Text | Builtin::Char => new_utf8_str(data),
+            Builtin::Text => new_utf8_str(data),
+            Builtin::Char => {
+                ffi::PyBytes_FromStringAndSize(data.as_ptr().cast(), data.len() as ffi::Py_ssize_t)
+            }
             Builtin::Int2 => ffi::PyLong_FromLong(i16::from_be_bytes(data.try_into().ok()?).into()),
             Builtin::Int4 => ffi::PyLong_FromLong(i32::from_be_bytes(data.try_into().ok()?).into()),
             Builtin::Int8 => ffi::PyLong_FromLongLong(i64::from_be_bytes(data.try_into().ok()?)),

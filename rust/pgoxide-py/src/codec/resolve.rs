@@ -28,7 +28,11 @@ impl Resolver<'_> {
     /// The codec for `oid`, with a user codec applied if one is registered.
     pub fn codec(&mut self, py: Python<'_>, oid: Oid) -> PyResult<Codec> {
         if let Some(user) = self.registry.user_codecs.get(&oid) {
-            let inner = self.own_codec(py, oid)?;
+            let inner = match self.own_codec(py, oid)? {
+                // The user's codec decodes the text; the type's own codec is the plain one.
+                Codec::ParsedJson(b) => Codec::Scalar(b),
+                inner => inner,
+            };
             return Ok(Codec::User(user.clone(), Box::new(inner)));
         }
         let own = self.own_codec(py, oid)?;
@@ -49,13 +53,19 @@ impl Resolver<'_> {
     /// The codec for `oid` ignoring user codecs on `oid` itself.
     fn own_codec(&mut self, py: Python<'_>, oid: Oid) -> PyResult<Codec> {
         if let Some(b) = self.registry.builtin_formats.get(&oid) {
-            return Ok(Codec::Scalar(*b));
+            return Ok(self.scalar(*b));
+        }
+        if self.registry.hstore_codecs.contains(&oid) {
+            return Ok(Codec::Hstore);
         }
         if oid == types::RECORD {
             return Ok(Codec::Record(self.registry.clone()));
         }
+        if oid == types::VOID {
+            return Ok(Codec::Void);
+        }
         if let Some(b) = types::builtin(oid) {
-            return Ok(Codec::Scalar(b));
+            return Ok(self.scalar(b));
         }
         if let Some(elem) = types::array_element(oid) {
             return self.array(py, elem);
@@ -107,8 +117,9 @@ impl Resolver<'_> {
                     desc,
                 })))
             }
+            // hstore too (a str, as asyncpg gives it, unless its `pg_contrib.hstore` codec is
+            // chosen: see above).
             TypeKind::Base => Ok(match info.name.as_str() {
-                "hstore" => Codec::Hstore,
                 // citext travels as text in both formats.
                 "citext" => Codec::Scalar(Builtin::Text),
                 _ => Codec::Text,
@@ -116,8 +127,27 @@ impl Resolver<'_> {
         }
     }
 
+    /// A builtin binary format's codec, in the shape the connection's options choose.
+    fn scalar(&self, b: Builtin) -> Codec {
+        match b {
+            Builtin::Json | Builtin::Jsonb if self.registry.options.parse_json => {
+                Codec::ParsedJson(b)
+            }
+            _ => Codec::Scalar(b),
+        }
+    }
+
+    /// A binary array of `elem`, or, when its elements have only a text codec, an array in
+    /// the text format whose elements go through that codec as text.
     fn array(&mut self, py: Python<'_>, elem: Oid) -> PyResult<Codec> {
-        self.container(py, elem, |c| Codec::Array(Box::new(c), elem))
+        let c = self.codec(py, elem)?;
+        Ok(if c.nests_in_binary() {
+            Codec::Array(Box::new(c), elem)
+        } else if c.decodes_text() {
+            Codec::TextArray(Box::new(c), elem)
+        } else {
+            Codec::Text
+        })
     }
 
     /// A binary container of `inner`, or text when `inner` cannot nest in binary.

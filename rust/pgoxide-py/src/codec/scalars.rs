@@ -1,5 +1,6 @@
 //! The plain scalars: bool, the integers (int2, int4, int8, oid, xid8), float4 and float8,
-//! numeric (as `Decimal`), text and `"char"` (as `str`) and bytea (as `bytes`).
+//! numeric (as `Decimal`, with asyncpg's digits and exponent), text (as `str`), and `"char"`
+//! and bytea (as `bytes`, as asyncpg gives them).
 
 use pgoxide_proto::codec::{self, numeric};
 use pgoxide_proto::types::Builtin;
@@ -15,7 +16,8 @@ use crate::pycache;
 pub fn decode<'py>(py: Python<'py>, b: Builtin, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
     let core = core_error(py);
     Ok(match b {
-        Builtin::Text | Builtin::Char => text(py, data)?,
+        Builtin::Text => text(py, data)?,
+        Builtin::Char => PyBytes::new(py, data).into_any(),
         Builtin::Int4 => codec::decode_i32(data)
             .map_err(core)?
             .into_pyobject(py)?
@@ -87,7 +89,11 @@ pub fn encode(b: Builtin, v: &Bound<'_, PyAny>, buf: &mut Vec<u8>) -> EncodeResu
         }
         Builtin::Text => buf.extend_from_slice(str_bytes(v)?),
         Builtin::Char => {
-            let b = str_bytes(v)?;
+            // bytes as asyncpg takes them, and a str of one ASCII character as before.
+            let b = match v.cast::<PyBytes>() {
+                Ok(b) => b.as_bytes(),
+                Err(_) => str_bytes(v).map_err(|_| expected("bytes", v))?,
+            };
             if b.len() > 1 {
                 return Err("\"char\" holds a single byte".into());
             }
@@ -151,7 +157,7 @@ fn decimal<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
     // A malformed value's error is made after the buffer is released, too.
     let text = NUMERIC_TEXT.with_borrow_mut(|text| {
         text.clear();
-        numeric::decode_to_text(data, text).map(|()| {
+        numeric::decode_to_decimal_text(data, text).map(|()| {
             // SAFETY: the text is ASCII; the result is a new str or NULL with an exception set.
             unsafe {
                 Bound::from_owned_ptr_or_err(py, new_ascii_str(text))
@@ -163,9 +169,18 @@ fn decimal<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
     decimal_of(py, &text)
 }
 
-/// `Decimal(text)` for a numeric's text output (as PostgreSQL prints it, including `NaN` and
-/// `Infinity`, which Decimal reads the same way).
+/// The `Decimal` of a numeric's text output (as PostgreSQL prints it, including `NaN` and
+/// `Infinity`, which Decimal reads the same way), in the shape the binary format gives (see
+/// `numeric::decode_to_decimal_text`): an integer's zeros in whole groups of four are the
+/// exponent, as the binary format does not send them (`10000` is `Decimal('1E+4')`).
 pub fn decimal_from_text<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let zeros = digits.len() - digits.trim_end_matches('0').len();
+    let groups = zeros / 4 * 4;
+    if groups > 0 && groups < digits.len() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        let shaped = format!("{}E+{groups}", &text[..text.len() - groups]);
+        return decimal_of(py, &ascii_str(py, &shaped)?);
+    }
     decimal_of(py, &ascii_str(py, text)?)
 }
 

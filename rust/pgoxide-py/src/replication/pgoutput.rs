@@ -771,12 +771,15 @@ pub struct PgOutputDecoder {
 impl PgOutputDecoder {
     /// `parallel`: the stream was started with `streaming=parallel`. `values`: `"typed"`
     /// decodes column values to Python objects by type; `"raw"` leaves them as sent (text
-    /// as `str`, binary as `bytes`).
+    /// as `str`, binary as `bytes`). `parse_json`: json and jsonb as Python objects instead
+    /// of their text (as `connect(parse_json=True)`).
     #[new]
-    #[pyo3(signature = (*, parallel=false, values="typed"))]
-    fn new(parallel: bool, values: &str) -> PyResult<Self> {
+    #[pyo3(signature = (*, parallel=false, values="typed", parse_json=false))]
+    fn new(parallel: bool, values: &str, parse_json: bool) -> PyResult<Self> {
+        let mut registry = Registry::default();
+        registry.options.parse_json = parse_json;
         Ok(Self {
-            inner: ChangeDecoder::new(Arc::new(Registry::default()), parallel, raw(values)?),
+            inner: ChangeDecoder::new(Arc::new(registry), parallel, raw(values)?),
         })
     }
 

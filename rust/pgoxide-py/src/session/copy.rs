@@ -290,7 +290,11 @@ fn text_form(codec: &Codec, value: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> Resu
     }
     if codec.format() == 0 || codec.text_like() {
         codec.encode(value, out)?;
-        if matches!(codec, Codec::Scalar(Builtin::Jsonb | Builtin::Jsonpath)) && !out.is_empty() {
+        if matches!(
+            codec,
+            Codec::Scalar(Builtin::Jsonb | Builtin::Jsonpath) | Codec::ParsedJson(Builtin::Jsonb)
+        ) && !out.is_empty()
+        {
             out.remove(0); // the binary form's version byte
         }
         return Ok(());
