@@ -7,9 +7,11 @@ use pgoxide_proto::codec::array;
 use pgoxide_proto::types::{Builtin, Oid};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{
+    PyByteArray, PyBytes, PyDict, PyList, PyMapping, PyMemoryView, PyString, PyTuple,
+};
 
-use super::{expected, Codec, EncodeResult};
+use super::{Codec, EncodeResult};
 use crate::errors::data_error;
 use crate::pycache;
 
@@ -160,7 +162,8 @@ fn fill_fixed<'py, const W: usize>(
     Ok(())
 }
 
-/// Encodes a (possibly nested) list or tuple as an array with lower bounds 1.
+/// Encodes a (possibly nested) sized iterable (list, tuple, ...) as an array with lower
+/// bounds 1.
 pub fn encode(
     elem: &Codec,
     elem_oid: Oid,
@@ -168,8 +171,15 @@ pub fn encode(
     buf: &mut Vec<u8>,
 ) -> EncodeResult {
     if !is_sequence(v) {
-        return Err(expected("list or tuple", v));
+        let got = v
+            .get_type()
+            .name()
+            .map_or_else(|_| "?".to_owned(), |n| n.to_string());
+        return Err(format!(
+            "a sized iterable container expected (list, tuple, ...), got {got}"
+        ));
     }
+    let v = &materialized(v)?;
     // Dimensions come from the first element at each depth; the rest must match.
     // Below the top level, a tuple is an element (not a dimension) when elements are
     // sequences themselves (composites, points, ...).
@@ -191,7 +201,9 @@ pub fn encode(
         if n == 0 || dims.len() > array::MAX_DIMS {
             break;
         }
-        probe = probe.get_item(0).map_err(|e| e.to_string())?;
+        probe = materialized(&probe)?
+            .get_item(0)
+            .map_err(|e| e.to_string())?;
     }
     if dims.len() > array::MAX_DIMS {
         return Err(format!(
@@ -246,8 +258,12 @@ fn encode_level(
     buf: &mut Vec<u8>,
     has_nulls: &mut bool,
 ) -> EncodeResult {
-    if !is_sequence(v) || v.len().map_err(|e| e.to_string())? != dims[0].0 as usize {
-        return Err("multi-dimensional arrays must be rectangular lists".into());
+    if !is_sequence(v) {
+        return Err(NON_HOMOGENEOUS.into());
+    }
+    let v = &materialized(v)?;
+    if v.len().map_err(|e| e.to_string())? != dims[0].0 as usize {
+        return Err(NON_HOMOGENEOUS.into());
     }
     for item in v.try_iter().map_err(|e| e.to_string())? {
         let item = item.map_err(|e| e.to_string())?;
@@ -263,12 +279,12 @@ fn encode_level(
                 is_sequence(&item)
             };
             if deeper {
-                return Err("multi-dimensional arrays must be rectangular lists".into());
+                return Err(NON_HOMOGENEOUS.into());
             }
             let at = buf.len();
             buf.extend_from_slice(&[0; 4]);
             elem.encode(&item, buf)
-                .map_err(|e| format!("array element: {e}"))?;
+                .map_err(|e| format!("invalid array element: {e}"))?;
             let len = (buf.len() - at - 4) as i32;
             buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
         }
@@ -276,6 +292,35 @@ fn encode_level(
     Ok(())
 }
 
+const NON_HOMOGENEOUS: &str =
+    "non-homogeneous array: multi-dimensional arrays must be rectangular lists";
+
+/// Whether `v` can be an array or one of its dimensions, as asyncpg decides: a sized iterable
+/// (list, tuple, set, a class with `__iter__` and `__len__`) that is not a str, bytes-like
+/// object or mapping.
 fn is_sequence(v: &Bound<'_, PyAny>) -> bool {
-    v.is_instance_of::<PyList>() || v.is_instance_of::<PyTuple>()
+    if v.is_instance_of::<PyList>() || v.is_instance_of::<PyTuple>() {
+        return true;
+    }
+    if v.is_instance_of::<PyString>()
+        || v.is_instance_of::<PyBytes>()
+        || v.is_instance_of::<PyByteArray>()
+        || v.is_instance_of::<PyMemoryView>()
+        || v.is_instance_of::<PyDict>()
+        || v.cast::<PyMapping>().is_ok()
+    {
+        return false;
+    }
+    let ty = v.get_type();
+    ty.hasattr("__iter__").unwrap_or(false) && ty.hasattr("__len__").unwrap_or(false)
+}
+
+/// `v` itself when it is a list or tuple, else its items as a list (read once).
+fn materialized<'py>(v: &Bound<'py, PyAny>) -> Result<Bound<'py, PyAny>, String> {
+    if v.is_instance_of::<PyList>() || v.is_instance_of::<PyTuple>() {
+        return Ok(v.clone());
+    }
+    // SAFETY: `v` is live; a new reference or NULL with an exception set.
+    unsafe { Bound::from_owned_ptr_or_err(v.py(), ffi::PySequence_List(v.as_ptr())) }
+        .map_err(|e| format!("cannot iterate over the array value: {e}"))
 }
