@@ -183,13 +183,7 @@ pub fn encode(
     // Dimensions come from the first element at each depth; the rest must match.
     // Below the top level, a tuple is an element (not a dimension) when elements are
     // sequences themselves (composites, points, ...).
-    let is_dimension = |x: &Bound<'_, PyAny>, top: bool| {
-        if top || !elem.sequence_valued() {
-            is_sequence(x)
-        } else {
-            x.is_instance_of::<PyList>()
-        }
-    };
+    let is_dimension = |x: &Bound<'_, PyAny>, top: bool| is_dimension(elem, x, top);
     let mut dims = Vec::new();
     let mut probe = v.clone();
     while is_dimension(&probe, dims.is_empty()) {
@@ -243,7 +237,7 @@ pub fn encode(
     );
     let mut has_nulls = false;
     if !dims.is_empty() {
-        encode_level(elem, v, &dims, buf, &mut has_nulls)?;
+        encode_level(elem, v, &dims, true, buf, &mut has_nulls)?;
     }
     if has_nulls {
         buf[start + array::HAS_NULLS_OFFSET + 3] = 1;
@@ -255,10 +249,11 @@ fn encode_level(
     elem: &Codec,
     v: &Bound<'_, PyAny>,
     dims: &[(i32, i32)],
+    top: bool,
     buf: &mut Vec<u8>,
     has_nulls: &mut bool,
 ) -> EncodeResult {
-    if !is_sequence(v) {
+    if !is_dimension(elem, v, top) {
         return Err(NON_HOMOGENEOUS.into());
     }
     let v = &materialized(v)?;
@@ -268,17 +263,12 @@ fn encode_level(
     for item in v.try_iter().map_err(|e| e.to_string())? {
         let item = item.map_err(|e| e.to_string())?;
         if dims.len() > 1 {
-            encode_level(elem, &item, &dims[1..], buf, has_nulls)?;
+            encode_level(elem, &item, &dims[1..], false, buf, has_nulls)?;
         } else if item.is_none() {
             *has_nulls = true;
             buf.extend_from_slice(&(-1i32).to_be_bytes());
         } else {
-            let deeper = if elem.sequence_valued() {
-                item.is_instance_of::<PyList>()
-            } else {
-                is_sequence(&item)
-            };
-            if deeper {
+            if is_dimension(elem, &item, false) {
                 return Err(NON_HOMOGENEOUS.into());
             }
             let at = buf.len();
@@ -290,6 +280,32 @@ fn encode_level(
         }
     }
     Ok(())
+}
+
+/// Whether `x` is a dimension of an array of `elem` (else it is an element). The array itself
+/// (`top`) is any sized iterable. Below it, when elements are sequences themselves
+/// (composites, points, ranges), only lists are dimensions; when they are plain scalars
+/// (numbers, text, dates...), any sized iterable is; for other element types (bit strings,
+/// json, user codecs, whose values may be iterables), lists and tuples.
+fn is_dimension(elem: &Codec, x: &Bound<'_, PyAny>, top: bool) -> bool {
+    if top {
+        return is_sequence(x);
+    }
+    if elem.sequence_valued() {
+        return x.is_instance_of::<PyList>();
+    }
+    match elem {
+        Codec::Text => is_sequence(x),
+        Codec::Scalar(b)
+            if !matches!(
+                b,
+                Builtin::Bits | Builtin::Json | Builtin::Jsonb | Builtin::Jsonpath
+            ) =>
+        {
+            is_sequence(x)
+        }
+        _ => x.is_instance_of::<PyList>() || x.is_instance_of::<PyTuple>(),
+    }
 }
 
 const NON_HOMOGENEOUS: &str =
