@@ -220,7 +220,11 @@ async def test_executemany_is_atomic_on_server_error(conn):
 
 async def test_executemany_bad_row_sends_nothing(conn):
     await conn.execute("CREATE TEMP TABLE m(a int)")
-    with pytest.raises(exceptions.DataError, match=r"query argument \$1 of type int4"):
+    with pytest.raises(
+        exceptions.DataError,
+        match=r"query argument \$1 in element #2 of executemany\(\) sequence: 'three' "
+        r"\(expected int, got str; \$1 is of type int4\)",
+    ):
         await conn.executemany("INSERT INTO m VALUES ($1)", [(1,), (2,), ("three",)])
     assert await conn.fetchval("SELECT count(*) FROM m") == 0
 

@@ -135,7 +135,13 @@ async def test_ranges_and_multiranges(conn):
     await _round_trip(conn, "tx.floatrange", Range(1.5, 2.5, lower_inc=False, upper_inc=True))
     # The server canonicalises discrete ranges; the Range keeps what the server sent.
     assert await conn.fetchval("SELECT $1::int4range", Range(1, 5, upper_inc=True)) == Range(1, 6)
-    assert await conn.fetchval("SELECT $1::int4range", (1, 5)) == Range(1, 5)
+    # asyncpg's shorthand: a tuple or list of bounds, both inclusive; () is empty.
+    assert await conn.fetchval("SELECT $1::int4range", (1, 5)) == Range(1, 6)
+    assert await conn.fetchval("SELECT $1::int4range", [1, 5]) == Range(1, 6)
+    assert await conn.fetchval("SELECT $1::int4range", (2,)) == Range(2, None)
+    assert await conn.fetchval("SELECT $1::int4range", (None, 2)) == Range(None, 3)
+    assert await conn.fetchval("SELECT $1::int4range", ()) == Range(empty=True)
+    assert await conn.fetchval("SELECT $1::int4multirange", [()]) == []
     mr = [Range(1, 3), Range(5, 8)]
     await _round_trip(conn, "int4multirange", mr)
     assert await conn.fetchval("SELECT '{}'::int4multirange") == []

@@ -28,6 +28,7 @@ from .exceptions import (
     InvalidSQLStatementNameError,
     PostgresError,
     PostgresMessage,
+    UnsupportedClientFeatureError,
 )
 from .operations import OperationPath
 from .pipeline import Pipeline
@@ -59,6 +60,10 @@ def _is_stale(error: PostgresError) -> bool:
         and (error.message or "").startswith("cache lookup failed for type")
     )
 
+
+# The most arguments a query can have: the protocol's counts are 16-bit and PostgreSQL reads
+# them unsigned (libpq's PQ_QUERY_PARAM_MAX_LIMIT; asyncpg stops at 32767).
+MAX_QUERY_ARGS = 65535
 
 # asyncpg's short names for set_builtin_type_codec.
 #: The SQL names asyncpg's ``set_builtin_type_codec`` takes for core codecs (its
@@ -274,10 +279,13 @@ class Connection(CopyMethods, metaclass=_ConnectionMeta):
     ) -> None:
         """Runs ``command`` once per argument tuple, pipelined with a single Sync.
 
-        The batch is atomic: it runs in one implicit transaction (or the current one), so an
-        error anywhere leaves none of it applied. A row that cannot be encoded raises before
-        anything of its chunk is sent; if earlier chunks were already sent, the batch is
-        made to fail on the server so nothing of it commits.
+        Outside a transaction block the batch is atomic: it runs in one implicit
+        transaction, so an error anywhere leaves none of it applied. A row that cannot be
+        encoded (or an exception from ``args``) raises before anything of its chunk is sent;
+        if earlier chunks were already sent, the batch is made to fail on the server so
+        nothing of it commits. Inside a transaction block, as in asyncpg, the chunks already
+        sent then stay applied and the block stays usable. Once the server has failed the
+        batch, no more rows are sent.
         """
         ops = self._ops
         deadline = ops.deadline(timeout)
@@ -457,6 +465,9 @@ class Connection(CopyMethods, metaclass=_ConnectionMeta):
             event = self._query_event(tracer, kind, query, args, timeout)
             run = self._execute(query, args, limit, timeout, record_class, kind, True)
             return await tracing.traced(tracer, "query", event, run, _rows_outcome)  # type: ignore[no-any-return]
+        if len(args) > MAX_QUERY_ARGS:
+            # Before the statement is prepared: the server's counts are 16-bit.
+            raise InterfaceError(f"the number of query arguments cannot exceed {MAX_QUERY_ARGS}")
         if record_class is None:
             record_class = self._record_class
         else:
@@ -617,7 +628,27 @@ class Connection(CopyMethods, metaclass=_ConnectionMeta):
         interval). For json or jsonb, ``'text'`` plugs in another JSON library (e.g. orjson)."""
         if format not in ("text", "binary", "tuple"):
             raise ValueError(f"format must be 'text', 'binary' or 'tuple', not {format!r}")
-        oid = await self._type_oid(typename, schema)
+        oid, kind, is_array = await self._type_row(typename, schema)
+        if kind == "d":
+            raise UnsupportedClientFeatureError(
+                "custom codecs on domain types are not supported",
+                hint="Set the codec on the base type.",
+                detail="PostgreSQL does not distinguish domains from their base types in "
+                "query results at the protocol level.",
+            )
+        if kind == "c":
+            if format != "tuple":
+                raise UnsupportedClientFeatureError(
+                    "only tuple-format codecs can be used on composite types",
+                    hint="Use set_type_codec(..., format='tuple') and pass/interpret data as "
+                    "a Python tuple.",
+                )
+        elif kind not in ("b", "e") or is_array:
+            raise InterfaceError(
+                f"cannot use custom codec on type {schema}.{typename}: "
+                "it is neither a scalar type nor a composite type"
+            )
+        await self._introspect_if_new(oid)
         self._session.set_user_codec(oid, encoder, decoder, format)
         self._statements.clear()
 
@@ -639,12 +670,23 @@ class Connection(CopyMethods, metaclass=_ConnectionMeta):
         self._statements.clear()
 
     async def _type_oid(self, typename: str, schema: str) -> int:
+        oid, _, _ = await self._type_row(typename, schema)
+        await self._introspect_if_new(oid)
+        return oid
+
+    async def _type_row(self, typename: str, schema: str) -> tuple[int, str, bool]:
+        """``(oid, typtype, is_array)`` of a type by name; SQL's names of builtin types
+        (``integer``, ``double precision``, ...) work in ``pg_catalog``."""
+        name = introspection.pg_type_name(typename, schema)
         rows, _ = await self._execute(
-            introspection.TYPE_BY_NAME_QUERY, (typename, schema), 0, None, None
+            introspection.TYPE_BY_NAME_QUERY, (name, schema), 0, None, None
         )
         if not rows:
             raise ValueError(f"unknown type: {schema}.{typename}")
-        oid: int = rows[0][0]
+        oid, kind, is_array = rows[0]
+        return oid, kind, is_array
+
+    async def _introspect_if_new(self, oid: int) -> None:
         if oid >= introspection.FIRST_UNPINNED_OID and not self._session.knows_type(oid):
             ops = self._ops
             await ops.take(None)

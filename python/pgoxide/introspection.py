@@ -64,11 +64,47 @@ WHERE t.oid IN (SELECT oid FROM wanted)
 
 
 TYPE_BY_NAME_QUERY = """
-SELECT t.oid
+SELECT t.oid, t.typtype::text, (t.typlen = -1 AND t.typelem <> 0) AS is_array
 FROM pg_catalog.pg_type t
 JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
 WHERE t.typname = $1 AND n.nspname = $2
 """
+
+#: SQL's spellings of builtin types (and asyncpg's, e.g. ``timestamp with timezone``) and
+#: their names in ``pg_catalog.pg_type``, for ``set_type_codec(..., schema='pg_catalog')``.
+#: ``char`` is SQL's ``character`` (bpchar), as in asyncpg; the one-byte type is ``"char"``.
+SQL_TYPE_NAMES: dict[str, str] = {
+    "smallint": "int2",
+    "int": "int4",
+    "integer": "int4",
+    "bigint": "int8",
+    "decimal": "numeric",
+    "real": "float4",
+    "double precision": "float8",
+    "float": "float8",
+    "boolean": "bool",
+    "timestamp with time zone": "timestamptz",
+    "timestamp with timezone": "timestamptz",
+    "timestamp without time zone": "timestamp",
+    "timestamp without timezone": "timestamp",
+    "time with time zone": "timetz",
+    "time with timezone": "timetz",
+    "time without time zone": "time",
+    "time without timezone": "time",
+    "char": "bpchar",
+    "character": "bpchar",
+    "character varying": "varchar",
+    "bit varying": "varbit",
+    '"char"': "char",
+}
+
+
+def pg_type_name(typename: str, schema: str) -> str:
+    """The ``pg_type`` name of ``typename`` in ``schema``: SQL's aliases of builtin types are
+    resolved in ``pg_catalog``, case-insensitively (asyncpg does the same)."""
+    if schema == "pg_catalog":
+        return SQL_TYPE_NAMES.get(" ".join(typename.lower().split()), typename)
+    return typename
 
 
 def type_of(session: _pgoxide.Session, oid: int) -> Type:

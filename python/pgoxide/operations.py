@@ -301,6 +301,9 @@ class OperationPath:
         try:
             while more:
                 await protocol.writable()
+                # One pass of the loop per chunk even when the socket keeps up: what the
+                # server answered meanwhile is read, so a batch it has failed stops here.
+                await asyncio.sleep(0)
                 data, more = session.executemany(stmt, rows, _BATCH_CHUNK, False)
                 protocol.write(data)
         except BaseException:

@@ -65,6 +65,10 @@ impl<'a> Cursor<'a> {
         self.array().map(i16::from_be_bytes)
     }
 
+    pub fn u16(&mut self) -> Result<u16> {
+        self.array().map(u16::from_be_bytes)
+    }
+
     #[inline]
     pub fn i32(&mut self) -> Result<i32> {
         self.array().map(i32::from_be_bytes)
@@ -214,12 +218,8 @@ pub fn parse_row_description(body: &[u8]) -> Result<Vec<Column>> {
 
 pub fn parse_parameter_description(body: &[u8]) -> Result<Vec<u32>> {
     let mut c = Cursor::new(body, "ParameterDescription");
-    let n = c.i16()?;
-    if n < 0 {
-        return Err(Error::protocol(
-            "malformed ParameterDescription message (negative count)",
-        ));
-    }
+    // Unsigned: PostgreSQL accepts up to 65535 parameters.
+    let n = c.u16()?;
     let oids = (0..n).map(|_| c.u32()).collect::<Result<Vec<_>>>()?;
     c.finish()?;
     Ok(oids)
@@ -384,6 +384,18 @@ mod tests {
         r.finish().unwrap();
         let mut r = DataRow::parse(&[0, 1, 0, 0, 0, 9, 1]).unwrap();
         assert!(r.next_field().is_err());
+    }
+
+    #[test]
+    fn parameter_description_count_is_unsigned() {
+        // 40000 parameters: the count's high bit is set, which PostgreSQL sends as is.
+        let mut body = 40000u16.to_be_bytes().to_vec();
+        for _ in 0..40000 {
+            body.extend_from_slice(&23u32.to_be_bytes());
+        }
+        let oids = parse_parameter_description(&body).unwrap();
+        assert_eq!(oids.len(), 40000);
+        assert!(parse_parameter_description(&[0, 1, 0, 0]).is_err());
     }
 
     #[test]

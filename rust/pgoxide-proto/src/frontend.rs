@@ -102,12 +102,17 @@ pub fn query(buf: &mut Vec<u8>, sql: &str) -> Result<()> {
     finish(buf, at)
 }
 
+/// The most parameters a statement can have: the protocol's counts are 16-bit, and
+/// PostgreSQL reads them unsigned (libpq's `PQ_QUERY_PARAM_MAX_LIMIT`).
+pub const MAX_QUERY_ARGS: usize = 65535;
+
 pub fn parse(buf: &mut Vec<u8>, name: &str, sql: &str, param_types: &[u32]) -> Result<()> {
     let at = begin(buf, b'P');
     put_cstr(buf, name.as_bytes(), "statement names")?;
     put_cstr(buf, sql.as_bytes(), "query text")?;
-    let n = i16::try_from(param_types.len())
-        .map_err(|_| Error::Encode("too many parameter types (at most 32767)".into()))?;
+    // The count is unsigned on the wire (PostgreSQL reads it so; libpq allows 65535).
+    let n = u16::try_from(param_types.len())
+        .map_err(|_| Error::Encode("too many parameter types (at most 65535)".into()))?;
     buf.extend_from_slice(&n.to_be_bytes());
     for oid in param_types {
         buf.extend_from_slice(&oid.to_be_bytes());
@@ -195,12 +200,15 @@ impl<'a> Bind<'a> {
         param_formats: &[i16],
         nparams: usize,
     ) -> Result<Self> {
-        let nparams = i16::try_from(nparams)
-            .map_err(|_| Error::Encode("too many query arguments (at most 32767)".into()))?;
+        let nparams = u16::try_from(nparams).map_err(|_| {
+            Error::Encode(format!(
+                "the number of query arguments cannot exceed {MAX_QUERY_ARGS}"
+            ))
+        })?;
         let at = begin(buf, b'B');
         put_cstr(buf, portal.as_bytes(), "portal names")?;
         put_cstr(buf, statement.as_bytes(), "statement names")?;
-        buf.extend_from_slice(&(param_formats.len() as i16).to_be_bytes());
+        buf.extend_from_slice(&(param_formats.len() as u16).to_be_bytes());
         for f in param_formats {
             buf.extend_from_slice(&f.to_be_bytes());
         }
@@ -251,6 +259,26 @@ impl<'a> Bind<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parameter_counts_are_unsigned() {
+        let mut b = Vec::new();
+        let types = vec![23u32; 40000];
+        parse(&mut b, "", "q", &types).unwrap();
+        // tag, length, two empty-ish strings, then the count.
+        assert_eq!(&b[1 + 4 + 1 + 2..][..2], &40000u16.to_be_bytes());
+        let mut b = Vec::new();
+        assert!(parse(&mut b, "", "q", &vec![23u32; MAX_QUERY_ARGS + 1]).is_err());
+        let mut b = Vec::new();
+        let bind = Bind::begin(&mut b, "", "", &[1], 40000).unwrap();
+        drop(bind);
+        assert_eq!(&b[b.len() - 2..], &40000u16.to_be_bytes());
+        let mut b = Vec::new();
+        let e = Bind::begin(&mut b, "", "", &[1], MAX_QUERY_ARGS + 1)
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("cannot exceed 65535"), "{e}");
+    }
 
     #[test]
     fn startup_bytes() {

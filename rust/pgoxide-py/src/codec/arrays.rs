@@ -7,9 +7,11 @@ use pgoxide_proto::codec::{array, text};
 use pgoxide_proto::types::{Builtin, Oid};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{
+    PyByteArray, PyBytes, PyDict, PyList, PyMapping, PyMemoryView, PyString, PyTuple,
+};
 
-use super::{expected, Codec, EncodeResult};
+use super::{Codec, EncodeResult};
 use crate::errors::data_error;
 use crate::pycache;
 
@@ -160,7 +162,8 @@ fn fill_fixed<'py, const W: usize>(
     Ok(())
 }
 
-/// Encodes a (possibly nested) list or tuple as an array with lower bounds 1.
+/// Encodes a (possibly nested) sized iterable (list, tuple, ...) as an array with lower
+/// bounds 1.
 pub fn encode(
     elem: &Codec,
     elem_oid: Oid,
@@ -168,18 +171,19 @@ pub fn encode(
     buf: &mut Vec<u8>,
 ) -> EncodeResult {
     if !is_sequence(v) {
-        return Err(expected("list or tuple", v));
+        let got = v
+            .get_type()
+            .name()
+            .map_or_else(|_| "?".to_owned(), |n| n.to_string());
+        return Err(format!(
+            "a sized iterable container expected (list, tuple, ...), got {got}"
+        ));
     }
+    let v = &materialized(v)?;
     // Dimensions come from the first element at each depth; the rest must match.
     // Below the top level, a tuple is an element (not a dimension) when elements are
     // sequences themselves (composites, points, ...).
-    let is_dimension = |x: &Bound<'_, PyAny>, top: bool| {
-        if top || !elem.sequence_valued() {
-            is_sequence(x)
-        } else {
-            x.is_instance_of::<PyList>()
-        }
-    };
+    let is_dimension = |x: &Bound<'_, PyAny>, top: bool| is_dimension(elem, x, top);
     let mut dims = Vec::new();
     let mut probe = v.clone();
     while is_dimension(&probe, dims.is_empty()) {
@@ -191,7 +195,9 @@ pub fn encode(
         if n == 0 || dims.len() > array::MAX_DIMS {
             break;
         }
-        probe = probe.get_item(0).map_err(|e| e.to_string())?;
+        probe = materialized(&probe)?
+            .get_item(0)
+            .map_err(|e| e.to_string())?;
     }
     if dims.len() > array::MAX_DIMS {
         return Err(format!(
@@ -231,7 +237,7 @@ pub fn encode(
     );
     let mut has_nulls = false;
     if !dims.is_empty() {
-        encode_level(elem, v, &dims, buf, &mut has_nulls)?;
+        encode_level(elem, v, &dims, true, buf, &mut has_nulls)?;
     }
     if has_nulls {
         buf[start + array::HAS_NULLS_OFFSET + 3] = 1;
@@ -243,32 +249,32 @@ fn encode_level(
     elem: &Codec,
     v: &Bound<'_, PyAny>,
     dims: &[(i32, i32)],
+    top: bool,
     buf: &mut Vec<u8>,
     has_nulls: &mut bool,
 ) -> EncodeResult {
-    if !is_sequence(v) || v.len().map_err(|e| e.to_string())? != dims[0].0 as usize {
-        return Err("multi-dimensional arrays must be rectangular lists".into());
+    if !is_dimension(elem, v, top) {
+        return Err(NON_HOMOGENEOUS.into());
+    }
+    let v = &materialized(v)?;
+    if v.len().map_err(|e| e.to_string())? != dims[0].0 as usize {
+        return Err(NON_HOMOGENEOUS.into());
     }
     for item in v.try_iter().map_err(|e| e.to_string())? {
         let item = item.map_err(|e| e.to_string())?;
         if dims.len() > 1 {
-            encode_level(elem, &item, &dims[1..], buf, has_nulls)?;
+            encode_level(elem, &item, &dims[1..], false, buf, has_nulls)?;
         } else if item.is_none() {
             *has_nulls = true;
             buf.extend_from_slice(&(-1i32).to_be_bytes());
         } else {
-            let deeper = if elem.sequence_valued() {
-                item.is_instance_of::<PyList>()
-            } else {
-                is_sequence(&item)
-            };
-            if deeper {
-                return Err("multi-dimensional arrays must be rectangular lists".into());
+            if is_dimension(elem, &item, false) {
+                return Err(NON_HOMOGENEOUS.into());
             }
             let at = buf.len();
             buf.extend_from_slice(&[0; 4]);
             elem.encode(&item, buf)
-                .map_err(|e| format!("array element: {e}"))?;
+                .map_err(|e| format!("invalid array element: {e}"))?;
             let len = (buf.len() - at - 4) as i32;
             buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
         }
@@ -276,8 +282,63 @@ fn encode_level(
     Ok(())
 }
 
+/// Whether `x` is a dimension of an array of `elem` (else it is an element). The array itself
+/// (`top`) is any sized iterable. Below it, when elements are sequences themselves
+/// (composites, points, ranges), only lists are dimensions; when they are plain scalars
+/// (numbers, text, dates...), any sized iterable is; for other element types (bit strings,
+/// json, user codecs, whose values may be iterables), lists and tuples.
+fn is_dimension(elem: &Codec, x: &Bound<'_, PyAny>, top: bool) -> bool {
+    if top {
+        return is_sequence(x);
+    }
+    if elem.sequence_valued() {
+        return x.is_instance_of::<PyList>();
+    }
+    match elem {
+        Codec::Text => is_sequence(x),
+        Codec::Scalar(b)
+            if !matches!(
+                b,
+                Builtin::Bits | Builtin::Json | Builtin::Jsonb | Builtin::Jsonpath
+            ) =>
+        {
+            is_sequence(x)
+        }
+        _ => x.is_instance_of::<PyList>() || x.is_instance_of::<PyTuple>(),
+    }
+}
+
+const NON_HOMOGENEOUS: &str =
+    "non-homogeneous array: multi-dimensional arrays must be rectangular lists";
+
+/// Whether `v` can be an array or one of its dimensions, as asyncpg decides: a sized iterable
+/// (list, tuple, set, a class with `__iter__` and `__len__`) that is not a str, bytes-like
+/// object or mapping.
 fn is_sequence(v: &Bound<'_, PyAny>) -> bool {
-    v.is_instance_of::<PyList>() || v.is_instance_of::<PyTuple>()
+    if v.is_instance_of::<PyList>() || v.is_instance_of::<PyTuple>() {
+        return true;
+    }
+    if v.is_instance_of::<PyString>()
+        || v.is_instance_of::<PyBytes>()
+        || v.is_instance_of::<PyByteArray>()
+        || v.is_instance_of::<PyMemoryView>()
+        || v.is_instance_of::<PyDict>()
+        || v.cast::<PyMapping>().is_ok()
+    {
+        return false;
+    }
+    let ty = v.get_type();
+    ty.hasattr("__iter__").unwrap_or(false) && ty.hasattr("__len__").unwrap_or(false)
+}
+
+/// `v` itself when it is a list or tuple, else its items as a list (read once).
+fn materialized<'py>(v: &Bound<'py, PyAny>) -> Result<Bound<'py, PyAny>, String> {
+    if v.is_instance_of::<PyList>() || v.is_instance_of::<PyTuple>() {
+        return Ok(v.clone());
+    }
+    // SAFETY: `v` is live; a new reference or NULL with an exception set.
+    unsafe { Bound::from_owned_ptr_or_err(v.py(), ffi::PySequence_List(v.as_ptr())) }
+        .map_err(|e| format!("cannot iterate over the array value: {e}"))
 }
 
 /// An array in the text format whose elements have only a text codec (see

@@ -82,7 +82,11 @@ pub fn encode(c: &Composite, v: &Bound<'_, PyAny>, buf: &mut Vec<u8>) -> EncodeR
                 .extract()
                 .map_err(|_| "composite keys must be attribute names".to_owned())?;
             if !c.names.contains(&key) {
-                return Err(format!("{} has no attribute {key:?}", c.type_name));
+                // asyncpg's words first, then which type.
+                return Err(format!(
+                    "'{key}' is not a valid element: {} has no attribute {key:?}",
+                    c.type_name
+                ));
             }
         }
         c.names.iter().map(|n| map.get_item(n).ok()).collect()

@@ -5,7 +5,7 @@ use std::ops::Bound as Edge;
 
 use pgoxide_proto::codec::range;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use super::{core_error, expected, nested, Codec, EncodeResult};
 use crate::pycache;
@@ -49,8 +49,8 @@ pub fn decode_multirange<'py>(
     Ok(list.into_any())
 }
 
-/// A range from a `Range`-like object (lower, upper, lower_inc, upper_inc, isempty) or a
-/// `(lower, upper)` pair taken as `[lower, upper)`.
+/// A range from a `Range`-like object (lower, upper, lower_inc, upper_inc, isempty), or a
+/// tuple or list of 0, 1 or 2 bounds as asyncpg takes them (see `range_parts`).
 pub fn encode(sub: &Codec, v: &Bound<'_, PyAny>, buf: &mut Vec<u8>) -> EncodeResult {
     let (lower, upper, lower_inc, upper_inc, empty) = range_parts(v)?;
     if empty {
@@ -90,10 +90,29 @@ fn range_parts<'py>(v: &Bound<'py, PyAny>) -> Result<RangeParts<'py>, String> {
             flag("isempty")?,
         ));
     }
-    let (lower, upper): (Bound<'py, PyAny>, Bound<'py, PyAny>) = v
-        .extract()
-        .map_err(|_| expected("Range or (lower, upper)", v))?;
-    Ok((non_null(lower), non_null(upper), true, false, false))
+    // asyncpg's shorthand: () is empty, (a,) is [a, infinity), (a, b) is [a, b] (None for
+    // an unbounded side).
+    let items: Vec<Bound<'py, PyAny>> = if let Ok(t) = v.cast::<PyTuple>() {
+        t.iter().collect()
+    } else if let Ok(l) = v.cast::<PyList>() {
+        l.iter().collect()
+    } else {
+        let got = v
+            .get_type()
+            .name()
+            .map_or_else(|_| "?".to_owned(), |n| n.to_string());
+        return Err(format!("list, tuple or Range object expected (got {got})"));
+    };
+    let mut items = items.into_iter();
+    match (items.next(), items.next(), items.len()) {
+        (None, _, _) => Ok((None, None, false, false, true)),
+        (Some(lower), None, _) => Ok((non_null(lower), None, true, false, false)),
+        (Some(lower), Some(upper), 0) => Ok((non_null(lower), non_null(upper), true, true, false)),
+        (_, _, more) => Err(format!(
+            "expected 0, 1 or 2 elements in range (got {})",
+            more + 2
+        )),
+    }
 }
 
 /// A multirange from a sequence of ranges.
@@ -106,7 +125,13 @@ pub fn encode_multirange(
         return Err("multirange of a non-range type".into());
     };
     let mut enc = range::MultirangeEncoder::begin(buf);
-    for item in v.try_iter().map_err(|_| expected("a list of ranges", v))? {
+    if v.is_instance_of::<PyString>() || v.is_instance_of::<PyBytes>() {
+        return Err(expected("a sequence of ranges", v));
+    }
+    for item in v
+        .try_iter()
+        .map_err(|_| expected("a sequence of ranges", v))?
+    {
         let item = item.map_err(|e| e.to_string())?;
         let mut one = Vec::new();
         encode(sub, &item, &mut one)?;

@@ -75,17 +75,43 @@ pub fn encode(b: Builtin, v: &Bound<'_, PyAny>, buf: &mut Vec<u8>) -> EncodeResu
             buf.extend_from_slice(&narrow.to_be_bytes());
         }
         Builtin::Numeric => {
-            let ok = v
-                .is_instance(pycache::decimal(v.py()).map_err(|e| e.to_string())?)
+            let py = v.py();
+            let text = if v.is_instance_of::<PyString>() {
+                // A numeric's text, read as Decimal reads it (asyncpg's way): so 'NaN',
+                // 'Infinity' and '1e5' work, and what Decimal refuses is refused here.
+                pycache::decimal(py)
+                    .and_then(|d| d.call1((v,)))
+                    .and_then(|d| d.str())
+                    .map_err(|_| format!("invalid numeric value: {}", repr(v)))?
+            } else if v
+                .is_instance(pycache::decimal(py).map_err(|e| e.to_string())?)
                 .unwrap_or(false)
-                || (v.is_instance_of::<PyInt>() && !v.is_instance_of::<PyBool>())
-                || v.is_instance_of::<PyFloat>();
-            if !ok {
-                return Err(expected("Decimal, int or float", v));
-            }
-            let text = v.str().map_err(|e| e.to_string())?;
-            numeric::encode_from_text(&text.to_cow().map_err(|e| e.to_string())?, buf)
-                .map_err(|e| e.to_string())?;
+                || v.is_instance_of::<PyInt>()
+                || v.is_instance_of::<PyFloat>()
+            {
+                if let Ok(b) = v.cast::<PyBool>() {
+                    buf.extend_from_slice(if b.is_true() { &ONE[..] } else { &ZERO[..] });
+                    return Ok(());
+                }
+                v.str().map_err(|e| e.to_string())?
+            } else {
+                return Err(expected("Decimal, int, float or str", v));
+            };
+            let text = text.to_cow().map_err(|e| e.to_string())?;
+            // numeric has one NaN: a signalling one, or one with diagnostic digits, is it too.
+            let unsigned = text.trim_start_matches(['-', '+']);
+            let text = if unsigned
+                .get(..3)
+                .is_some_and(|p| p.eq_ignore_ascii_case("nan"))
+                || unsigned
+                    .get(..4)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("snan"))
+            {
+                "NaN".into()
+            } else {
+                text
+            };
+            numeric::encode_from_text(&text, buf).map_err(|e| e.to_string())?;
         }
         Builtin::Text => buf.extend_from_slice(str_bytes(v)?),
         Builtin::Char => {
@@ -119,22 +145,68 @@ fn int<T: TryFrom<i64> + TryFrom<i128>>(
     v: &Bound<'_, PyAny>,
     type_name: &str,
 ) -> Result<T, String> {
+    let out_of_range = || format!("value out of {type_name} range");
     if v.is_exact_instance_of::<PyInt>() {
         // The common case, without the 128-bit conversion: an int that fits a C long long.
         let mut overflow = 0;
         // SAFETY: `v` is a live int; this cannot fail other than by overflowing.
         let n = unsafe { pyo3::ffi::PyLong_AsLongLongAndOverflow(v.as_ptr(), &mut overflow) };
         if overflow == 0 {
-            return T::try_from(n).map_err(|_| format!("value out of {type_name} range"));
+            return T::try_from(n).map_err(|_| out_of_range());
         }
     }
-    if !v.is_instance_of::<PyInt>() && v.hasattr("__index__").ok() != Some(true) {
+    if v.is_instance_of::<PyInt>() || v.hasattr("__index__").ok() == Some(true) {
+        let wide: i128 = v.extract().map_err(|_| out_of_range())?;
+        return T::try_from(wide).map_err(|_| out_of_range());
+    }
+    let wide = integral(v)?.ok_or_else(out_of_range)?;
+    T::try_from(wide).map_err(|_| out_of_range())
+}
+
+/// numeric 1 and 0 (ndigits, weight, sign, dscale, digits), for True and False.
+const ONE: [u8; 10] = [0, 1, 0, 0, 0, 0, 0, 0, 0, 1];
+const ZERO: [u8; 8] = [0, 0, 0, 0, 0, 0, 0, 0];
+
+const LOSSY_INT: &str = "not an integral value: converting it to an integer would lose something";
+
+/// An integral value that is not an int (`11.0`, `Decimal('3')`, `Fraction(4, 1)`), as
+/// asyncpg takes them: `Ok(None)` when it is too large for 128 bits; an error when the value
+/// has a fraction (asyncpg would truncate it) or is not a number at all.
+fn integral(v: &Bound<'_, PyAny>) -> Result<Option<i128>, String> {
+    if let Ok(f) = v.cast::<PyFloat>() {
+        let f = f.value();
+        if f.is_nan() {
+            return Err("NaN is not an integer".into());
+        }
+        if f.is_infinite() {
+            return Ok(None);
+        }
+        if f.fract() != 0.0 {
+            return Err(LOSSY_INT.into());
+        }
+        // 2^127 is exact as a float; anything at or beyond it cannot fit.
+        return Ok((f.abs() < 1.7014118346046923e38).then(|| f as i128));
+    }
+    if v.is_instance_of::<PyString>() || v.is_instance_of::<PyBytes>() {
         return Err(expected("int", v));
     }
-    let wide: i128 = v
-        .extract()
-        .map_err(|_| format!("value out of {type_name} range"))?;
-    T::try_from(wide).map_err(|_| format!("value out of {type_name} range"))
+    // Other numbers (Decimal, Fraction, numpy floats...): int() of it, kept only when it
+    // compares equal to the value, so nothing is lost.
+    let Ok(whole) = (unsafe {
+        // SAFETY: `v` is live; a new reference or NULL with an exception set.
+        Bound::from_owned_ptr_or_err(v.py(), pyo3::ffi::PyNumber_Long(v.as_ptr()))
+    }) else {
+        return Err(expected("int", v));
+    };
+    if !whole.eq(v).unwrap_or(false) {
+        return Err(LOSSY_INT.into());
+    }
+    Ok(whole.extract::<i128>().ok())
+}
+
+fn repr(v: &Bound<'_, PyAny>) -> String {
+    v.repr()
+        .map_or_else(|_| "<unprintable>".to_owned(), |r| r.to_string())
 }
 
 fn float(v: &Bound<'_, PyAny>) -> Result<f64, String> {

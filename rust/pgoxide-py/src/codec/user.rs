@@ -6,7 +6,7 @@ use pgoxide_proto::types::Builtin;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use super::{core_error, expected, str_bytes, text, Codec, EncodeResult};
+use super::{composites, core_error, expected, str_bytes, text, Codec, EncodeResult};
 use crate::errors::data_error;
 use crate::registry::{ExchangeFormat, UserCodec};
 
@@ -36,6 +36,16 @@ pub fn decode<'py>(
 fn decode_tuple<'py>(py: Python<'py>, inner: &Codec, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
     let core = core_error(py);
     Ok(match inner {
+        // The attribute values as a plain tuple.
+        Codec::Composite(c) => {
+            let record = composites::decode(py, c, data)?;
+            // The tuple is Python's and tracked: what the record holds must be too.
+            crate::record::track_lists(record.as_ptr());
+            // SAFETY: `record` is live; a new reference or NULL with an exception set.
+            unsafe {
+                Bound::from_owned_ptr_or_err(py, pyo3::ffi::PySequence_Tuple(record.as_ptr()))?
+            }
+        }
         Codec::Scalar(Builtin::Date) => (codec::decode_i32(data).map_err(core)?,)
             .into_pyobject(py)?
             .into_any(),
@@ -92,10 +102,17 @@ pub fn encode(
             }
         }
         ExchangeFormat::Binary => {
-            let b = exchanged
-                .cast::<PyBytes>()
-                .map_err(|_| format!("encoder result: {}", expected("bytes", &exchanged)))?;
-            buf.extend_from_slice(b.as_bytes());
+            if let Ok(b) = exchanged.cast::<PyBytes>() {
+                buf.extend_from_slice(b.as_bytes());
+            } else if let Ok(b) = pyo3::buffer::PyBuffer::<u8>::get(&exchanged) {
+                // bytearray, memoryview and other byte buffers.
+                buf.extend_from_slice(&b.to_vec(v.py()).map_err(|e| e.to_string())?);
+            } else {
+                return Err(format!(
+                    "encoder result: {}",
+                    expected("bytes, bytearray or memoryview", &exchanged)
+                ));
+            }
         }
         ExchangeFormat::Tuple => encode_tuple(inner, &exchanged, buf)?,
     }
@@ -104,6 +121,10 @@ pub fn encode(
 
 /// Encodes a value given in asyncpg's `tuple` exchange format, for the types that have one.
 fn encode_tuple(inner: &Codec, t: &Bound<'_, PyAny>, buf: &mut Vec<u8>) -> EncodeResult {
+    if let Codec::Composite(c) = inner {
+        // The attribute values in order, each through its own codec.
+        return composites::encode(c, t, buf).map_err(|e| format!("encoder result: {e}"));
+    }
     let items: Vec<i64> = t
         .extract()
         .map_err(|_| format!("encoder result: {}", expected("a tuple of ints", t)))?;

@@ -1,12 +1,13 @@
 //! `executemany`: a batch of Bind + Execute pairs sent in chunks, with one Sync after the last
 //! row, and the way a batch that cannot be finished is rolled back.
 
+use pgoxide_proto::backend::TransactionStatus;
 use pgoxide_proto::session::Request;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyIterator};
 
 use super::ops::{OpError, OpKind};
-use super::rows::encode_bind;
+use super::rows::encode_bind_row;
 use super::Session;
 use crate::errors::to_pyerr;
 use crate::statement::Statement;
@@ -28,6 +29,16 @@ impl Session {
         kind: OpKind,
     ) -> PyResult<(Bound<'py, PyBytes>, bool)> {
         let st = stmt.get();
+        if first {
+            self.batch_rows = 0;
+        } else if self.ops.back().is_some_and(|op| op.error.is_some()) {
+            // The server has failed the batch (it skips everything up to the Sync): send no
+            // more rows, only the Sync that ends it.
+            let mut req = Request::new();
+            req.sync();
+            let bytes = self.core.submit(&mut req).map_err(|e| to_pyerr(py, &e))?;
+            return Ok((PyBytes::new(py, &bytes), false));
+        }
         let mut req = if first {
             let mut req = self.new_request()?;
             if st.name.is_empty() {
@@ -54,8 +65,9 @@ impl Session {
                 Some(Ok(row)) => row,
             };
             let mark = req.mark();
-            let encoded = encode_bind(py, &mut req, "", st, &row)
+            let encoded = encode_bind_row(py, &mut req, "", st, &row, Some(self.batch_rows))
                 .and_then(|()| req.execute("", 0).map_err(|e| to_pyerr(py, &e)));
+            self.batch_rows += 1;
             if let Err(e) = encoded {
                 req.rollback(mark);
                 failure = Some(e);
@@ -70,7 +82,17 @@ impl Session {
                 return Err(err);
             }
             // Part of the batch is on the wire: the operation completes with the row's error.
-            let bytes = self.roll_back_batch(py, req)?;
+            let bytes = if self.core.transaction_status() == TransactionStatus::InTransaction {
+                // Inside a transaction block, as asyncpg: the chunks already sent stay applied
+                // and the block stays usable (failing the batch would abort the block); the
+                // rest of this chunk is not sent.
+                let mut req = Request::new();
+                req.sync();
+                let bytes = self.core.submit(&mut req).map_err(|e| to_pyerr(py, &e))?;
+                PyBytes::new(py, &bytes)
+            } else {
+                self.roll_back_batch(py, req)?
+            };
             if let Some(op) = self.ops.back_mut() {
                 op.set_error(OpError::Client(err));
             }

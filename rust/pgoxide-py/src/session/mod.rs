@@ -54,6 +54,8 @@ pub struct Session {
     effects: u8,
     /// Requests submitted (pool's `max_queries`).
     requests: u64,
+    /// Rows of the `executemany` batch being sent so far, which errors name.
+    batch_rows: usize,
 }
 
 impl Session {
@@ -188,6 +190,7 @@ impl Session {
             pending_portal_close: Vec::new(),
             effects: 0,
             requests: 0,
+            batch_rows: 0,
         })
     }
 

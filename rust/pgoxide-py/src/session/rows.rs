@@ -2,6 +2,7 @@
 //! a statement's arguments encoded into a Bind.
 
 use pgoxide_proto::backend::DataRow;
+use pgoxide_proto::frontend::MAX_QUERY_ARGS;
 use pgoxide_proto::session::Request;
 use pgoxide_proto::types::Oid;
 use pgoxide_proto::Error;
@@ -141,15 +142,44 @@ pub fn encode_bind(
     stmt: &Statement,
     args: &Bound<'_, PyAny>,
 ) -> PyResult<()> {
+    encode_bind_row(py, req, portal, stmt, args, None)
+}
+
+/// [`encode_bind`] of element `row` (counted from 0) of an `executemany` sequence, which
+/// errors name as asyncpg's do.
+pub fn encode_bind_row(
+    py: Python<'_>,
+    req: &mut Request,
+    portal: &str,
+    stmt: &Statement,
+    args: &Bound<'_, PyAny>,
+    row: Option<usize>,
+) -> PyResult<()> {
     let items: Vec<Bound<'_, PyAny>> = if let Ok(t) = args.cast::<PyTuple>() {
         t.iter().collect()
     } else if let Ok(l) = args.cast::<PyList>() {
         l.iter().collect()
+    } else if let Some(row) = row.filter(|_| !is_sequence(args)) {
+        // A mapping, set or scalar is no row: say so rather than binding its keys.
+        return Err(data_error(
+            py,
+            format!(
+                "invalid input in executemany() argument sequence element #{row}: expected a \
+                 sequence, got {}",
+                type_name(args)
+            ),
+        ));
     } else {
         args.try_iter()
             .map_err(|_| interface_error(py, "query arguments must be a sequence".into()))?
             .collect::<PyResult<_>>()?
     };
+    if items.len() > MAX_QUERY_ARGS {
+        return Err(interface_error(
+            py,
+            format!("the number of query arguments cannot exceed {MAX_QUERY_ARGS}"),
+        ));
+    }
     if items.len() != stmt.param_codecs.len() {
         return Err(interface_error(
             py,
@@ -174,9 +204,12 @@ pub fn encode_bind(
             bind.null();
             continue;
         }
+        if let Codec::Record(_) = encoder {
+            return Err(anonymous_record_error(py, &position(i, row)));
+        }
         let buf = bind.begin_value();
         if let Err(why) = encoder.encode(value, buf) {
-            return Err(data_error(py, argument_error(stmt, i, value, &why)));
+            return Err(data_error(py, argument_error(stmt, i, row, value, &why)));
         }
         bind.end_value().map_err(|e| to_pyerr(py, &e))?;
     }
@@ -184,16 +217,71 @@ pub fn encode_bind(
         .map_err(|e| to_pyerr(py, &e))
 }
 
-fn argument_error(stmt: &Statement, i: usize, value: &Bound<'_, PyAny>, why: &str) -> String {
+/// `$N`, and which element of an `executemany` sequence it belongs to.
+fn position(i: usize, row: Option<usize>) -> String {
+    match row {
+        None => format!("${}", i + 1),
+        Some(row) => format!("${} in element #{row} of executemany() sequence", i + 1),
+    }
+}
+
+/// asyncpg's error for a value of the anonymous `record` type, which PostgreSQL cannot read.
+fn anonymous_record_error(py: Python<'_>, position: &str) -> PyErr {
+    let raise = || -> PyResult<PyErr> {
+        let cls = crate::pycache::exception(py, "UnsupportedClientFeatureError")?;
+        let kwargs = pyo3::types::PyDict::new(py);
+        kwargs.set_item(
+            "hint",
+            "Consider declaring an explicit composite type and using it to cast the argument.",
+        )?;
+        kwargs.set_item(
+            "detail",
+            "PostgreSQL does not implement anonymous composite type input.",
+        )?;
+        let message = format!(
+            "query argument {position}: input of anonymous composite types is not supported"
+        );
+        Ok(PyErr::from_value(cls.call((message,), Some(&kwargs))?))
+    };
+    raise().unwrap_or_else(|e| e)
+}
+
+/// What asyncpg takes as a row: CPython's sequence check (indexable, not a dict).
+fn is_sequence(v: &Bound<'_, PyAny>) -> bool {
+    // SAFETY: `v` is live; the check cannot fail.
+    unsafe { pyo3::ffi::PySequence_Check(v.as_ptr()) == 1 }
+}
+
+fn type_name(v: &Bound<'_, PyAny>) -> String {
+    v.get_type()
+        .name()
+        .map_or_else(|_| "?".to_owned(), |n| n.to_string())
+}
+
+fn argument_error(
+    stmt: &Statement,
+    i: usize,
+    row: Option<usize>,
+    value: &Bound<'_, PyAny>,
+    why: &str,
+) -> String {
     let mut shown = value
         .repr()
         .map_or_else(|_| "<unprintable>".to_owned(), |r| r.to_string());
     if shown.chars().count() > 60 {
         shown = format!("{}...", shown.chars().take(57).collect::<String>());
     }
-    format!(
-        "invalid input for query argument ${} of type {}: {shown} ({why})",
-        i + 1,
-        stmt.param_type_names[i]
-    )
+    let type_name = &stmt.param_type_names[i];
+    match row {
+        None => format!(
+            "invalid input for query argument ${} of type {type_name}: {shown} ({why})",
+            i + 1
+        ),
+        // asyncpg's wording, with the type after the reason.
+        Some(_) => format!(
+            "invalid input for query argument {}: {shown} ({why}; ${} is of type {type_name})",
+            position(i, row),
+            i + 1
+        ),
+    }
 }
