@@ -299,6 +299,23 @@ async def test_source_raising_sends_copyfail_and_reraises(
     assert await conn.fetchval("SELECT 2") == 2
 
 
+async def test_a_source_error_that_cannot_print_itself_still_fails_the_copy(
+    conn: pgoxide.Connection, table: str
+) -> None:
+    class Unprintable(ValueError):
+        def __str__(self) -> str:
+            raise AssertionError("cannot format exception")
+
+    async def gen() -> AsyncIterator[tuple[Any, ...]]:
+        yield (1, "x" * 524288, None, None, None)  # a CopyData goes out first
+        raise Unprintable
+
+    with pytest.raises(Unprintable):
+        await conn.copy_records_to_table(table, records=gen())
+    assert await rows_of(conn) == []
+    assert await conn.fetchval("SELECT 2") == 2
+
+
 async def test_server_error_stops_the_producer(conn: pgoxide.Connection, table: str) -> None:
     pulled = 0
 

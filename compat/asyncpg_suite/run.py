@@ -140,6 +140,11 @@ def main() -> int:
         action="store_true",
         help="do not re-run each failing test alone to rule out order effects",
     )
+    ap.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 if a test fails that known.py does not list, or one it lists passes",
+    )
     ap.add_argument("-k", help="passed to pytest -k")
     ap.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = ap.parse_args()
@@ -298,7 +303,33 @@ def main() -> int:
                 indent=1,
             )
         print(f"json: {args.json}")
+    if args.check:
+        return check(all_records)
     return 0
+
+
+def check(records: list[dict]) -> int:
+    """Compares the outcomes with known.py: every failure must be listed there with its
+    reason, and every listed test must still fail (so the list only shrinks)."""
+    from known import KNOWN
+
+    failed = {
+        r["id"]: r.get("message", "")
+        for r in records
+        if r.get("outcome") in ("failed", "error", "collection-error")
+    }
+    ran = {r["id"] for r in records if r.get("outcome") != "meta"}
+    unexpected = sorted(set(failed) - set(KNOWN))
+    fixed = sorted(t for t in KNOWN if t in ran and t not in failed)
+    for tid in unexpected:
+        print(f"UNEXPECTED FAILURE {tid}: {failed[tid][:200]}")
+    for tid in fixed:
+        print(f"NOW PASSES (remove from known.py): {tid}")
+    print(
+        f"check: {len(failed)} failing, {len(failed) - len(unexpected)} of them known; "
+        f"{len(unexpected)} unexpected, {len(fixed)} known ones now pass"
+    )
+    return 1 if unexpected or fixed else 0
 
 
 if __name__ == "__main__":

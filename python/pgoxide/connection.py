@@ -694,7 +694,6 @@ class Connection(CopyMethods, metaclass=_ConnectionMeta):
                 await self._introspect([oid], None)
             finally:
                 ops.release()
-        return oid
 
     # -- cancellation -----------------------------------------------------------------------
 

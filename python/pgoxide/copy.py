@@ -374,7 +374,11 @@ def _reason(exc: BaseException) -> str:
         return "the COPY was cancelled by the client"
     if isinstance(exc, asyncio.TimeoutError):
         return "the COPY timed out on the client"
-    return f"the client failed: {type(exc).__name__}: {exc}"[:1000]
+    try:
+        text = str(exc)
+    except Exception:  # an exception that cannot print itself still fails the COPY
+        text = "(the error could not be formatted)"
+    return f"the client failed: {type(exc).__name__}: {text}"[:1000]
 
 
 # -- sources and sinks -------------------------------------------------------------------------
@@ -448,7 +452,7 @@ async def _sink(
     if callable(output):
         return output, nothing
     raise TypeError(
-        "output must be a path, a binary file object or a coroutine function, not "
+        "output is expected to be a path, a binary file object or a coroutine function, not "
         f"{type(output).__name__}"
     )
 
