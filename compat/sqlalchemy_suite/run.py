@@ -32,6 +32,7 @@ OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed")
 _RANK = {o: i for i, o in enumerate(("passed", "xfailed", "skipped", "failed", "error"))}
 
 DATABASE = "test"
+PASSWORD = "tiger"  # README.unittests.rst's scott/tiger; ignored, the cluster trusts 127.0.0.1
 # README.unittests.rst, "Database Configuration" and the docker example for PostgreSQL.
 SETUP_SQL = """
 CREATE SCHEMA test_schema;
@@ -105,18 +106,28 @@ def recreate_database(cluster) -> None:
         """
     )
     cluster.psql(SETUP_SQL, database=DATABASE)
+    # test_array_str_collation declares COLLATE "en_US"; the cluster's locale is C and the
+    # machine may have no en_US locale, so take it from ICU when the server has ICU.
+    try:
+        cluster.psql(
+            """CREATE COLLATION "en_US" (provider = icu, locale = 'en-US');""", database=DATABASE
+        )
+    except Exception as e:
+        print(f"note: no en_US collation ({str(e).strip().splitlines()[-1]})", flush=True)
 
 
 def parse_junit(path: str, driver: str) -> dict[str, dict]:
     """Outcomes by test id; SQLAlchemy names backend test classes after the URL
-    (``AsyncPgTest_postgresql+asyncpg_async_15_18``), so ``+<driver>`` becomes ``+DRIVER``
-    for the two runs' ids to meet."""
+    (``AsyncPgTest_postgresql+asyncpg_async_15_18``), so ``+<driver>_`` in the class name
+    becomes ``+DRIVER_`` for the two runs' ids to meet (test parameters may name drivers
+    themselves and are left alone)."""
     tests: dict[str, dict] = {}
     if not os.path.exists(path):
         return tests
     root = ET.parse(path).getroot()
     for case in root.iter("testcase"):
-        tid = f"{case.get('classname')}::{case.get('name')}".replace(f"+{driver}", "+DRIVER")
+        classname = (case.get("classname") or "").replace(f"+{driver}_", "+DRIVER_")
+        tid = f"{classname}::{case.get('name')}"
         outcome, message, text = "passed", "", ""
         for child in case:
             tag = child.tag
@@ -205,7 +216,11 @@ def main() -> int:
             log_path = os.path.join(logs, f"{driver}.log")
             if cluster is not None:
                 recreate_database(cluster)
-                url = f"postgresql+{driver}://postgres@127.0.0.1:{cluster.port}/{DATABASE}"
+                # A password although the cluster trusts local TCP: test_multiple_host_real_connect
+                # builds URLs from the password of --dburi.
+                url = (
+                    f"postgresql+{driver}://postgres:{PASSWORD}@127.0.0.1:{cluster.port}/{DATABASE}"
+                )
                 env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
                 env["PYTHONPATH"] = os.pathsep.join([HERE, env.get("PYTHONPATH", "")]).rstrip(
                     os.pathsep
