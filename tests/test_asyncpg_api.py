@@ -73,8 +73,8 @@ async def test_pool_init_size(dsn: str) -> None:
         assert pool.get_size() == 3
     async with pgoxide.create_pool(dsn, min_size=2, max_size=2) as pool:
         assert pool.get_init_size() == 2
-    for init_size in (0, 5):
-        with pytest.raises(ValueError, match="init_size"):
+    for init_size, message in ((0, "smaller than min_size"), (5, "greater than max_size")):
+        with pytest.raises(ValueError, match=f"init_size is {message}"):
             pgoxide.create_pool(dsn, init_size=init_size, min_size=1, max_size=4)
 
 

@@ -784,3 +784,25 @@ async def test_a_proxy_is_a_connection(dsn: str) -> None:
         assert not isinstance(con, list)
         assert con.execute.__name__ == "execute"
     assert not isinstance(object(), pgoxide.Connection)
+
+
+async def test_a_failing_init_reaches_the_caller_waiting_for_the_connection(dsn: str) -> None:
+    class Refused(Exception):
+        pass
+
+    calls = 0
+
+    async def init(con: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise Refused
+
+    async with pgoxide.create_pool(dsn, min_size=0, max_size=1, init=init) as pool:
+        with pytest.raises(Refused):
+            await asyncio.wait_for(pool.acquire(), HANG_GUARD)
+        async with pool.acquire() as con:
+            assert await con.fetchval("SELECT 1") == 1
+    with pytest.raises(Refused):  # at creation too
+        calls = 0
+        await pgoxide.create_pool(dsn, min_size=1, max_size=1, init=init)

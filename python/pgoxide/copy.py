@@ -303,7 +303,11 @@ class Copier:
         if info is None:
             raise InterfaceError(f"unknown type with OID {oid}")
         schema, name, _ = info
-        return f"{quote_ident(schema)}.{quote_ident(name)}"
+        # Named as asyncpg names types: an array is its element's name and [].
+        suffix = ""
+        while name.endswith("[]"):
+            name, suffix = name[:-2], suffix + "[]"
+        return f"{quote_ident(schema)}.{quote_ident(name)}{suffix}"
 
 
 async def _until_failed(produce: Awaitable[bool], fut: asyncio.Future[Any]) -> bool:

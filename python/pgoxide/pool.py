@@ -124,6 +124,10 @@ class _Slot:
         self.proxy: PoolConnectionProxy | None = None
 
 
+class _InitFailed(Exception):
+    """The pool's ``init`` raised on a new connection (the cause is its error)."""
+
+
 class PoolConnectionProxy(ConnectionProxy):
     """The connection a caller acquired. Every attribute is the connection's, until the
     connection is released: then any use raises :class:`InterfaceError`."""
@@ -207,11 +211,19 @@ class Pool:
         if max_size <= 0:
             raise ValueError("max_size is expected to be greater than zero")
         if min_size < 0 or min_size > max_size:
-            raise ValueError("min_size is expected to be between 0 and max_size")
+            raise ValueError(
+                "min_size is expected to be greater or equal to zero"
+                if min_size < 0
+                else "min_size is greater than max_size"
+            )
         if init_size is None:
             init_size = min_size
-        if init_size < min_size or init_size > max_size:
-            raise ValueError("init_size is expected to be between min_size and max_size")
+        if init_size < 0:
+            raise ValueError("init_size is expected to be greater or equal to zero")
+        if init_size > max_size:
+            raise ValueError("init_size is greater than max_size")
+        if init_size < min_size:
+            raise ValueError("init_size is smaller than min_size")
         if max_queries <= 0:
             raise ValueError("max_queries is expected to be greater than zero")
         if max_inactive_connection_lifetime < 0:
@@ -305,7 +317,10 @@ class Pool:
                 self._size -= self._init_size
                 for conn in opened:
                     conn.terminate()
-                raise errors[0]
+                error = errors[0]
+                if isinstance(error, _InitFailed) and error.__cause__ is not None:
+                    raise error.__cause__
+                raise error
             for conn in opened:
                 slot = self._adopt(conn)
                 slot.idle = True
@@ -336,6 +351,9 @@ class Pool:
         try:
             if self._init is not None:
                 await self._init(conn)
+        except Exception as e:
+            conn.terminate()
+            raise _InitFailed from e
         except BaseException:
             conn.terminate()
             raise
@@ -496,6 +514,14 @@ class Pool:
             return
         self._hand(slot)
 
+    def _fail_oldest_waiter(self, error: BaseException) -> None:
+        waiters = self._waiters
+        while waiters:
+            fut = waiters.popleft()
+            if not fut.done():
+                fut.set_exception(error)
+                return
+
     def _live_waiters(self) -> int:
         waiters = self._waiters
         while waiters and waiters[0].done():
@@ -522,6 +548,11 @@ class Pool:
             while not self._closing:
                 try:
                     conn = await self._connect()
+                except _InitFailed as e:
+                    # The user's init failed on the new connection: the caller waiting for
+                    # it gets that error, as in asyncpg (no retry of user code).
+                    self._fail_oldest_waiter(e.__cause__ or e)
+                    return
                 except Exception as e:
                     self._last_connect_error = e
                     self._stats.connect_failures += 1

@@ -78,7 +78,7 @@ class Transaction:
         From then until it ends, only calls made inside the block (by this task, or tasks
         it starts) run on the connection; other tasks' calls wait."""
         if self._state is not _State.NEW:
-            raise InterfaceError(f"cannot start a transaction that is already {self._state.value}")
+            raise InterfaceError(self._state_error("start"))
         ops = self._ops
         ops.check_lease(self._lease)
         deadline = ops.deadline(None)
@@ -164,7 +164,9 @@ class Transaction:
 
     async def _finish(self, query: str, state: _State) -> None:
         if self._state is not _State.STARTED:
-            raise InterfaceError(f"cannot end a transaction that is {self._state.value}")
+            raise InterfaceError(
+                self._state_error("commit" if state is _State.COMMITTED else "rollback")
+            )
         ops = self._ops
         if self._lease is not ops.lease:
             # The pool rolled it back when the connection was released.
@@ -194,6 +196,17 @@ class Transaction:
             self._state = _State.FAILED
             self._end_ownership()
             raise
+
+    def _state_error(self, action: str) -> str:
+        """Why ``action`` cannot be done in the current state, in asyncpg's words."""
+        why = {
+            _State.NEW: "the transaction is not yet started",
+            _State.STARTED: "the transaction is already started",
+            _State.COMMITTED: "the transaction is already committed",
+            _State.ROLLEDBACK: "the transaction is already rolled back",
+            _State.FAILED: "the transaction is in error state",
+        }[self._state]
+        return f"cannot {action}; {why}"
 
     async def _roll_back_later(self) -> None:
         """ROLLBACK of a block whose caller stopped waiting to end it (runs in a task of

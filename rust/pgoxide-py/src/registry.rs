@@ -137,8 +137,15 @@ impl Registry {
 
     /// `(schema, name, kind)` of a type, from the builtin catalogue or the registry; kind is
     /// asyncpg's: scalar, array, composite, range, multirange, domain, enum.
+    /// Named as asyncpg names types: an array by its element's name and `[]`, a domain as its
+    /// base type.
     pub fn type_info(&self, oid: Oid) -> Option<(String, String, &'static str)> {
         if let Some(t) = pgoxide_proto::catalog::lookup(oid) {
+            if t.element != 0 {
+                if let Some((_, element, _)) = self.type_info(t.element) {
+                    return Some(("pg_catalog".to_owned(), format!("{element}[]"), "array"));
+                }
+            }
             let kind = match (t.element, t.kind) {
                 (e, _) if e != 0 => "array",
                 (_, b'c') => "composite",
@@ -149,6 +156,15 @@ impl Registry {
             return Some(("pg_catalog".to_owned(), t.name.to_owned(), kind));
         }
         let info = self.types.get(&oid)?;
+        match info.kind {
+            TypeKind::Domain { base } if base != oid => return self.type_info(base),
+            TypeKind::Array { element } if element != oid => {
+                if let Some((_, name, _)) = self.type_info(element) {
+                    return Some((info.schema.clone(), format!("{name}[]"), "array"));
+                }
+            }
+            _ => {}
+        }
         let kind = match info.kind {
             TypeKind::Enum => "enum",
             TypeKind::Domain { .. } => "domain",
