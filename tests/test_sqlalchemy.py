@@ -372,11 +372,6 @@ async def test_reflection(engine: AsyncEngine, metadata) -> None:
     assert set(r["reflected"].c.keys()) == {"id", "parent_id", "vals", "h"}
 
 
-@pytest.mark.xfail(
-    reason='pending on main: pg_attribute.attgenerated is a "char"; SQLAlchemy tells a '
-    "plain default from a generated column by asyncpg's b'' / b'\\x00' (\"char\" as bytes)",
-    strict=False,
-)
 async def test_reflected_server_default_is_a_default(engine: AsyncEngine, metadata) -> None:
     Table(
         "defaults",
@@ -395,7 +390,6 @@ async def test_reflected_server_default_is_a_default(engine: AsyncEngine, metada
 
 # -- types -------------------------------------------------------------------------------
 
-PENDING = "pending on main: a pgoxide value shape another change brings in line with asyncpg"
 
 TYPE_CASES = [
     pytest.param(
@@ -443,19 +437,16 @@ TYPE_CASES = [
         text("SELECT ARRAY[1.5, 2]::money[]"),
         ["$1.50", "$2.00"],
         id="money[]",
-        marks=pytest.mark.xfail(reason=PENDING + " (money[] as a list)", strict=False),
     ),
     pytest.param(
         text("SELECT 'a'::\"char\""),
         b"a",
         id="char",
-        marks=pytest.mark.xfail(reason=PENDING + ' ("char" as bytes)', strict=False),
     ),
     pytest.param(
         text("SELECT pg_sleep(0)"),
         None,
         id="void",
-        marks=pytest.mark.xfail(reason=PENDING + " (void as None)", strict=False),
     ),
     pytest.param(
         select(bindparam("v", datetime.timedelta(days=3, seconds=5), type_=pg.INTERVAL)),
@@ -517,8 +508,7 @@ async def test_type_round_trip(engine: AsyncEngine, stmt, expected) -> None:
 async def test_numeric_keeps_asyncpg_exponent(engine: AsyncEngine) -> None:
     value = await scalar(engine, text("SELECT 1e20::numeric"))
     assert value == decimal.Decimal("1E+20")
-    if str(value) != "1E+20":
-        pytest.xfail(PENDING + f" (Decimal exponents: {value!s} instead of 1E+20)")
+    assert str(value) == "1E+20"
 
 
 async def test_types_stored_in_a_table(engine: AsyncEngine, metadata) -> None:
@@ -562,11 +552,6 @@ async def test_types_stored_in_a_table(engine: AsyncEngine, metadata) -> None:
         assert found == 1
 
 
-@pytest.mark.xfail(
-    reason='pending on main: SQLAlchemy\'s HSTORE sends the text form (\'"k"=>"v"\'), which '
-    "asyncpg passes through its text codec; pgoxide's hstore codec wants a dict",
-    strict=False,
-)
 async def test_hstore_column(engine: AsyncEngine, metadata) -> None:
     t = Table("hs", metadata, Column("id", Integer, primary_key=True), Column("h", pg.HSTORE))
     async with engine.begin() as c:
