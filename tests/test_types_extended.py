@@ -189,6 +189,8 @@ async def test_network_bits_money_and_system_types(conn):
     await _round_trip(conn, "varbit", BitString("1" * 70))
     await _round_trip(conn, "varbit", BitString(""))
     assert await conn.fetchval("SELECT $1::varbit", "0110") == BitString("0110")
+    # Bytes are eight bits each, as asyncpg takes them.
+    assert await conn.fetchval("SELECT $1::varbit", b"\x01\x80") == BitString("0000000110000000")
     await _round_trip(conn, "pg_lsn", Lsn("16/B374D848"))
     assert await conn.fetchval("SELECT $1::pg_lsn::text", "0/1") == "0/1"
     await _round_trip(conn, "tid", (5, 7))

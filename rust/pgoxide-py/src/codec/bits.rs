@@ -1,5 +1,5 @@
-//! Bit strings: bit and varbit, as `pgoxide.types.BitString` (a str of 0s and 1s is accepted
-//! too).
+//! Bit strings: bit and varbit, as `pgoxide.types.BitString` (a str of 0s and 1s, and bytes,
+//! are accepted too).
 
 use pgoxide_proto::codec::bits;
 use pgoxide_proto::types::Builtin;
@@ -22,8 +22,14 @@ pub fn encode(_: Builtin, v: &Bound<'_, PyAny>, buf: &mut Vec<u8>) -> EncodeResu
     bits::encode_bits(buf, bits::BitString { len, bytes: &bytes }).map_err(|e| e.to_string())
 }
 
-/// Bit string bytes and length from a `BitString` or a str of 0s and 1s.
+/// Bit string bytes and length from a `BitString`, a str of 0s and 1s, or (as asyncpg takes
+/// them) bytes, eight bits each.
 fn bits_of(v: &Bound<'_, PyAny>) -> Result<(Vec<u8>, usize), String> {
+    if let Ok(b) = v.cast::<PyBytes>() {
+        let bytes = b.as_bytes().to_vec();
+        let len = bytes.len() * 8;
+        return Ok((bytes, len));
+    }
     if let Ok(s) = v.cast::<PyString>() {
         let text = s.to_str().map_err(|e| e.to_string())?;
         let mut bytes = vec![0u8; text.len().div_ceil(8)];
@@ -39,7 +45,7 @@ fn bits_of(v: &Bound<'_, PyAny>) -> Result<(Vec<u8>, usize), String> {
     let bytes: Vec<u8> = v
         .getattr("bytes")
         .and_then(|b| b.extract())
-        .map_err(|_| expected("BitString or str", v))?;
+        .map_err(|_| expected("BitString, str or bytes", v))?;
     let len: usize = v.len().map_err(|e| e.to_string())?;
     Ok((bytes, len))
 }
