@@ -185,6 +185,11 @@ def main() -> int:
         "(see pgoxide_sqla_plugin.py)",
     )
     ap.add_argument("--json", help="write every test's outcome per driver and the differences")
+    ap.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 if a test passes under asyncpg and not under pgoxide (what CI runs)",
+    )
     ap.add_argument("-k", help="passed to pytest -k")
     ap.add_argument(
         "--reuse",
@@ -339,6 +344,9 @@ def main() -> int:
                 indent=1,
             )
         print(f"json: {args.json}")
+    if args.check and worse:
+        print(f"check: {len(worse)} tests pass under asyncpg and not under pgoxide")
+        return 1
     return 0
 
 
