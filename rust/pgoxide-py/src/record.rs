@@ -13,6 +13,8 @@ use pyo3::pyclass::{PyTraverseError, PyVisit};
 use pyo3::types::{PyDict, PyList, PySlice, PyString, PyTuple, PyType};
 use pyo3::PyTypeInfo;
 
+use crate::pycache;
+
 /// Column names of a result and their positions, shared by all its rows.
 #[pyclass(frozen, module = "pgoxide._pgoxide")]
 pub struct RecordDesc {
@@ -236,6 +238,13 @@ fn may_join_cycle(py: Python<'_>, obj: *mut ffi::PyObject) -> bool {
         let ty = ffi::Py_TYPE(obj);
         if ffi::PyType_IS_GC(ty) == 0 {
             return false;
+        }
+        // Since CPython 3.13 `Decimal` is a heap type, so its instances are GC objects; they
+        // refer to nothing but their type, so no cycle can pass through one.
+        if let Ok(decimal) = pycache::decimal(py) {
+            if std::ptr::eq(ty, decimal.as_type_ptr()) {
+                return false;
+            }
         }
         if ffi::PyObject_GC_IsTracked(obj) != 0
             || ffi::PyList_Check(obj) != 0
