@@ -337,11 +337,19 @@ fn core_error(py: Python<'_>) -> impl Fn(Error) -> PyErr + Copy + '_ {
 
 /// The message for a value of the wrong Python type.
 fn expected(what: &str, v: &Bound<'_, PyAny>) -> String {
-    let got = v
-        .get_type()
+    format!("expected {what}, got {}", type_name(v))
+}
+
+/// The message for a value of the wrong Python type, in asyncpg's words where it has them
+/// (`a boolean`, `an integer`, `a bytes-like object`), with the type that came.
+fn required(what: &str, v: &Bound<'_, PyAny>) -> String {
+    format!("{what} is required, got {}", type_name(v))
+}
+
+fn type_name(v: &Bound<'_, PyAny>) -> String {
+    v.get_type()
         .name()
-        .map_or_else(|_| "?".to_owned(), |n| n.to_string());
-    format!("expected {what}, got {got}")
+        .map_or_else(|_| "?".to_owned(), |n| n.to_string())
 }
 
 /// The UTF-8 bytes of a `str` argument.

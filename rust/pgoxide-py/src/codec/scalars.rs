@@ -7,7 +7,7 @@ use pgoxide_proto::types::Builtin;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyByteArray, PyBytes, PyFloat, PyInt, PyString};
 
-use super::{core_error, expected, new_ascii_str, str_bytes, text, EncodeResult};
+use super::{core_error, expected, new_ascii_str, required, str_bytes, text, EncodeResult};
 use crate::errors::data_error;
 use crate::pycache;
 
@@ -57,20 +57,21 @@ pub fn decode<'py>(py: Python<'py>, b: Builtin, data: &[u8]) -> PyResult<Bound<'
 pub fn encode(b: Builtin, v: &Bound<'_, PyAny>, buf: &mut Vec<u8>) -> EncodeResult {
     match b {
         Builtin::Bool => {
-            let b = v.cast::<PyBool>().map_err(|_| expected("bool", v))?;
+            let b = v.cast::<PyBool>().map_err(|_| required("a boolean", v))?;
             buf.push(u8::from(b.is_true()));
         }
-        Builtin::Int2 => buf.extend_from_slice(&int::<i16>(v, "int2")?.to_be_bytes()),
-        Builtin::Int4 => buf.extend_from_slice(&int::<i32>(v, "int4")?.to_be_bytes()),
-        Builtin::Int8 => buf.extend_from_slice(&int::<i64>(v, "int8")?.to_be_bytes()),
-        Builtin::Oid => buf.extend_from_slice(&int::<u32>(v, "oid")?.to_be_bytes()),
-        Builtin::Xid8 => buf.extend_from_slice(&int::<u64>(v, "xid8")?.to_be_bytes()),
+        // asyncpg's words for the ranges (value out of int16 range, ...).
+        Builtin::Int2 => buf.extend_from_slice(&int::<i16>(v, OUT_OF_INT16)?.to_be_bytes()),
+        Builtin::Int4 => buf.extend_from_slice(&int::<i32>(v, OUT_OF_INT32)?.to_be_bytes()),
+        Builtin::Int8 => buf.extend_from_slice(&int::<i64>(v, OUT_OF_INT64)?.to_be_bytes()),
+        Builtin::Oid => buf.extend_from_slice(&int::<u32>(v, OUT_OF_UINT32)?.to_be_bytes()),
+        Builtin::Xid8 => buf.extend_from_slice(&int::<u64>(v, OUT_OF_UINT64)?.to_be_bytes()),
         Builtin::Float8 => buf.extend_from_slice(&float(v)?.to_be_bytes()),
         Builtin::Float4 => {
             let f = float(v)?;
             let narrow = f as f32;
             if narrow.is_infinite() && f.is_finite() {
-                return Err("value out of float4 range".into());
+                return Err("value out of float32 range".into());
             }
             buf.extend_from_slice(&narrow.to_be_bytes());
         }
@@ -133,7 +134,7 @@ pub fn encode(b: Builtin, v: &Bound<'_, PyAny>, buf: &mut Vec<u8>) -> EncodeResu
             } else if let Ok(b) = pyo3::buffer::PyBuffer::<u8>::get(v) {
                 buf.extend_from_slice(&b.to_vec(v.py()).map_err(|e| e.to_string())?);
             } else {
-                return Err(expected("bytes, bytearray or memoryview", v));
+                return Err(required("a bytes-like object", v));
             }
         }
         _ => unreachable!("not a type of this family: {b:?}"),
@@ -141,11 +142,19 @@ pub fn encode(b: Builtin, v: &Bound<'_, PyAny>, buf: &mut Vec<u8>) -> EncodeResu
     Ok(())
 }
 
-fn int<T: TryFrom<i64> + TryFrom<i128>>(
+const OUT_OF_INT16: &str = "value out of int16 range";
+const OUT_OF_INT32: &str = "value out of int32 range";
+const OUT_OF_INT64: &str = "value out of int64 range";
+const OUT_OF_UINT32: &str = "value out of uint32 range";
+const OUT_OF_UINT64: &str = "value out of uint64 range";
+
+/// An integer parameter (an int, or an integral number that is not one), or `out_of_range`
+/// when it does not fit `T`.
+pub(super) fn int<T: TryFrom<i64> + TryFrom<i128>>(
     v: &Bound<'_, PyAny>,
-    type_name: &str,
+    out_of_range: &str,
 ) -> Result<T, String> {
-    let out_of_range = || format!("value out of {type_name} range");
+    let out_of_range = || out_of_range.to_owned();
     if v.is_exact_instance_of::<PyInt>() {
         // The common case, without the 128-bit conversion: an int that fits a C long long.
         let mut overflow = 0;
@@ -188,7 +197,7 @@ fn integral(v: &Bound<'_, PyAny>) -> Result<Option<i128>, String> {
         return Ok((f.abs() < 1.7014118346046923e38).then(|| f as i128));
     }
     if v.is_instance_of::<PyString>() || v.is_instance_of::<PyBytes>() {
-        return Err(expected("int", v));
+        return Err(required("an integer", v));
     }
     // Other numbers (Decimal, Fraction, numpy floats...): int() of it, kept only when it
     // compares equal to the value, so nothing is lost.
@@ -196,7 +205,7 @@ fn integral(v: &Bound<'_, PyAny>) -> Result<Option<i128>, String> {
         // SAFETY: `v` is live; a new reference or NULL with an exception set.
         Bound::from_owned_ptr_or_err(v.py(), pyo3::ffi::PyNumber_Long(v.as_ptr()))
     }) else {
-        return Err(expected("int", v));
+        return Err(required("an integer", v));
     };
     if !whole.eq(v).unwrap_or(false) {
         return Err(LOSSY_INT.into());
@@ -210,10 +219,12 @@ fn repr(v: &Bound<'_, PyAny>) -> String {
 }
 
 fn float(v: &Bound<'_, PyAny>) -> Result<f64, String> {
+    // CPython's words, which asyncpg passes on.
+    let not_real = || format!("must be real number, not {}", super::type_name(v));
     if v.is_instance_of::<PyString>() || v.is_instance_of::<PyBytes>() {
-        return Err(expected("float", v));
+        return Err(not_real());
     }
-    v.extract::<f64>().map_err(|_| expected("float", v))
+    v.extract::<f64>().map_err(|_| not_real())
 }
 
 thread_local! {
