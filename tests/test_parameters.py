@@ -7,6 +7,7 @@ stopping once the server has failed the batch, client failures inside a transact
 from __future__ import annotations
 
 import asyncio
+import re
 import struct
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -31,6 +32,80 @@ async def schema(conn: pgoxide.Connection) -> AsyncIterator[str]:
     finally:
         if not conn.is_closed():
             await conn.execute(f"DROP SCHEMA {name} CASCADE")
+
+
+# -- how a refused argument is reported ------------------------------------------------------
+
+# asyncpg's words for each situation (its test_codecs.py::test_invalid_input), which pgoxide's
+# reasons start with; pgoxide then names the type that came, and the parameter's type.
+_ASYNCPG_WORDS = [
+    ("bytea", 1, "a bytes-like object is required, got int"),
+    ("bytea", "aaa", "a bytes-like object is required, got str"),
+    ("bool", 1, "a boolean is required, got int"),
+    ("int2", "2", "an integer is required, got str"),
+    ("int4", "aa", "an integer is required, got str"),
+    ("int8", b"2", "an integer is required, got bytes"),
+    ("int2", 2**256, "value out of int16 range"),
+    ("int2", Decimal("2000000000000000000000000000000"), "value out of int16 range"),
+    ("int2", 32768, "value out of int16 range"),
+    ("int2", -32769, "value out of int16 range"),
+    ("int4", 2**31, "value out of int32 range"),
+    ("int4", -(2**31) - 1, "value out of int32 range"),
+    ("int8", 2**63, "value out of int64 range"),
+    ("int8", -(2**63) - 1, "value out of int64 range"),
+    ("oid", 2**32, "value out of uint32 range"),
+    ("oid", -1, "value out of uint32 range"),
+    ("xid8", -1, "value out of uint64 range"),
+    ("float4", 4.1 * 10**40, "value out of float32 range"),
+    ("float4", -4.1 * 10**40, "value out of float32 range"),
+    ("float8", "1.5", "must be real number, not str"),
+    ("text", b"foo", "expected str, got bytes"),
+    ("text", [1], "expected str, got list"),
+    ("tid", b"foo", "list or tuple expected, got bytes"),
+    ("tid", [], "invalid number of elements in tid tuple, expecting 2, got 0"),
+    ("tid", (4,), "invalid number of elements in tid tuple, expecting 2, got 1"),
+    ("tid", [1, 2, 3], "invalid number of elements in tid tuple, expecting 2, got 3"),
+    ("tid", (-1, 0), "tuple id block value out of uint32 range"),
+    ("tid", (2**32, 0), "tuple id block value out of uint32 range"),
+    ("tid", (0, -1), "tuple id offset value out of uint16 range"),
+    ("tid", (0, 65536), "tuple id offset value out of uint16 range"),
+    ("tid", ("1", 0), "an integer is required, got str"),
+    ("txid_snapshot", b"x", "list or tuple expected, got bytes"),
+    ("txid_snapshot", (1, 2), "invalid number of elements in txid_snapshot tuple, expecting 3"),
+    ("timestamp", "foo", "expected a datetime.date or datetime.datetime instance, got 'str'"),
+    ("timestamptz", 5, "expected a datetime.date or datetime.datetime instance, got 'int'"),
+]
+
+
+@pytest.mark.parametrize(("sqltype", "value", "why"), _ASYNCPG_WORDS)
+async def test_refused_argument_in_asyncpgs_words(conn, sqltype, value, why):
+    """`invalid input for query argument $N: <value> (<why>; $N is of type <type>)`: asyncpg's
+    shape and reasons, and the parameter's type, which asyncpg does not name."""
+    with pytest.raises(exceptions.DataError) as info:
+        await conn.fetchval(f"SELECT $2::int4, $1::{sqltype}", value, 1)
+    msg = str(info.value)
+    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+    assert msg.startswith(f"invalid input for query argument $1: {shown} ({why}"), msg
+    assert msg.endswith(f"; $1 is of type {sqltype})"), msg
+    # What asyncpg's own test matches.
+    assert re.search(r"invalid input for query argument \$1:.*" + re.escape(why), msg)
+    assert await conn.fetchval("SELECT 1") == 1  # nothing was sent
+
+
+async def test_refused_argument_in_executemany_names_the_element(conn):
+    with pytest.raises(exceptions.DataError) as info:
+        await conn.executemany("SELECT $1::int2, $2::tid", [(1, (0, 0)), (2, (0, 2**16))])
+    assert str(info.value) == (
+        "invalid input for query argument $2 in element #1 of executemany() sequence: "
+        "(0, 65536) (tuple id offset value out of uint16 range; $2 is of type tid)"
+    )
+
+
+async def test_tids_and_snapshots_from_lists(conn):
+    """asyncpg takes a list where a tuple is expected."""
+    assert await conn.fetchval("SELECT $1::tid", [3, 4]) == (3, 4)
+    assert await conn.fetchval("SELECT $1::tid", (0xFFFFFFFF, 0xFFFF)) == (0xFFFFFFFF, 0xFFFF)
+    assert await conn.fetchval("SELECT $1::txid_snapshot", [5, 9, [6, 7]]) == (5, 9, (6, 7))
 
 
 # -- integers ---------------------------------------------------------------------------------
@@ -70,17 +145,18 @@ async def test_integral_values_for_integers(conn, sqltype):
         (Fraction(1, 3), "would lose something"),
         (_IntOnly(), "would lose something"),
         (float("nan"), "NaN is not an integer"),
-        (float("inf"), "out of int4 range"),
-        (1e30, "out of int4 range"),
-        (2.0**31, "out of int4 range"),
-        ("5", "expected int, got str"),
-        (b"5", "expected int, got bytes"),
+        (float("inf"), "out of int32 range"),
+        (1e30, "out of int32 range"),
+        (2.0**31, "out of int32 range"),
+        ("5", "an integer is required, got str"),
+        (b"5", "an integer is required, got bytes"),
     ],
 )
 async def test_lossy_values_for_integers_are_refused(conn, value, why):
     with pytest.raises(exceptions.DataError, match=why) as info:
         await conn.fetchval("SELECT $2::int4, $1::int4", 1, value)
-    assert "query argument $2 of type int4" in str(info.value)
+    assert "query argument $2: " in str(info.value)
+    assert "; $2 is of type int4)" in str(info.value)
     assert await conn.fetchval("SELECT 1") == 1  # nothing was sent
 
 
@@ -113,7 +189,7 @@ def test_hypothesis_integral_floats_round_trip(loop_conn, n):
 )
 def test_hypothesis_non_integral_floats_raise(loop_conn, f):
     loop, conn = loop_conn
-    with pytest.raises(exceptions.DataError, match=r"argument \$1 of type int8"):
+    with pytest.raises(exceptions.DataError, match=r"argument \$1: .*; \$1 is of type int8\)$"):
         loop.run_until_complete(conn.fetchval("SELECT $1::int8", f))
 
 
@@ -154,7 +230,8 @@ async def test_numeric_from_str_bool_and_nan(conn):
 async def test_numeric_refusals_name_the_parameter(conn, value, why):
     with pytest.raises(exceptions.DataError, match=why) as info:
         await conn.fetchval("SELECT $1::numeric", value)
-    assert "query argument $1 of type numeric" in str(info.value)
+    assert "query argument $1: " in str(info.value)
+    assert "; $1 is of type numeric)" in str(info.value)
 
 
 # -- arrays -----------------------------------------------------------------------------------
@@ -202,14 +279,15 @@ async def test_arrays_from_sized_iterables(conn):
         ([1, [1]], "non-homogeneous"),
         ([[1], 1, [2]], "non-homogeneous"),
         ([[1, 2], _Sized(3)], "non-homogeneous"),
-        ([1, "t", 2], "invalid array element: expected int, got str"),
+        ([1, "t", 2], "invalid array element: an integer is required, got str"),
         ([[[[[[[1]]]]]]], "dimensions"),
     ],
 )
 async def test_array_refusals(conn, value, why):
     with pytest.raises(exceptions.DataError, match=why) as info:
         await conn.fetchval("SELECT $1::int[]", value)
-    assert "query argument $1 of type int4[]" in str(info.value)
+    assert "query argument $1: " in str(info.value)
+    assert "; $1 is of type int4[])" in str(info.value)
 
 
 async def test_text_array_refuses_a_str(conn):
@@ -368,7 +446,7 @@ async def test_executemany_bad_rows(conn, exmany):
     with pytest.raises(
         exceptions.DataError,
         match=r"invalid input for query argument \$1 in element #2 of executemany\(\) "
-        r"sequence: 'bad' \(expected int, got str; \$1 is of type int4\)",
+        r"sequence: 'bad' \(an integer is required, got str; \$1 is of type int4\)",
     ):
         await conn.executemany(f"INSERT INTO {exmany} (b) VALUES ($1)", [(0,), (1,), ("bad",)])
     assert await conn.fetch(f"SELECT b FROM {exmany}") == []

@@ -223,7 +223,7 @@ async def test_executemany_bad_row_sends_nothing(conn):
     with pytest.raises(
         exceptions.DataError,
         match=r"query argument \$1 in element #2 of executemany\(\) sequence: 'three' "
-        r"\(expected int, got str; \$1 is of type int4\)",
+        r"\(an integer is required, got str; \$1 is of type int4\)",
     ):
         await conn.executemany("INSERT INTO m VALUES ($1)", [(1,), (2,), ("three",)])
     assert await conn.fetchval("SELECT count(*) FROM m") == 0
@@ -234,7 +234,7 @@ async def test_executemany_bad_row_in_a_later_chunk_rolls_back(conn):
     await conn.execute("CREATE TEMP TABLE m(a int, b text)")
     pad = "x" * 1000
     rows = [(i, pad) for i in range(2000)] + [("bad", pad)]  # ~2 MB: several chunks
-    with pytest.raises(exceptions.DataError, match="expected int"):
+    with pytest.raises(exceptions.DataError, match="an integer is required"):
         await conn.executemany("INSERT INTO m VALUES ($1, $2)", rows)
     assert await conn.fetchval("SELECT count(*) FROM m") == 0
     assert not conn.is_in_transaction()
@@ -322,10 +322,14 @@ async def test_bad_parameter_fails_before_sending(conn):
     msg = str(info.value)
     assert "$1" in msg and "int4" in msg and "str" in msg
     with pytest.raises(
-        exceptions.DataError, match=r"\$1 of type int4: 2147483648 \(value out of int4 range\)"
+        exceptions.DataError,
+        match=r"\$1: 2147483648 \(value out of int32 range; \$1 is of type int4\)",
     ):
         await conn.fetchrow(query, 2**31, "ok")
-    with pytest.raises(exceptions.DataError, match=r"\$2 of type text"):
+    with pytest.raises(
+        exceptions.DataError,
+        match=r"\$2: b'bytes' \(expected str, got bytes; \$2 is of type text\)",
+    ):
         await conn.fetchrow(query, 1, b"bytes")
     with pytest.raises(
         exceptions.InterfaceError, match="expects 2 arguments for this query, 1 was passed"

@@ -94,7 +94,7 @@ async def test_same_sql_with_different_parameter_types(conn):
     await conn.execute("SET search_path = sc_b")
     # The cached statement takes an int4; this str must not be forced into it.
     assert await conn.fetchval("SELECT f($1)", "five") == "text five"
-    with pytest.raises(exceptions.DataError, match=r"\$1 of type text"):
+    with pytest.raises(exceptions.DataError, match=r"\$1 is of type text\)"):
         await conn.fetchval("SELECT f($1)", 5)
 
 

@@ -100,7 +100,9 @@ async def test_composites(conn):
     assert await conn.fetchval("SELECT $1::tx.tagged", got) == got
     arr = await conn.fetchval("SELECT $1::tx.point3[]", [(1, 2, 3), None, (4, 5, 6)])
     assert [tuple(p) if p else p for p in arr] == [(1.0, 2.0, 3.0), None, (4.0, 5.0, 6.0)]
-    with pytest.raises(exceptions.DataError, match=r"\$1 of type tx\.point3: .* got 2"):
+    with pytest.raises(
+        exceptions.DataError, match=r"\$1: .* got 2 values; \$1 is of type tx\.point3\)"
+    ):
         await conn.fetchval("SELECT $1::tx.point3", (1, 2))
     with pytest.raises(exceptions.DataError, match=r'tx\.point3 has no attribute "w"'):
         await conn.fetchval("SELECT $1::tx.point3", {"w": 1})
@@ -428,6 +430,75 @@ async def test_builtin_type_codec(conn):
     assert await conn.fetchval("SELECT $1::tx.my_dec", 44) == 44
     got = await conn.fetchval("SELECT ($1::tx.my_dec, 'a=>1'::hstore)::tx.rec", 44)
     assert tuple(got) == (44, {"a": "1"})
+
+
+async def test_builtin_type_codec_in_the_text_format(conn):
+    """`format='text'`: the type travels only as text, read and written by the builtin's text
+    codec, into the builtin's values (asyncpg's test_extra_codec_alias)."""
+    await conn.execute(
+        "CREATE DOMAIN tx.my_dec AS decimal; CREATE TYPE tx.rec AS (i tx.my_dec, h hstore);"
+        # Results name a domain's base type, so the types read back are enums.
+        "CREATE TYPE tx.digits AS ENUM ('123', '5', 'abc');"
+        "CREATE TYPE tx.flag AS ENUM ('t', 'f');"
+        "CREATE DOMAIN tx.real_t AS text; CREATE DOMAIN tx.cash AS money"
+    )
+    await conn.set_builtin_type_codec("hstore", codec_name="pg_contrib.hstore")
+    composite = "SELECT ($1::tx.my_dec, 'a=>1'::hstore)::tx.rec"
+    assert tuple(await conn.fetchval(composite, 44)) == (44, {"a": "1"})
+    await conn.set_builtin_type_codec("my_dec", schema="tx", codec_name="decimal", format="text")
+    assert await conn.fetchval("SELECT $1::tx.my_dec", 44) == 44
+    assert str(await conn.fetchval("SELECT $1::tx.my_dec", "1.50")) == "1.50"
+    assert (await conn.fetchval("SELECT $1::tx.my_dec", Decimal("sNaN"))).is_nan()
+    assert await conn.fetchval("SELECT $1::tx.my_dec", None) is None
+    assert await conn.fetchval("SELECT $1::tx.my_dec[]", [1, None, Decimal("2.5")]) == [
+        1,
+        None,
+        Decimal("2.5"),
+    ]
+    # The text format both ways: enum labels read and written as int8's text.
+    await conn.set_builtin_type_codec("digits", schema="tx", codec_name="bigint", format="text")
+    assert await conn.fetchval("SELECT '123'::tx.digits") == 123
+    assert await conn.fetchval("SELECT $1::tx.digits", 5) == 5
+    assert await conn.fetchval("SELECT $1::tx.digits::text", 5) == "5"
+    with pytest.raises(exceptions.DataError, match="an integer is required, got str"):
+        await conn.fetchval("SELECT $1::tx.digits", "123")
+    with pytest.raises(exceptions.DataError, match="value out of int64 range"):
+        await conn.fetchval("SELECT $1::tx.digits", 2**63)
+    with pytest.raises(exceptions.DataError, match="int8"):
+        await conn.fetchval("SELECT 'abc'::tx.digits")
+    await conn.set_builtin_type_codec("flag", schema="tx", codec_name="bool", format="text")
+    assert await conn.fetchval("SELECT 't'::tx.flag") is True
+    assert await conn.fetchval("SELECT ($1::tx.flag)::text", False) == "f"
+    await conn.set_builtin_type_codec("real_t", schema="tx", codec_name="real", format="text")
+    for f in (1.1, -0.0, 3.4e38, float("inf"), float("-inf")):
+        assert await conn.fetchval("SELECT $1::tx.real_t::float4", f) == float(
+            await conn.fetchval("SELECT $1::float4", f)
+        )
+    assert math.isnan(await conn.fetchval("SELECT $1::tx.real_t::float4", float("nan")))
+    with pytest.raises(exceptions.DataError, match="value out of float32 range"):
+        await conn.fetchval("SELECT $1::tx.real_t", 1e300)
+    # A type with only a text form: its text.
+    await conn.set_builtin_type_codec("cash", schema="tx", codec_name="money", format="text")
+    assert await conn.fetchval("SELECT $1::tx.cash", "12.50") == "$12.50"
+    # The simple query protocol and text COPY read and write the same.
+    assert await conn.fetch("SELECT 1.5::tx.my_dec AS x") == [(Decimal("1.5"),)]
+    await conn.execute("CREATE TABLE tx.t (a tx.my_dec, b tx.digits)")
+    await conn.copy_records_to_table("t", schema_name="tx", records=[(Decimal("1.25"), 5)])
+    assert await conn.fetch("SELECT * FROM tx.t") == [(Decimal("1.25"), 5)]
+    # A composite with a text-only field travels as its text (asyncpg raises
+    # UnsupportedClientFeatureError: it does not decode composites in the text format).
+    assert await conn.fetchval(composite, 44) == '(44,"""a""=>""1""")'
+    # What has no text codec here, in asyncpg's words.
+    with pytest.raises(
+        exceptions.InterfaceError, match="cannot alias my_dec to uuid: there is no text codec"
+    ):
+        await conn.set_builtin_type_codec("my_dec", schema="tx", codec_name="uuid", format="text")
+    with pytest.raises(ValueError, match="format must be 'text' or 'binary'"):
+        await conn.set_builtin_type_codec("my_dec", schema="tx", codec_name="numeric", format="x")
+    # Back to the binary format: the composite decodes.
+    await conn.reset_type_codec("my_dec", schema="tx")
+    await conn.set_builtin_type_codec("my_dec", schema="tx", codec_name="decimal")
+    assert tuple(await conn.fetchval(composite, 44)) == (44, {"a": "1"})
 
 
 async def test_record_class(dsn):

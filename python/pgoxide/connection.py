@@ -662,11 +662,20 @@ class Connection(CopyMethods, metaclass=_ConnectionMeta):
         self, typename: str, *, schema: str = "public", codec_name: str, format: str | None = None
     ) -> None:
         """Makes a type travel like a builtin one (e.g. an extension type that is
-        wire-compatible with ``int4``), or use the ``pg_contrib.hstore`` codec."""
-        if format not in (None, "binary"):
-            raise ValueError("builtin codecs use the binary format")
+        wire-compatible with ``int4``), or use the ``pg_contrib.hstore`` codec.
+
+        ``format='text'`` declares only the text format for the type: its values travel as
+        text and are read and written by the builtin's text codec (numeric, bool, the integer
+        and float types, text, and the types that have only a text form); without it, or with
+        ``'binary'``, they travel in the builtin's binary format."""
+        if format not in (None, "binary", "text"):
+            raise ValueError(f"format must be 'text' or 'binary', not {format!r}")
         oid = await self._type_oid(typename, schema)
-        self._session.set_builtin_format(oid, _BUILTIN_ALIASES.get(codec_name, codec_name))
+        builtin = _BUILTIN_ALIASES.get(codec_name, codec_name)
+        try:
+            self._session.set_builtin_format(oid, builtin, format == "text")
+        except InterfaceError as e:
+            raise InterfaceError(f"cannot alias {typename} to {codec_name}: {e}") from None
         self._statements.clear()
 
     async def _type_oid(self, typename: str, schema: str) -> int:

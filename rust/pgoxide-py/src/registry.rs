@@ -8,6 +8,8 @@ use pgoxide_proto::types::{self, Builtin, Oid};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
+use crate::errors::interface_error;
+
 /// One row of `pgoxide.introspection.TYPES_QUERY`: oid, schema, name, typtype, element,
 /// base type, range subtype, the range a multirange is of, attribute names and types.
 pub type TypeRow = (
@@ -78,6 +80,16 @@ impl ExchangeFormat {
     }
 }
 
+/// How a type declared wire-compatible with a builtin travels (`set_builtin_type_codec`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuiltinAlias {
+    /// In the builtin's binary format.
+    Binary(Builtin),
+    /// Only in the text format, read and written by the text codec of the builtin type
+    /// `oid`, whose binary format is `Builtin` (`format='text'`).
+    Text(Builtin, Oid),
+}
+
 /// A user codec: Python callables for one type.
 #[derive(Debug)]
 pub struct UserCodec {
@@ -103,8 +115,8 @@ pub struct Registry {
     pub options: ValueOptions,
     pub types: HashMap<Oid, TypeInfo>,
     pub user_codecs: HashMap<Oid, Arc<UserCodec>>,
-    /// `set_builtin_type_codec`: a type that travels in a builtin's binary format.
-    pub builtin_formats: HashMap<Oid, Builtin>,
+    /// `set_builtin_type_codec`: a type that travels as a builtin does.
+    pub builtin_formats: HashMap<Oid, BuiltinAlias>,
     /// Types decoded by the hstore codec, as dicts (`set_builtin_type_codec(..,
     /// codec_name='pg_contrib.hstore')`); otherwise hstore is text, as in asyncpg.
     pub hstore_codecs: HashSet<Oid>,
@@ -184,9 +196,9 @@ impl Registry {
         self.user_codecs.insert(oid, Arc::new(codec));
     }
 
-    /// Makes `oid` travel in a builtin's binary format (see [`builtin_format`]); `None`: as
-    /// hstore (asyncpg's `set_builtin_type_codec`).
-    pub fn set_builtin_format(&mut self, oid: Oid, format: Option<Builtin>) {
+    /// Makes `oid` travel as a builtin does (see [`builtin_format`]); `None`: as hstore
+    /// (asyncpg's `set_builtin_type_codec`).
+    pub fn set_builtin_format(&mut self, oid: Oid, format: Option<BuiltinAlias>) {
         self.user_codecs.remove(&oid);
         if let Some(b) = format {
             self.hstore_codecs.remove(&oid);
@@ -205,17 +217,61 @@ impl Registry {
     }
 }
 
-/// The binary format of the builtin codec named `builtin_name` (`int4`, `pg_catalog.text`,
-/// ...); `None` for hstore, which is not a builtin type but has a codec of its own.
-pub fn builtin_format(builtin_name: &str) -> PyResult<Option<Builtin>> {
-    Ok(match builtin_name {
-        "hstore" | "pg_contrib.hstore" => None,
-        name => Some(
-            types::builtin_by_name(name.trim_start_matches("pg_catalog."))
-                .ok_or_else(|| {
-                    PyValueError::new_err(format!("{builtin_name:?} is not a builtin codec"))
-                })?
-                .1,
-        ),
-    })
+/// How a type aliased to the builtin codec named `builtin_name` (`int4`, `pg_catalog.text`,
+/// ...) travels: in its binary format, or with `text` in its text format; `None` for hstore,
+/// which is not a builtin type but has a (binary) codec of its own.
+pub fn builtin_format(
+    py: Python<'_>,
+    builtin_name: &str,
+    text: bool,
+) -> PyResult<Option<BuiltinAlias>> {
+    let no_codec = |format: &str| {
+        interface_error(py, format!("there is no {format} codec for {builtin_name}"))
+    };
+    if matches!(builtin_name, "hstore" | "pg_contrib.hstore") {
+        return if text {
+            Err(no_codec("text"))
+        } else {
+            Ok(None)
+        };
+    }
+    let name = builtin_name.trim_start_matches("pg_catalog.");
+    let Some(t) = pgoxide_proto::catalog::CATALOG
+        .iter()
+        .find(|t| t.name == name)
+    else {
+        return Err(PyValueError::new_err(format!(
+            "{builtin_name:?} is not a builtin codec"
+        )));
+    };
+    let builtin = types::builtin(t.oid);
+    if !text {
+        return builtin
+            .map(|b| Some(BuiltinAlias::Binary(b)))
+            .ok_or_else(|| no_codec("binary"));
+    }
+    match builtin {
+        Some(b) if has_text_codec(b) => Ok(Some(BuiltinAlias::Text(b, t.oid))),
+        // A type with only a text form (money, the reg* types, ...): its text, as `str`.
+        None if t.kind == b'b' && t.element == 0 => {
+            Ok(Some(BuiltinAlias::Text(Builtin::Text, types::TEXT)))
+        }
+        _ => Err(no_codec("text")),
+    }
+}
+
+/// The builtins whose text form pgoxide reads and writes itself (see `Codec::BuiltinText`).
+fn has_text_codec(b: Builtin) -> bool {
+    matches!(
+        b,
+        Builtin::Text
+            | Builtin::Numeric
+            | Builtin::Bool
+            | Builtin::Int2
+            | Builtin::Int4
+            | Builtin::Int8
+            | Builtin::Oid
+            | Builtin::Float4
+            | Builtin::Float8
+    )
 }

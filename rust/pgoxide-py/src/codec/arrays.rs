@@ -295,7 +295,7 @@ fn is_dimension(elem: &Codec, x: &Bound<'_, PyAny>, top: bool) -> bool {
         return x.is_instance_of::<PyList>();
     }
     match elem {
-        Codec::Text => is_sequence(x),
+        Codec::Text | Codec::BuiltinText(..) => is_sequence(x),
         Codec::Scalar(b)
             if !matches!(
                 b,

@@ -30,6 +30,12 @@ fn bits_of(v: &Bound<'_, PyAny>) -> Result<(Vec<u8>, usize), String> {
         let len = bytes.len() * 8;
         return Ok((bytes, len));
     }
+    // bytearray and memoryview too: asyncpg takes any bytes-like object.
+    if let Ok(b) = pyo3::buffer::PyBuffer::<u8>::get(v) {
+        let bytes = b.to_vec(v.py()).map_err(|e| e.to_string())?;
+        let len = bytes.len() * 8;
+        return Ok((bytes, len));
+    }
     if let Ok(s) = v.cast::<PyString>() {
         let text = s.to_str().map_err(|e| e.to_string())?;
         let mut bytes = vec![0u8; text.len().div_ceil(8)];
@@ -45,7 +51,7 @@ fn bits_of(v: &Bound<'_, PyAny>) -> Result<(Vec<u8>, usize), String> {
     let bytes: Vec<u8> = v
         .getattr("bytes")
         .and_then(|b| b.extract())
-        .map_err(|_| expected("BitString, str or bytes", v))?;
+        .map_err(|_| expected("BitString, str or a bytes-like object", v))?;
     let len: usize = v.len().map_err(|e| e.to_string())?;
     Ok((bytes, len))
 }

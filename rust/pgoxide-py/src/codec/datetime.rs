@@ -111,7 +111,13 @@ pub fn encode_with(
                     .map_err(|e| e.to_string())?;
                     midnight.as_any()
                 }
-                Err(_) => return Err(expected("datetime.datetime or datetime.date", v)),
+                // asyncpg's words.
+                Err(_) => {
+                    return Err(format!(
+                        "expected a datetime.date or datetime.datetime instance, got '{}'",
+                        super::type_name(v)
+                    ))
+                }
             }
         }
         _ => v,

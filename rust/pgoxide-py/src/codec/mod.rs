@@ -67,6 +67,11 @@ pub enum Codec {
     /// the text format both ways, as a list (nested for more dimensions) of what the element
     /// codec makes of each element's text.
     TextArray(Box<Codec>, Oid),
+    /// A type declared wire-compatible with a builtin in the text format only
+    /// (`set_builtin_type_codec(..., format='text')`): values travel as text, read and written
+    /// by the text codec of the builtin type `Oid` (numeric, bool, the integers and floats),
+    /// into the builtin's usual Python values.
+    BuiltinText(Builtin, Oid),
     /// A user codec, and the type's own codec beneath it (for `binary`/`tuple` exchange and
     /// for text-like types inside arrays).
     User(Arc<UserCodec>, Box<Codec>),
@@ -128,7 +133,7 @@ impl Codec {
     /// arrays and composites, which are always binary.
     fn binary(&self) -> bool {
         match self {
-            Codec::Text | Codec::TextArray(..) => false,
+            Codec::Text | Codec::TextArray(..) | Codec::BuiltinText(..) => false,
             Codec::User(user, inner) => user.format != ExchangeFormat::Text || inner.text_like(),
             _ => true,
         }
@@ -138,7 +143,7 @@ impl Codec {
     /// elements are text, or a text user codec's.
     fn decodes_text(&self) -> bool {
         match self {
-            Codec::Text => true,
+            Codec::Text | Codec::BuiltinText(..) => true,
             Codec::User(user, _) => user.format == ExchangeFormat::Text,
             _ => false,
         }
@@ -218,6 +223,8 @@ impl Codec {
             Codec::TextArray(elem, elem_oid) => {
                 arrays::decode_text_array(py, elem, *elem_oid, data)
             }
+            // Always in the text format.
+            Codec::BuiltinText(b, builtin_oid) => scalars::decode_text(py, *b, *builtin_oid, data),
         }
     }
 
@@ -246,7 +253,9 @@ impl Codec {
             // The text form of json and jsonb is the JSON text (no version byte).
             Codec::Scalar(Builtin::Json | Builtin::Jsonb) => return text(py, data),
             Codec::ParsedJson(_) => return json::parse(py, data),
-            Codec::TextArray(..) | Codec::Void => return self.decode(py, data),
+            Codec::TextArray(..) | Codec::Void | Codec::BuiltinText(..) => {
+                return self.decode(py, data)
+            }
             _ => {}
         }
         scratch.clear();
@@ -285,6 +294,7 @@ impl Codec {
             // asyncpg sends any void argument as an empty value.
             Codec::Void => Ok(()),
             Codec::TextArray(elem, _) => arrays::encode_text_array(elem, v, buf),
+            Codec::BuiltinText(b, _) => scalars::encode_text(*b, v, buf),
             Codec::Record(_) => Err(
                 "anonymous record parameters are not supported; cast to a composite type".into(),
             ),
@@ -337,11 +347,19 @@ fn core_error(py: Python<'_>) -> impl Fn(Error) -> PyErr + Copy + '_ {
 
 /// The message for a value of the wrong Python type.
 fn expected(what: &str, v: &Bound<'_, PyAny>) -> String {
-    let got = v
-        .get_type()
+    format!("expected {what}, got {}", type_name(v))
+}
+
+/// The message for a value of the wrong Python type, in asyncpg's words where it has them
+/// (`a boolean`, `an integer`, `a bytes-like object`), with the type that came.
+fn required(what: &str, v: &Bound<'_, PyAny>) -> String {
+    format!("{what} is required, got {}", type_name(v))
+}
+
+fn type_name(v: &Bound<'_, PyAny>) -> String {
+    v.get_type()
         .name()
-        .map_or_else(|_| "?".to_owned(), |n| n.to_string());
-    format!("expected {what}, got {got}")
+        .map_or_else(|_| "?".to_owned(), |n| n.to_string())
 }
 
 /// The UTF-8 bytes of a `str` argument.

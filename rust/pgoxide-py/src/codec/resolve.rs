@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 
 use super::{Codec, Composite};
 use crate::record::RecordDesc;
-use crate::registry::{Registry, TypeKind};
+use crate::registry::{BuiltinAlias, Registry, TypeKind};
 
 /// Resolves codecs for a statement's types, collecting the OIDs the registry does not know
 /// yet (they must be introspected before the statement can be built).
@@ -52,8 +52,13 @@ impl Resolver<'_> {
 
     /// The codec for `oid` ignoring user codecs on `oid` itself.
     fn own_codec(&mut self, py: Python<'_>, oid: Oid) -> PyResult<Codec> {
-        if let Some(b) = self.registry.builtin_formats.get(&oid) {
-            return Ok(self.scalar(*b));
+        match self.registry.builtin_formats.get(&oid) {
+            Some(BuiltinAlias::Binary(b)) => return Ok(self.scalar(*b)),
+            Some(BuiltinAlias::Text(Builtin::Text, _)) => return Ok(Codec::Text),
+            Some(BuiltinAlias::Text(b, builtin_oid)) => {
+                return Ok(Codec::BuiltinText(*b, *builtin_oid))
+            }
+            None => {}
         }
         if self.registry.hstore_codecs.contains(&oid) {
             return Ok(Codec::Hstore);

@@ -7,7 +7,7 @@ use pgoxide_proto::types::Builtin;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyByteArray, PyBytes, PyFloat, PyInt, PyString};
 
-use super::{core_error, expected, new_ascii_str, str_bytes, text, EncodeResult};
+use super::{core_error, expected, new_ascii_str, required, str_bytes, text, EncodeResult};
 use crate::errors::data_error;
 use crate::pycache;
 
@@ -57,61 +57,30 @@ pub fn decode<'py>(py: Python<'py>, b: Builtin, data: &[u8]) -> PyResult<Bound<'
 pub fn encode(b: Builtin, v: &Bound<'_, PyAny>, buf: &mut Vec<u8>) -> EncodeResult {
     match b {
         Builtin::Bool => {
-            let b = v.cast::<PyBool>().map_err(|_| expected("bool", v))?;
+            let b = v.cast::<PyBool>().map_err(|_| required("a boolean", v))?;
             buf.push(u8::from(b.is_true()));
         }
-        Builtin::Int2 => buf.extend_from_slice(&int::<i16>(v, "int2")?.to_be_bytes()),
-        Builtin::Int4 => buf.extend_from_slice(&int::<i32>(v, "int4")?.to_be_bytes()),
-        Builtin::Int8 => buf.extend_from_slice(&int::<i64>(v, "int8")?.to_be_bytes()),
-        Builtin::Oid => buf.extend_from_slice(&int::<u32>(v, "oid")?.to_be_bytes()),
-        Builtin::Xid8 => buf.extend_from_slice(&int::<u64>(v, "xid8")?.to_be_bytes()),
+        // asyncpg's words for the ranges (value out of int16 range, ...).
+        Builtin::Int2 => buf.extend_from_slice(&int::<i16>(v, OUT_OF_INT16)?.to_be_bytes()),
+        Builtin::Int4 => buf.extend_from_slice(&int::<i32>(v, OUT_OF_INT32)?.to_be_bytes()),
+        Builtin::Int8 => buf.extend_from_slice(&int::<i64>(v, OUT_OF_INT64)?.to_be_bytes()),
+        Builtin::Oid => buf.extend_from_slice(&int::<u32>(v, OUT_OF_UINT32)?.to_be_bytes()),
+        Builtin::Xid8 => buf.extend_from_slice(&int::<u64>(v, OUT_OF_UINT64)?.to_be_bytes()),
         Builtin::Float8 => buf.extend_from_slice(&float(v)?.to_be_bytes()),
         Builtin::Float4 => {
             let f = float(v)?;
             let narrow = f as f32;
             if narrow.is_infinite() && f.is_finite() {
-                return Err("value out of float4 range".into());
+                return Err("value out of float32 range".into());
             }
             buf.extend_from_slice(&narrow.to_be_bytes());
         }
         Builtin::Numeric => {
-            let py = v.py();
-            let text = if v.is_instance_of::<PyString>() {
-                // A numeric's text, read as Decimal reads it (asyncpg's way): so 'NaN',
-                // 'Infinity' and '1e5' work, and what Decimal refuses is refused here.
-                pycache::decimal(py)
-                    .and_then(|d| d.call1((v,)))
-                    .and_then(|d| d.str())
-                    .map_err(|_| format!("invalid numeric value: {}", repr(v)))?
-            } else if v
-                .is_instance(pycache::decimal(py).map_err(|e| e.to_string())?)
-                .unwrap_or(false)
-                || v.is_instance_of::<PyInt>()
-                || v.is_instance_of::<PyFloat>()
-            {
-                if let Ok(b) = v.cast::<PyBool>() {
-                    buf.extend_from_slice(if b.is_true() { &ONE[..] } else { &ZERO[..] });
-                    return Ok(());
-                }
-                v.str().map_err(|e| e.to_string())?
-            } else {
-                return Err(expected("Decimal, int, float or str", v));
-            };
-            let text = text.to_cow().map_err(|e| e.to_string())?;
-            // numeric has one NaN: a signalling one, or one with diagnostic digits, is it too.
-            let unsigned = text.trim_start_matches(['-', '+']);
-            let text = if unsigned
-                .get(..3)
-                .is_some_and(|p| p.eq_ignore_ascii_case("nan"))
-                || unsigned
-                    .get(..4)
-                    .is_some_and(|p| p.eq_ignore_ascii_case("snan"))
-            {
-                "NaN".into()
-            } else {
-                text
-            };
-            numeric::encode_from_text(&text, buf).map_err(|e| e.to_string())?;
+            if let Ok(b) = v.cast::<PyBool>() {
+                buf.extend_from_slice(if b.is_true() { &ONE[..] } else { &ZERO[..] });
+                return Ok(());
+            }
+            numeric::encode_from_text(&numeric_text(v)?, buf).map_err(|e| e.to_string())?;
         }
         Builtin::Text => buf.extend_from_slice(str_bytes(v)?),
         Builtin::Char => {
@@ -133,7 +102,7 @@ pub fn encode(b: Builtin, v: &Bound<'_, PyAny>, buf: &mut Vec<u8>) -> EncodeResu
             } else if let Ok(b) = pyo3::buffer::PyBuffer::<u8>::get(v) {
                 buf.extend_from_slice(&b.to_vec(v.py()).map_err(|e| e.to_string())?);
             } else {
-                return Err(expected("bytes, bytearray or memoryview", v));
+                return Err(required("a bytes-like object", v));
             }
         }
         _ => unreachable!("not a type of this family: {b:?}"),
@@ -141,11 +110,141 @@ pub fn encode(b: Builtin, v: &Bound<'_, PyAny>, buf: &mut Vec<u8>) -> EncodeResu
     Ok(())
 }
 
-fn int<T: TryFrom<i64> + TryFrom<i128>>(
+const OUT_OF_INT16: &str = "value out of int16 range";
+const OUT_OF_INT32: &str = "value out of int32 range";
+const OUT_OF_INT64: &str = "value out of int64 range";
+const OUT_OF_UINT32: &str = "value out of uint32 range";
+const OUT_OF_UINT64: &str = "value out of uint64 range";
+
+/// The text a numeric parameter is sent as: a `str` read as Decimal reads it (asyncpg's way:
+/// so 'NaN', 'Infinity' and '1e5' work, and what Decimal refuses is refused here), or the text
+/// of a Decimal, int or float, with numeric's one NaN for any of Decimal's.
+fn numeric_text(v: &Bound<'_, PyAny>) -> Result<String, String> {
+    let py = v.py();
+    let text = if v.is_instance_of::<PyString>() {
+        pycache::decimal(py)
+            .and_then(|d| d.call1((v,)))
+            .and_then(|d| d.str())
+            .map_err(|_| format!("invalid numeric value: {}", repr(v)))?
+    } else if let Ok(b) = v.cast::<PyBool>() {
+        return Ok(if b.is_true() { "1" } else { "0" }.to_owned());
+    } else if v
+        .is_instance(pycache::decimal(py).map_err(|e| e.to_string())?)
+        .unwrap_or(false)
+        || v.is_instance_of::<PyInt>()
+        || v.is_instance_of::<PyFloat>()
+    {
+        v.str().map_err(|e| e.to_string())?
+    } else {
+        return Err(expected("Decimal, int, float or str", v));
+    };
+    let text = text.to_cow().map_err(|e| e.to_string())?;
+    // numeric has one NaN: a signalling one, or one with diagnostic digits, is it too.
+    let unsigned = text.trim_start_matches(['-', '+']);
+    if unsigned
+        .get(..3)
+        .is_some_and(|p| p.eq_ignore_ascii_case("nan"))
+        || unsigned
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case("snan"))
+    {
+        return Ok("NaN".to_owned());
+    }
+    Ok(text.into_owned())
+}
+
+/// Encodes a value in the text format of `b` (see `Codec::BuiltinText`): the same values
+/// are taken, and refused in the same words, as by the binary format.
+pub fn encode_text(b: Builtin, v: &Bound<'_, PyAny>, buf: &mut Vec<u8>) -> EncodeResult {
+    use std::io::Write as _;
+    let written = match b {
+        Builtin::Bool => {
+            let b = v.cast::<PyBool>().map_err(|_| required("a boolean", v))?;
+            buf.push(if b.is_true() { b't' } else { b'f' });
+            Ok(())
+        }
+        Builtin::Int2 => write!(buf, "{}", int::<i16>(v, OUT_OF_INT16)?),
+        Builtin::Int4 => write!(buf, "{}", int::<i32>(v, OUT_OF_INT32)?),
+        Builtin::Int8 => write!(buf, "{}", int::<i64>(v, OUT_OF_INT64)?),
+        Builtin::Oid => write!(buf, "{}", int::<u32>(v, OUT_OF_UINT32)?),
+        Builtin::Float8 => write_float(buf, float(v)?),
+        Builtin::Float4 => {
+            let f = float(v)?;
+            let narrow = f as f32;
+            if narrow.is_infinite() && f.is_finite() {
+                return Err("value out of float32 range".into());
+            }
+            write_float(buf, narrow)
+        }
+        Builtin::Numeric => {
+            let text = numeric_text(v)?;
+            // Checked as the binary format checks it, so the server never sees a bad text.
+            numeric::encode_from_text(&text, &mut Vec::new()).map_err(|e| e.to_string())?;
+            buf.extend_from_slice(text.as_bytes());
+            Ok(())
+        }
+        Builtin::Text => {
+            buf.extend_from_slice(str_bytes(v)?);
+            Ok(())
+        }
+        _ => unreachable!("no text codec here: {b:?}"),
+    };
+    written.map_err(|e| e.to_string())
+}
+
+/// A float in a text PostgreSQL reads back exactly: the shortest round-trip digits.
+fn write_float<F: Into<f64> + std::fmt::LowerExp + Copy>(
+    buf: &mut Vec<u8>,
+    f: F,
+) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let wide: f64 = f.into();
+    if wide.is_nan() {
+        buf.extend_from_slice(b"NaN");
+    } else if wide.is_infinite() {
+        buf.extend_from_slice(if wide > 0.0 {
+            b"Infinity"
+        } else {
+            b"-Infinity"
+        });
+    } else {
+        write!(buf, "{f:e}")?;
+    }
+    Ok(())
+}
+
+/// Decodes a value of the text format of `b`, the builtin type `builtin_oid` (see
+/// `Codec::BuiltinText`), into what its binary format gives.
+pub fn decode_text<'py>(
+    py: Python<'py>,
+    b: Builtin,
+    builtin_oid: pgoxide_proto::types::Oid,
+    data: &[u8],
+) -> PyResult<Bound<'py, PyAny>> {
+    match b {
+        Builtin::Text => text(py, data),
+        // Straight from the text: transcoding would only turn it into text again.
+        Builtin::Numeric => {
+            let s = std::str::from_utf8(data)
+                .map_err(|_| data_error(py, "invalid numeric value: not UTF-8".into()))?;
+            decimal_from_text(py, s)
+        }
+        _ => {
+            let mut binary = Vec::new();
+            pgoxide_proto::codec::text::to_binary(builtin_oid, data, &mut binary)
+                .map_err(|e| data_error(py, e.to_string()))?;
+            decode(py, b, &binary)
+        }
+    }
+}
+
+/// An integer parameter (an int, or an integral number that is not one), or `out_of_range`
+/// when it does not fit `T`.
+pub(super) fn int<T: TryFrom<i64> + TryFrom<i128>>(
     v: &Bound<'_, PyAny>,
-    type_name: &str,
+    out_of_range: &str,
 ) -> Result<T, String> {
-    let out_of_range = || format!("value out of {type_name} range");
+    let out_of_range = || out_of_range.to_owned();
     if v.is_exact_instance_of::<PyInt>() {
         // The common case, without the 128-bit conversion: an int that fits a C long long.
         let mut overflow = 0;
@@ -188,7 +287,7 @@ fn integral(v: &Bound<'_, PyAny>) -> Result<Option<i128>, String> {
         return Ok((f.abs() < 1.7014118346046923e38).then(|| f as i128));
     }
     if v.is_instance_of::<PyString>() || v.is_instance_of::<PyBytes>() {
-        return Err(expected("int", v));
+        return Err(required("an integer", v));
     }
     // Other numbers (Decimal, Fraction, numpy floats...): int() of it, kept only when it
     // compares equal to the value, so nothing is lost.
@@ -196,7 +295,7 @@ fn integral(v: &Bound<'_, PyAny>) -> Result<Option<i128>, String> {
         // SAFETY: `v` is live; a new reference or NULL with an exception set.
         Bound::from_owned_ptr_or_err(v.py(), pyo3::ffi::PyNumber_Long(v.as_ptr()))
     }) else {
-        return Err(expected("int", v));
+        return Err(required("an integer", v));
     };
     if !whole.eq(v).unwrap_or(false) {
         return Err(LOSSY_INT.into());
@@ -210,10 +309,12 @@ fn repr(v: &Bound<'_, PyAny>) -> String {
 }
 
 fn float(v: &Bound<'_, PyAny>) -> Result<f64, String> {
+    // CPython's words, which asyncpg passes on.
+    let not_real = || format!("must be real number, not {}", super::type_name(v));
     if v.is_instance_of::<PyString>() || v.is_instance_of::<PyBytes>() {
-        return Err(expected("float", v));
+        return Err(not_real());
     }
-    v.extract::<f64>().map_err(|_| expected("float", v))
+    v.extract::<f64>().map_err(|_| not_real())
 }
 
 thread_local! {

@@ -624,10 +624,16 @@ impl Session {
         Ok(())
     }
 
-    /// Makes `oid` travel in the binary format of the builtin type `builtin_name`
-    /// (asyncpg's `set_builtin_type_codec`).
-    fn set_builtin_format(&mut self, oid: Oid, builtin_name: &str) -> PyResult<()> {
-        let format = builtin_format(builtin_name)?;
+    /// Makes `oid` travel as the builtin type `builtin_name` does, in its binary format or
+    /// with `text` in its text format (asyncpg's `set_builtin_type_codec`).
+    fn set_builtin_format(
+        &mut self,
+        py: Python<'_>,
+        oid: Oid,
+        builtin_name: &str,
+        text: bool,
+    ) -> PyResult<()> {
+        let format = builtin_format(py, builtin_name, text)?;
         Arc::make_mut(&mut self.registry).set_builtin_format(oid, format);
         Ok(())
     }

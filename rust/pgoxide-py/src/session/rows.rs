@@ -272,16 +272,10 @@ fn argument_error(
         shown = format!("{}...", shown.chars().take(57).collect::<String>());
     }
     let type_name = &stmt.param_type_names[i];
-    match row {
-        None => format!(
-            "invalid input for query argument ${} of type {type_name}: {shown} ({why})",
-            i + 1
-        ),
-        // asyncpg's wording, with the type after the reason.
-        Some(_) => format!(
-            "invalid input for query argument {}: {shown} ({why}; ${} is of type {type_name})",
-            position(i, row),
-            i + 1
-        ),
-    }
+    // asyncpg's wording, with the parameter's type after the reason.
+    format!(
+        "invalid input for query argument {}: {shown} ({why}; ${} is of type {type_name})",
+        position(i, row),
+        i + 1
+    )
 }
