@@ -212,6 +212,10 @@ async def test_geometry(conn):
     await _round_trip(conn, "box", Box((2, 2), (0, 0)))
     await _round_trip(conn, "path", Path((0, 0), (1, 1), (2, 0), is_closed=True))
     await _round_trip(conn, "path", Path((0, 0), (1, 1)))
+    # As asyncpg reads plain sequences: a tuple of points is closed, a list open.
+    closed = await conn.fetchval("SELECT $1::path", ((0, 0), (1, 1)))
+    opened = await conn.fetchval("SELECT $1::path", [(0, 0), (1, 1)])
+    assert (closed.is_closed, opened.is_closed) == (True, False)
     await _round_trip(conn, "polygon", Polygon((0, 0), (1, 1), (2, 0)))
     await _round_trip(conn, "circle", Circle((1, 1), 2))
     assert await conn.fetchval("SELECT $1::point", (3, 4)) == Point(3, 4)

@@ -68,10 +68,12 @@ pub fn encode(b: Builtin, v: &Bound<'_, PyAny>, buf: &mut Vec<u8>) -> EncodeResu
             geo::encode_box(buf, geo::GeoBox { high, low });
         }
         Builtin::Path => {
+            // A Path says; otherwise, as asyncpg reads them, a tuple of points is a closed
+            // path and a list an open one.
             let closed = v
                 .getattr("is_closed")
                 .and_then(|c| c.extract())
-                .unwrap_or(false);
+                .unwrap_or_else(|_| v.is_instance_of::<PyTuple>());
             let points = points_of(v)?;
             geo::encode_path(buf, &geo::Path { closed, points }).map_err(core)?;
         }
