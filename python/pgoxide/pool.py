@@ -796,6 +796,8 @@ class Pool:
         if self._closed:
             return
         self._closing = True
+        if self._watchers:
+            self._notify()
         self._fail_waiters()
         self._close_idle()
         if self._slots:
@@ -926,7 +928,8 @@ class Pool:
 
     async def _next_change(self) -> None:
         """Waits until the pool's state next changes (a connection handed out, kept idle,
-        opened or closed, a waiter queued, a task of the pool ended): for observers."""
+        opened or closed, a waiter queued, a task of the pool ended, closing begun): for
+        observers."""
         fut = asyncio.get_running_loop().create_future()
         self._watchers.append(fut)
         await fut

@@ -164,7 +164,9 @@ pub fn member_offset(ty: &Bound<'_, PyType>, descriptor: &Bound<'_, PyAny>) -> O
             return None;
         }
         let d = d.cast::<ffi::PyMemberDescrObject>();
-        let member = &*(*d).d_member;
+        // CPython's d_member is a PyMemberDef on every version; pyo3-ffi declares it as a
+        // PyGetSetDef before 3.11, hence the cast.
+        let member = &*(*d).d_member.cast::<ffi::PyMemberDef>();
         let plain_object = member.type_code == ffi::Py_T_OBJECT_EX
             && member.flags & ffi::Py_READONLY == 0
             && std::ptr::eq((*d).d_common.d_type, ty.as_type_ptr());
