@@ -81,6 +81,10 @@ pub fn read_header(data: &[u8]) -> Result<(ReadHeader, Cursor<'_>)> {
     if ndim > 0 && total > (c.remaining() / 4) as i64 {
         return Err(bad("more elements than data"));
     }
+    // A zero-length dimension means no elements, whatever the others claim: array_recv
+    // makes such an input the empty array, and so does this, so that no reader walks the
+    // other dimensions (2^31 empty sub-arrays from a 28-byte value).
+    let ndim = if total == 0 { 0 } else { ndim };
     Ok((
         ReadHeader {
             element_oid,
@@ -124,6 +128,36 @@ mod tests {
         assert_eq!(parsed, h);
         assert_eq!(parsed.element_count(), 6);
         assert_eq!(rest.remaining(), 24);
+    }
+
+    /// Found by tests/fuzz.rs: dimensions (2^31 - 1, 0) passed the element-count check (no
+    /// elements), then `text_array_literal` wrote 2^31 empty sub-arrays, and
+    /// `element_count` overflowed on (2^31 - 1, 2^31 - 1, 2^31 - 1, 0).
+    #[test]
+    fn a_zero_length_dimension_is_the_empty_array() {
+        for dims in [
+            vec![(i32::MAX, 1), (0, 1)],
+            vec![(0, 1), (i32::MAX, 1)],
+            vec![(i32::MAX, 1), (i32::MAX, 1), (i32::MAX, 1), (0, 1)],
+        ] {
+            let mut b = Vec::new();
+            encode_header(
+                &mut b,
+                &ArrayHeader {
+                    element_oid: 25,
+                    has_nulls: false,
+                    dims,
+                },
+            );
+            let (h, rest) = decode_header(&b).unwrap();
+            assert_eq!(
+                (h.dims.len(), h.element_count(), rest.remaining()),
+                (0, 0, 0)
+            );
+            let mut literal = Vec::new();
+            crate::codec::text::text_array_literal(&b, &mut literal).unwrap();
+            assert_eq!(literal, b"{}");
+        }
     }
 
     #[test]
