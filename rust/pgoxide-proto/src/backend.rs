@@ -200,7 +200,9 @@ pub fn parse_row_description(body: &[u8]) -> Result<Vec<Column>> {
             "malformed RowDescription message (negative count)",
         ));
     }
-    let mut cols = Vec::with_capacity(n as usize);
+    // A column takes at least 19 bytes (an empty name's NUL and 18 bytes of fields): the
+    // count alone must not size an allocation, or a 7-byte message could claim megabytes.
+    let mut cols = Vec::with_capacity((n as usize).min(c.remaining() / 19));
     for _ in 0..n {
         cols.push(Column {
             name: c.cstr()?.to_owned(),

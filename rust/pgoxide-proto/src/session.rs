@@ -503,13 +503,17 @@ impl Session {
                 self.tx_status = status;
                 return Ok(Some(Event::ReadyForQuery(status)));
             }
-            (b'E', Some(_)) => {
-                // The server skips everything up to the next Sync after an error.
-                while let Some(e) = self.expects.front() {
-                    if matches!(e, Expect::ReadyForQuery | Expect::SimpleQuery) {
-                        break;
+            (b'E', Some(front)) => {
+                // A simple Query's error ends with its own ReadyForQuery. After an extended
+                // protocol error the server skips every message up to the next Sync, a Query
+                // queued meanwhile too: it gets no response.
+                if front != Expect::SimpleQuery {
+                    while let Some(e) = self.expects.front() {
+                        if *e == Expect::ReadyForQuery {
+                            break;
+                        }
+                        self.expects.pop_front();
                     }
-                    self.expects.pop_front();
                 }
                 // That Sync may not have been sent yet (a request ending with a Flush).
                 self.skip_to_sync = self.expects.is_empty();
@@ -1219,6 +1223,52 @@ mod tests {
         s.feed(&msg(b'3', b""));
         s.feed(&msg(b'Z', b"I"));
         assert_eq!(drain(&mut s).unwrap(), ["CloseComplete", "ReadyForQuery"]);
+    }
+
+    /// Found by tests/fuzz.rs. After an error in the extended protocol the server ignores
+    /// every message up to the next Sync, a simple Query queued meanwhile too; the session
+    /// took that Query for the end of the skip, so it read the Sync's ReadyForQuery as the
+    /// Query's and refused the next reply as unexpected.
+    #[test]
+    fn a_query_after_an_extended_error_is_skipped_to_the_sync() {
+        let mut s = session(None, false, ChannelBindingMode::Prefer);
+        s.feed(&auth(0, &[]));
+        s.feed(&msg(b'Z', b"I"));
+        drain(&mut s).unwrap();
+        // A window of a portal (Execute, Flush), a Query, then a Close with its Sync.
+        let mut req = Request::new();
+        req.execute("p", 2).unwrap();
+        req.flush();
+        req.simple_query("SELECT 1").unwrap();
+        req.close_statement("s").unwrap();
+        req.sync();
+        s.submit(&mut req).unwrap();
+        // The Execute fails; the Query and the Close are ignored; the Sync answers.
+        s.feed(&msg(b'E', b"SERROR\0C22012\0Mdivision by zero\0\0"));
+        s.feed(&msg(b'Z', b"I"));
+        assert_eq!(drain(&mut s).unwrap(), ["Error", "ReadyForQuery"]);
+        assert_eq!(s.pending(), 0);
+        let mut req = Request::new();
+        req.close_statement("s").unwrap();
+        req.sync();
+        s.submit(&mut req).unwrap();
+        s.feed(&msg(b'3', b""));
+        s.feed(&msg(b'Z', b"I"));
+        assert_eq!(drain(&mut s).unwrap(), ["CloseComplete", "ReadyForQuery"]);
+        // A simple Query's own error still ends at its own ReadyForQuery.
+        let mut req = Request::new();
+        req.simple_query("SELECT 1/0").unwrap();
+        req.close_statement("s").unwrap();
+        req.sync();
+        s.submit(&mut req).unwrap();
+        s.feed(&msg(b'E', b"SERROR\0C22012\0Mdivision by zero\0\0"));
+        s.feed(&msg(b'Z', b"I"));
+        s.feed(&msg(b'3', b""));
+        s.feed(&msg(b'Z', b"I"));
+        assert_eq!(
+            drain(&mut s).unwrap(),
+            ["Error", "ReadyForQuery", "CloseComplete", "ReadyForQuery"]
+        );
     }
 
     fn parameter_status(name: &str, value: &str) -> Vec<u8> {

@@ -17,10 +17,14 @@ pub struct ArrayHeader {
 
 impl ArrayHeader {
     pub fn element_count(&self) -> usize {
+        // Saturating: with a zero-length dimension after large ones (which a header may claim:
+        // it holds no elements) the exact product is 0, and must not overflow on the way.
         if self.dims.is_empty() {
             0
         } else {
-            self.dims.iter().map(|(n, _)| *n as usize).product()
+            self.dims
+                .iter()
+                .fold(1usize, |n, &(len, _)| n.saturating_mul(len as usize))
         }
     }
 }
@@ -124,6 +128,33 @@ mod tests {
         assert_eq!(parsed, h);
         assert_eq!(parsed.element_count(), 6);
         assert_eq!(rest.remaining(), 24);
+    }
+
+    /// Found by tests/fuzz.rs: dimensions (2^31 - 1, 0) pass the element-count check (no
+    /// elements); `text_array_literal` then wrote 2^31 empty sub-arrays (6 GB), and
+    /// `element_count` overflowed on (2^31 - 1, 2^31 - 1, 2^31 - 1, 0).
+    #[test]
+    fn a_zero_length_dimension_holds_no_elements() {
+        for dims in [
+            vec![(i32::MAX, 1), (0, 1)],
+            vec![(0, 1), (i32::MAX, 1)],
+            vec![(i32::MAX, 1), (i32::MAX, 1), (i32::MAX, 1), (0, 1)],
+        ] {
+            let mut b = Vec::new();
+            encode_header(
+                &mut b,
+                &ArrayHeader {
+                    element_oid: 25,
+                    has_nulls: false,
+                    dims,
+                },
+            );
+            let (h, rest) = decode_header(&b).unwrap();
+            assert_eq!((h.element_count(), rest.remaining()), (0, 0));
+            let mut literal = Vec::new();
+            crate::codec::text::text_array_literal(&b, &mut literal).unwrap();
+            assert_eq!(literal, b"{}");
+        }
     }
 
     #[test]

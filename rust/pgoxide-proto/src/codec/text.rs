@@ -83,6 +83,16 @@ pub fn text_array_to_binary(
 pub fn text_array_literal(binary: &[u8], out: &mut Vec<u8>) -> Result<()> {
     let (header, mut cursor) = super::array::read_header(binary)?;
     let dims = header.dims();
+    // A zero-length dimension holds no elements, whatever the others claim: the empty array
+    // (as array_recv has it), not one empty sub-array per outer element, which a 28-byte
+    // value could make billions of.
+    if dims.iter().any(|&(length, _)| length == 0) {
+        if !cursor.is_empty() {
+            return Err(Error::decode("invalid array value: trailing bytes"));
+        }
+        out.extend_from_slice(b"{}");
+        return Ok(());
+    }
     if dims.iter().any(|&(_, lower)| lower != 1) {
         for &(length, lower) in dims {
             let upper = i64::from(lower) + i64::from(length) - 1;
