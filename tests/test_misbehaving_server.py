@@ -233,6 +233,26 @@ async def test_a_malformed_row_description():
     await _expect_protocol_error(answer, describe=False)
 
 
+async def test_an_array_claiming_huge_dimensions_with_no_elements_allocates_nothing():
+    # Found by the core's fuzzer: dimensions (2**31 - 1, 0) hold no element, so the value is
+    # an empty list, not two billion empty ones.
+    int4_array = 1007
+    header = (
+        struct.pack("!iiI", 2, 0, 23) + struct.pack("!ii", 2**31 - 1, 1) + struct.pack("!ii", 0, 1)
+    )
+
+    async def script(client: FakeClient) -> None:
+        await _connected(client)
+        await client.answer_prepare([("a", int4_array)])
+        await client.answer_execute(data_row([header]))
+        await client.drain()
+        await asyncio.Event().wait()
+
+    async with fake_server(script) as dsn:
+        conn = await pgoxide.connect(dsn)
+        assert await asyncio.wait_for(conn.fetchval("SELECT a"), HANG_GUARD) == []
+
+
 async def test_a_wrong_scram_server_signature_is_refused():
     async def script(client: FakeClient) -> None:
         await client.read_startup()

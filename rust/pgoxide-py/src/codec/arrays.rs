@@ -25,7 +25,12 @@ pub fn decode<'py>(
     let (header, mut cursor) =
         array::read_header(data).map_err(|e| data_error(py, e.to_string()))?;
     let dims = header.dims();
-    if dims.is_empty() {
+    // No dimension, or one of length 0 (whatever the others claim): no elements, and nothing
+    // to allocate for them.
+    if dims.is_empty() || dims.iter().any(|&(len, _)| len <= 0) {
+        if !cursor.is_empty() {
+            return Err(data_error(py, "invalid array value: trailing bytes".into()));
+        }
         return Ok(PyList::empty(py).into_any());
     }
     if header.element_oid != elem_oid {
