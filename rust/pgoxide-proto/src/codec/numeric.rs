@@ -16,9 +16,17 @@ const NBASE: u32 = 10_000;
 const MAX_WEIGHT_GROUPS: i64 = 131_072 / 4;
 const MAX_DSCALE: i64 = 16_383;
 
-/// Appends the decimal text of a binary numeric to `out`, in ASCII (`NaN`, `Infinity`,
-/// `-Infinity`, or digits with exactly `dscale` fractional digits).
-pub fn decode_to_text(data: &[u8], out: &mut Vec<u8>) -> Result<()> {
+/// A finite binary numeric's header fields.
+struct Header {
+    ndigits: usize,
+    weight: i64,
+    sign: u16,
+    dscale: i64,
+}
+
+/// Checks a binary numeric's header; NaN and the infinities are written to `out` as text
+/// and give None.
+fn read_header(data: &[u8], out: &mut Vec<u8>) -> Result<Option<Header>> {
     let bad = || Error::decode("invalid numeric value");
     if data.len() < 8 || data.len() % 2 != 0 {
         return Err(bad());
@@ -31,22 +39,38 @@ pub fn decode_to_text(data: &[u8], out: &mut Vec<u8>) -> Result<()> {
     if data.len() != 8 + 2 * ndigits || dscale > 0x3FFF {
         return Err(bad());
     }
-    match sign {
-        SIGN_NAN => {
-            out.extend_from_slice(b"NaN");
-            return Ok(());
+    let special: &[u8] = match sign {
+        SIGN_NAN => b"NaN",
+        SIGN_PINF => b"Infinity",
+        SIGN_NINF => b"-Infinity",
+        SIGN_POS | SIGN_NEG => {
+            return Ok(Some(Header {
+                ndigits,
+                weight,
+                sign,
+                dscale,
+            }))
         }
-        SIGN_PINF => {
-            out.extend_from_slice(b"Infinity");
-            return Ok(());
-        }
-        SIGN_NINF => {
-            out.extend_from_slice(b"-Infinity");
-            return Ok(());
-        }
-        SIGN_POS | SIGN_NEG => {}
         _ => return Err(bad()),
-    }
+    };
+    out.extend_from_slice(special);
+    Ok(None)
+}
+
+/// Appends the decimal text of a binary numeric to `out`, in ASCII (`NaN`, `Infinity`,
+/// `-Infinity`, or digits with exactly `dscale` fractional digits).
+pub fn decode_to_text(data: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    let bad = || Error::decode("invalid numeric value");
+    let Some(Header {
+        ndigits,
+        weight,
+        sign,
+        dscale,
+    }) = read_header(data, out)?
+    else {
+        return Ok(());
+    };
+    let rd = |i: usize| u16::from_be_bytes([data[i], data[i + 1]]);
     let digit = |i: i64| -> Result<u32> {
         if i < 0 || i as usize >= ndigits {
             return Ok(0);
@@ -90,33 +114,16 @@ pub fn decode_to_text(data: &[u8], out: &mut Vec<u8>) -> Result<()> {
 /// `Decimal('1.10')`, a zero is `0E-<dscale>`, and `NaN`, `Infinity` and `-Infinity` as they are.
 pub fn decode_to_decimal_text(data: &[u8], out: &mut Vec<u8>) -> Result<()> {
     let bad = || Error::decode("invalid numeric value");
-    if data.len() < 8 || data.len() % 2 != 0 {
-        return Err(bad());
-    }
+    let Some(Header {
+        ndigits,
+        weight,
+        sign,
+        dscale,
+    }) = read_header(data, out)?
+    else {
+        return Ok(());
+    };
     let rd = |i: usize| u16::from_be_bytes([data[i], data[i + 1]]);
-    let ndigits = rd(0) as usize;
-    let weight = i64::from(rd(2) as i16);
-    let sign = rd(4);
-    let dscale = i64::from(rd(6));
-    if data.len() != 8 + 2 * ndigits || dscale > 0x3FFF {
-        return Err(bad());
-    }
-    match sign {
-        SIGN_NAN => {
-            out.extend_from_slice(b"NaN");
-            return Ok(());
-        }
-        SIGN_PINF => {
-            out.extend_from_slice(b"Infinity");
-            return Ok(());
-        }
-        SIGN_NINF => {
-            out.extend_from_slice(b"-Infinity");
-            return Ok(());
-        }
-        SIGN_POS | SIGN_NEG => {}
-        _ => return Err(bad()),
-    }
     if ndigits == 0 {
         out.extend_from_slice(b"0E-");
         push_int(out, dscale.unsigned_abs());
