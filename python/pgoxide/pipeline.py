@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 from . import _pgoxide, tracing
 from .exceptions import InterfaceError, PipelineAbortedError, PostgresError
-from .operations import ignore_result
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -141,6 +140,8 @@ class Pipeline:
         self._deadline: float | None = None
         self._calls: list[PipelineCall] = []
         self._unsent: list[PipelineCall] = []
+        # An atomic pipeline's Syncs: each one's ReadyForQuery is its commit.
+        self._ends: list[asyncio.Future[Any]] = []
         self._closed = False
         # (tracer, context, start time) while a tracer follows the block.
         self._trace: tuple[Any, Any, float] | None = None
@@ -230,7 +231,7 @@ class Pipeline:
                         failed = (i, e)
                         break
                 end = ops.send(session.sync(abort=failed is not None))
-                ignore_result(end)
+                self._ends.append(asyncio.ensure_future(ops.wait(end, deadline)))
         finally:
             ops.release()
         for call, futures in zip(calls, sent):
@@ -304,9 +305,10 @@ class Pipeline:
             await self.sync()
         tasks = [c._task for c in self._calls if c._task is not None]
         if tasks:
-            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+            outcomes = await asyncio.gather(*tasks, *self._ends, return_exceptions=True)
             if self._atomic and exc_type is None:
-                # Nothing of an atomic pipeline committed if a call failed: say so here too.
+                # Nothing of an atomic pipeline committed if a call failed, or if its end
+                # (the commit) never came back though every call did: say so here too.
                 for outcome in outcomes:
                     if isinstance(outcome, BaseException) and not isinstance(
                         outcome, PipelineAbortedError

@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING
 
-from .exceptions import InterfaceError
+from .exceptions import InterfaceError, PostgresError
 from .operations import guarded, ignore_result
 
 if TYPE_CHECKING:
@@ -192,10 +192,25 @@ class Transaction:
                 ops.release()
             await ops.wait(fut, deadline)
             self._state = state
-        except BaseException:
+        except BaseException as error:
             self._state = _State.FAILED
             self._end_ownership()
+            if isinstance(error, PostgresError) and not self._nested:
+                await self._end_failed_end(deadline)
             raise
+
+    async def _end_failed_end(self, deadline: float | None) -> None:
+        """After the server refused the block's own COMMIT or ROLLBACK (one it could not
+        even parse, say): the transaction must not outlive the block, so it is rolled back."""
+        if self._conn.is_closed() or not self._conn.is_in_transaction():
+            return
+        ops = self._ops
+        await ops.take(deadline)
+        try:
+            fut = ops.send(ops.session.simple_query("ROLLBACK"))
+        finally:
+            ops.release()
+        await ops.wait(fut, deadline)
 
     def _state_error(self, action: str) -> str:
         """Why ``action`` cannot be done in the current state, in asyncpg's words."""
