@@ -3,7 +3,7 @@
     python benches/run.py [--loop asyncio|uvloop|both] [--repeat N] [--drivers a,b]
                           [--suite all|foundation|types|pipelining|copy|pool|tracing
                            | --workloads w1,w2]
-                          [--dsn URI] [--json PATH]
+                          [--dsn URI] [--json PATH] [--chart PATH]
 
 Without ``--dsn`` (or ``PGOXIDE_DSN``) a throwaway cluster is started with
 ``pgoxide.cluster.Cluster``.  The workloads with a latency (``gather_2ms``, ``queries_2ms``)
@@ -26,8 +26,10 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import datetime
 import functools
 import importlib.metadata
+import importlib.util
 import json
 import math
 import os
@@ -113,6 +115,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
     p.add_argument(
+        "--chart",
+        metavar="PATH",
+        help="also draw the rates as a bar chart to PATH (.svg or .png; needs matplotlib, in "
+        "the bench extra); benches/chart.py redraws it from a --json file",
+    )
+    p.add_argument(
         "--scale",
         type=float,
         default=1.0,
@@ -129,6 +137,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         p.error("--repeat must be at least 1")
     if args.scale <= 0:
         p.error("--scale must be positive")
+    if args.chart is not None:
+        # Before the run, not after minutes of it.
+        if importlib.util.find_spec("matplotlib") is None:
+            p.error(
+                "--chart needs matplotlib, which is not installed: pip install matplotlib "
+                "(it is in the bench extra)"
+            )
+        if os.path.splitext(args.chart)[1].lower() not in (".svg", ".png"):
+            p.error("--chart: PATH must end in .svg or .png")
     return args
 
 
@@ -631,10 +648,32 @@ def type_notes(workloads: list[Workload], results: list[Measurement]) -> list[st
     return notes
 
 
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on, for the JSON and the chart's caption."""
+    cpu_model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                cpu_model = value.strip()
+                break
+    os_name = platform.system()
+    with contextlib.suppress(OSError):
+        os_name = platform.freedesktop_os_release().get("PRETTY_NAME", os_name)
+    return {
+        "cpu_model": cpu_model,
+        "cpus": os.cpu_count(),
+        "os": os_name,
+        "kernel": platform.release(),
+        "arch": platform.machine(),
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run everything, print the report, return the exit status."""
     args = parse_args(argv)
     wall_start = time.perf_counter()
+    started = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     loops = ["asyncio", "uvloop"] if args.loop == "both" else [args.loop]
     skipped_loops: dict[str, str] = {}
     if "uvloop" in loops:
@@ -795,58 +834,71 @@ def main(argv: Sequence[str] | None = None) -> int:
     notes.append(f"total wall time {elapsed:.0f} s")
     print("\nnotes:\n" + "\n".join(f"  - {n}" for n in notes))
 
+    # What --json writes and --chart draws.
+    doc: dict[str, Any] = {
+        "started": started.isoformat(),
+        "postgresql": facts,
+        "server": server_kind,
+        "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "machine": machine(),
+        "versions": versions,
+        "missing": missing,
+        "loops": loops,
+        "repeat": args.repeat,
+        "statistic": "median",
+        "scale": args.scale,
+        "gc_in_clock": not args.no_gc,
+        "workloads": {
+            w.name: {
+                "description": w.details(),
+                "unit": w.unit,
+                "count": w.count,
+                "repetitions": w.repetitions,
+                "latency_ms": w.latency_ms,
+                "connections": w.connections,
+                "pool_size": w.pool_size,
+                "group": w.group,
+                "baseline": w.baseline,
+                "traced": isinstance(w, TracedSequentialWorkload),
+            }
+            for w in workloads
+        },
+        "usage": {d.name: d.usage for d in drivers},
+        "unsupported": {w: per_driver for w, per_driver in unsupported.items() if per_driver},
+        "results": [m.to_json() for m in results],
+        # Per loop and group, per driver: the geometric mean of its ratios to asyncpg,
+        # or "n/a" (it cannot run one of the workloads) or "-" (a run failed).
+        "geomeans": {
+            loop_kind: {group: cells for group, (_, cells) in per_loop.items()}
+            for loop_kind, per_loop in geomeans.items()
+        },
+        # Per loop and workload with a baseline: the baseline, and per driver the overhead
+        # (percent, wall_us, client_cpu_us, rate, baseline_rate), or "n/a" or "-".
+        "overheads": {
+            loop_kind: {
+                name: {"baseline": baseline, "drivers": cells}
+                for name, (baseline, cells) in per_loop.items()
+            }
+            for loop_kind, per_loop in extra.items()
+        },
+        "wall_seconds": elapsed,
+    }
     if args.json:
-        doc: dict[str, Any] = {
-            "postgresql": facts,
-            "server": server_kind,
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "versions": versions,
-            "missing": missing,
-            "loops": loops,
-            "repeat": args.repeat,
-            "statistic": "median",
-            "scale": args.scale,
-            "gc_in_clock": not args.no_gc,
-            "workloads": {
-                w.name: {
-                    "description": w.details(),
-                    "unit": w.unit,
-                    "count": w.count,
-                    "repetitions": w.repetitions,
-                    "latency_ms": w.latency_ms,
-                    "connections": w.connections,
-                    "pool_size": w.pool_size,
-                    "group": w.group,
-                    "baseline": w.baseline,
-                    "traced": isinstance(w, TracedSequentialWorkload),
-                }
-                for w in workloads
-            },
-            "usage": {d.name: d.usage for d in drivers},
-            "unsupported": {w: per_driver for w, per_driver in unsupported.items() if per_driver},
-            "results": [m.to_json() for m in results],
-            # Per loop and group, per driver: the geometric mean of its ratios to asyncpg,
-            # or "n/a" (it cannot run one of the workloads) or "-" (a run failed).
-            "geomeans": {
-                loop_kind: {group: cells for group, (_, cells) in per_loop.items()}
-                for loop_kind, per_loop in geomeans.items()
-            },
-            # Per loop and workload with a baseline: the baseline, and per driver the overhead
-            # (percent, wall_us, client_cpu_us, rate, baseline_rate), or "n/a" or "-".
-            "overheads": {
-                loop_kind: {
-                    name: {"baseline": baseline, "drivers": cells}
-                    for name, (baseline, cells) in per_loop.items()
-                }
-                for loop_kind, per_loop in extra.items()
-            },
-            "wall_seconds": elapsed,
-        }
         with open(args.json, "w") as f:
             json.dump(doc, f, indent=2)
             f.write("\n")
+    if args.chart:
+        import chart  # only now: it needs matplotlib, which the rest of the run does not
+
+        try:
+            chart.write_chart(doc, args.chart)
+        except chart.ChartError as e:
+            print(f"no chart: {e}", file=sys.stderr)
+            return 2
+        _progress(f"chart written to {args.chart}")
     return 1 if any(m.error for m in results) else 0
 
 
