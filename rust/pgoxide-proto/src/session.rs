@@ -707,8 +707,9 @@ impl Session {
             auth_code::GSS | auth_code::GSS_CONTINUE | auth_code::SSPI => Err(Error::Auth(
                 "GSSAPI/SSPI authentication is not supported by pgoxide".into(),
             )),
-            other => Err(Error::Auth(format!(
-                "unsupported authentication request {other}"
+            // No PostgreSQL sends any other code: the bytes are not an authentication request.
+            other => Err(Error::protocol(format!(
+                "unknown authentication request code {other}"
             ))),
         }
     }
@@ -1111,6 +1112,16 @@ mod tests {
         s.feed(&auth(0, &[]));
         let err = drain(&mut s).unwrap_err();
         assert!(matches!(err, Error::Auth(m) if m.contains("before the SCRAM exchange completed")));
+    }
+
+    #[test]
+    fn an_unknown_authentication_code_is_a_protocol_error() {
+        // What a flipped byte makes of AuthenticationOk (the fault matrix's finding): not a
+        // method the server asks for, but bytes no server sends.
+        let mut s = session(None, false, ChannelBindingMode::Prefer);
+        s.feed(&auth(-16_777_216, &[]));
+        assert!(matches!(drain(&mut s), Err(Error::Protocol(m)) if m.contains("-16777216")));
+        assert!(s.is_closed());
     }
 
     #[test]

@@ -163,7 +163,7 @@ impl ScramClient {
             return Err(Error::protocol("unexpected SASLContinue message"));
         }
         let server_first = std::str::from_utf8(server_first)
-            .map_err(|_| Error::Auth("malformed SCRAM message (invalid UTF-8)".into()))?;
+            .map_err(|_| Error::protocol("malformed SCRAM message (invalid UTF-8)"))?;
         let (nonce, salt, iterations) = parse_server_first(server_first)?;
         if !nonce.starts_with(&self.client_nonce) || nonce.len() == self.client_nonce.len() {
             return Err(Error::Auth(
@@ -196,19 +196,19 @@ impl ScramClient {
             return Err(Error::protocol("unexpected SASLFinal message"));
         };
         let text = std::str::from_utf8(server_final)
-            .map_err(|_| Error::Auth("malformed SCRAM message (invalid UTF-8)".into()))?;
+            .map_err(|_| Error::protocol("malformed SCRAM message (invalid UTF-8)"))?;
         if let Some(err) = text.strip_prefix("e=") {
             return Err(Error::Auth(format!(
                 "error received from server in SCRAM exchange: {err}"
             )));
         }
-        let value = text.strip_prefix("v=").ok_or_else(|| {
-            Error::Auth("malformed SCRAM message (attribute \"v\" expected)".into())
-        })?;
+        let value = text
+            .strip_prefix("v=")
+            .ok_or_else(|| Error::protocol("malformed SCRAM message (attribute \"v\" expected)"))?;
         let value = value.split(',').next().unwrap_or_default();
-        let received = B64.decode(value).map_err(|_| {
-            Error::Auth("malformed SCRAM message (invalid server signature)".into())
-        })?;
+        let received = B64
+            .decode(value)
+            .map_err(|_| Error::protocol("malformed SCRAM message (invalid server signature)"))?;
         // ServerSignature = HMAC(ServerKey, AuthMessage); `verify_slice` compares in constant
         // time, so a forged signature learns nothing from how long the check took.
         let mut mac =
@@ -233,7 +233,8 @@ pub const MAX_ITERATIONS: u32 = 10_000_000;
 
 /// Parses `r=<nonce>,s=<salt>,i=<iterations>`; the attribute order is mandatory.
 fn parse_server_first(msg: &str) -> Result<(&str, Vec<u8>, u32)> {
-    let malformed = |what: &str| Error::Auth(format!("malformed SCRAM message ({what})"));
+    // A server message that breaks the grammar is a protocol error, not a failed login.
+    let malformed = |what: &str| Error::protocol(format!("malformed SCRAM message ({what})"));
     let mut parts = msg.split(',');
     let nonce = parts
         .next()
