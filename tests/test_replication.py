@@ -691,3 +691,16 @@ async def test_timeline_history_after_a_promotion():
             standby.cleanup()
     assert name == "00000002.history"
     assert content.startswith(b"1\t")
+
+
+async def test_a_connection_runs_one_stream(env):
+    # The server ends a second START_REPLICATION on the same walsender at once and then goes
+    # on sending: refused clearly instead (the fault matrix's finding).
+    await env.publish("id int PRIMARY KEY")
+    stream = await env.start()
+    await stream.stop()
+    with pytest.raises(exceptions.InterfaceError, match="already run a stream"):
+        await env.rconn.start_replication(
+            env.slot, 0, {"proto_version": 1, "publication_names": env.pub}
+        )
+    assert await env.rconn.fetchval("SELECT 1") == 1

@@ -99,9 +99,11 @@ def _option_value(value: object) -> str:
 class ReplicationConnection(Connection):
     """A ``replication=database`` connection. Only the simple query protocol exists here, so
     ``fetch``/``fetchrow``/``fetchval`` take no arguments; values come back decoded by type.
+    It runs one replication stream: to stream again, open a new connection.
     """
 
     _stream: ReplicationStream | None = None
+    _streamed = False  # the server accepted a START_REPLICATION
 
     # Connection.stream (a windowed query) needs the extended protocol, which a replication
     # connection lacks; here the name is the replication stream.
@@ -298,6 +300,13 @@ class ReplicationConnection(Connection):
         Without ``callback`` the stream is returned for ``async for``. With one, each item is
         awaited in order (that is the backpressure) and this returns when the stream ends.
         """
+        if self._streamed:
+            # The walsender answers a second START_REPLICATION on its connection with a
+            # stream that has already ended, then goes on sending (PostgreSQL 14-18).
+            raise InterfaceError(
+                "this replication connection has already run a stream: open a new one "
+                "with connect_replication() to stream again"
+            )
         options = dict(options or {})
         start = int(Lsn(start_lsn))
         slot_row = await self.fetchrow(
@@ -340,6 +349,7 @@ class ReplicationConnection(Connection):
             raise
         # The stream keeps the turn while it runs; it gives it back when it ends.
         await stream._run(done)
+        self._streamed = True
         _log.debug(
             "replication from slot %r started at %s (backend %s)",
             slot,
