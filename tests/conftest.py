@@ -22,6 +22,7 @@ from pathlib import Path
 import pgoxide
 import pytest
 from pgoxide.cluster import Cluster
+from support import faultreport
 from support.certs import (
     CertKey,
     make_ca,
@@ -199,6 +200,20 @@ _MISSING_COMPONENT = re.compile(
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    _report_fault_matrix(terminalreporter)
+    _report_missing_components(terminalreporter)
+
+
+def _report_fault_matrix(terminalreporter: pytest.TerminalReporter) -> None:
+    """The fault matrices' tally (tests/test_fault_matrix.py), when they ran."""
+    if not faultreport.OUTCOMES:
+        return
+    terminalreporter.write_sep("=", "fault matrix: operation x fault -> outcome (cases)")
+    for line in faultreport.table():
+        terminalreporter.write_line(line)
+
+
+def _report_missing_components(terminalreporter: pytest.TerminalReporter) -> None:
     missing: dict[str, list[str]] = {}
     for report in terminalreporter.stats.get("skipped", []):
         longrepr = getattr(report, "longrepr", None)

@@ -155,4 +155,9 @@ def outcome_of(error: BaseException | None) -> str:
         return "ok"
     if isinstance(error, _NAMED):
         return "TimeoutError" if isinstance(error, asyncio.TimeoutError) else type(error).__name__
+    if isinstance(error, exceptions.InterfaceError) and any(
+        what in str(error) for what in ("incorrect server signature", "nonce mismatch")
+    ):
+        # A corrupted SCRAM exchange fails the server's proof, as a forged one would.
+        return "InterfaceError (SCRAM proof)"
     return f"internal: {error!r}"

@@ -15,7 +15,7 @@ OUTCOMES: Counter[tuple[str, str, str]] = Counter()
 
 def record_outcome(operation: str, fault: Fault, outcome: str) -> None:
     """Counts one case; the fault is named without its byte offset, so its cut points add up."""
-    OUTCOMES[(operation, re.sub(r" (at|after) \d+ B?", "", str(fault)), outcome)] += 1
+    OUTCOMES[(operation, re.sub(r" (at byte|after) \d+( B)?", "", str(fault)), outcome)] += 1
 
 
 def table() -> list[str]:
