@@ -105,8 +105,13 @@ def _report(request: pytest.FixtureRequest) -> Iterator[None]:
         or line.startswith("|---")
         or any(f"| {label} |" in line for label in _LABELS)
     ]
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None and set(OUTCOMES) - before:
+    plugins = request.config.pluginmanager
+    reporter = plugins.get_plugin("terminalreporter")
+    capture = plugins.get_plugin("capturemanager")
+    if reporter is None or capture is None or not set(OUTCOMES) - before:
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line("")
         reporter.write_sep("=", "server faults: operation, fault → outcome")
         for line in ours:
             reporter.write_line(line)
