@@ -79,6 +79,45 @@ async def test_terminated_backend(dsn):
     assert conn.is_closed()
 
 
+@pytest.mark.parametrize("reader", ["stream", "cursor"])
+async def test_terminated_backend_while_a_portal_yields_rows(dsn, reader):
+    """The FATAL arrives in answer to a request for a portal's next rows (an Execute with no
+    Bind): as for any request, the connection is closed and the caller gets the named error
+    caused by the server's reason (it used to get the bare AdminShutdownError, with the
+    connection left open, so a transaction block's end then wrote ROLLBACK into the dying
+    socket)."""
+    conn = await pgoxide.connect(dsn)
+    await conn.execute(
+        "CREATE FUNCTION pg_temp.wait_at(g int) RETURNS int LANGUAGE plpgsql AS $$"
+        " BEGIN IF g = 50 THEN RAISE NOTICE 'started'; PERFORM pg_sleep(600); END IF;"
+        " RETURN g; END $$"
+    )
+    started = asyncio.Event()
+    conn.add_log_listener(lambda c, m: started.set())
+    query = "SELECT pg_temp.wait_at(g) FROM generate_series(1, 100) g"
+    got: list[int] = []
+
+    async def read() -> None:
+        if reader == "stream":
+            async for row in conn.stream(query, window=10):
+                got.append(row[0])
+        else:
+            async with conn.transaction():
+                async for row in conn.cursor(query, prefetch=10):
+                    got.append(row[0])
+
+    task = asyncio.ensure_future(read())
+    await asyncio.wait_for(started.wait(), HANG_GUARD)
+    async with await pgoxide.connect(dsn) as admin:
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", conn.get_server_pid())
+    with pytest.raises(exceptions.ConnectionDoesNotExistError) as info:
+        await asyncio.wait_for(task, HANG_GUARD)
+    assert isinstance(info.value.__cause__, exceptions.AdminShutdownError)
+    # The rows before the stuck one arrived, in order, and no more.
+    assert got == list(range(1, len(got) + 1)) and len(got) < 50
+    assert conn.is_closed()
+
+
 class _CorruptingProxy:
     """Forwards a real server's bytes, but once the client sends a query it answers with an
     unknown message type instead of the server's response."""

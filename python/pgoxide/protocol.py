@@ -243,19 +243,21 @@ class Protocol(asyncio.BufferedProtocol):
                 self._dispatch(kind, payload)
 
     def _dispatch(self, kind: int, payload: Any) -> None:
-        if kind == _SERVER_ERROR_UNEXECUTED:
-            # The statement failed before it was bound: it never ran (see Connection._run).
-            error = PostgresError.from_fields(payload)
-            error.unexecuted = True  # type: ignore[attr-defined]
-            self._complete(None, error)
-        elif kind == _SERVER_ERROR:
+        if kind in (_SERVER_ERROR, _SERVER_ERROR_UNEXECUTED):
             error = PostgresError.from_fields(payload)
             fatal = payload.get("V", payload.get("S")) in ("FATAL", "PANIC")
             if fatal and not self._authenticating:
                 # The server closes the connection after it (the administrator terminated
-                # the backend, a shutdown): it is closed by the time the callers see why,
-                # each with asyncpg's ConnectionDoesNotExistError caused by it.
+                # the backend, a shutdown), whatever the request it interrupted (a portal's
+                # next rows are "unexecuted" too: they carry no Bind): it is closed by the
+                # time the callers see why, each with asyncpg's ConnectionDoesNotExistError
+                # caused by it.
                 self.abort(error)
+                return
+            if kind == _SERVER_ERROR_UNEXECUTED:
+                # The statement failed before it was bound: it never ran (see Connection._run).
+                error.unexecuted = True  # type: ignore[attr-defined]
+                self._complete(None, error)
                 return
             unsolicited = not self._waiters
             if not unsolicited:

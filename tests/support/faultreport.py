@@ -13,8 +13,9 @@ __all__ = ["OUTCOMES", "record_outcome", "table"]
 OUTCOMES: Counter[tuple[str, str, str]] = Counter()
 
 
-def record_outcome(operation: str, fault: Fault, outcome: str) -> None:
-    """Counts one case; the fault is named without its byte offset, so its cut points add up."""
+def record_outcome(operation: str, fault: Fault | str, outcome: str) -> None:
+    """Counts one case; a proxy's fault is named without its byte offset, so its cut points
+    add up; a server-side fault is given by its label."""
     OUTCOMES[(operation, re.sub(r" (at byte|after) \d+( B)?", "", str(fault)), outcome)] += 1
 
 
