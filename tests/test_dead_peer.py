@@ -272,3 +272,21 @@ async def test_without_detection_a_timeout_bounds_each_call(path: DeadPath, pg_r
         await guarded(conn.close(), "close()")
     finally:
         conn.terminate()
+
+
+async def test_close_is_bounded_on_a_dead_peer(path: DeadPath, pg_roles) -> None:
+    """``close(timeout=)`` with a query in flight first cancels it, over a new connection to
+    the same (dead) address: that attempt counts against the close's timeout too."""
+    conn = await pgoxide.connect(path.dsn(pg_roles, keepalives=0))
+    try:
+        assert await conn.fetchval("SELECT 1") == 1
+        path.kill()
+        query = asyncio.ensure_future(conn.fetchval("SELECT 1"))
+        await asyncio.sleep(0)  # one pass of the loop: the query is written
+        assert conn._protocol.in_flight, "the query should be in flight"
+        await guarded(conn.close(timeout=1), "close(timeout=1)")
+        assert conn.is_closed()
+        with pytest.raises(exceptions.ConnectionDoesNotExistError):
+            await guarded(query, "the query in flight")
+    finally:
+        conn.terminate()
