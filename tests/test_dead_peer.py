@@ -290,3 +290,18 @@ async def test_close_is_bounded_on_a_dead_peer(path: DeadPath, pg_roles) -> None
             await guarded(query, "the query in flight")
     finally:
         conn.terminate()
+
+
+async def test_pool_replaces_a_connection_whose_peer_died(path: DeadPath, pg_roles) -> None:
+    """A pooled connection with ``tcp_user_timeout`` whose peer dies: the pool call fails with
+    the connection lost, the pool discards the connection, and once the path is back the next
+    call succeeds on a new one."""
+    dsn = path.dsn(pg_roles, keepalives=0, tcp_user_timeout=1000)
+    async with pgoxide.create_pool(dsn, min_size=1, max_size=1) as pool:
+        before = await guarded(pool.fetchval("SELECT pg_backend_pid()"), "the first call")
+        path.kill()
+        with pytest.raises(exceptions.ConnectionDoesNotExistError):
+            await guarded(pool.fetchval("SELECT 1"), "a pool call on a dead peer")
+        path.restore()
+        after = await guarded(pool.fetchval("SELECT pg_backend_pid()"), "the call after")
+        assert after != before
