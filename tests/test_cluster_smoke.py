@@ -131,8 +131,8 @@ def test_server_certificate_verifies(
     # The server certificate names both the IP and the host name.
     if by == "ip" and (major := psql_major(pg_cluster)) < 15:
         pytest.skip(
-            f"needs libpq 15+ (this psql is {major}): IP addresses in a certificate's "
-            "subjectAltName"
+            "needs libpq 15+: IP addresses in a certificate's subjectAltName, for psql "
+            f"(this psql is {major})"
         )
     extra = {} if by == "ip" else {"host": "localhost", "hostaddr": "127.0.0.1"}
     conninfo = pg_cluster.dsn(
