@@ -57,6 +57,7 @@ def repl_cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
 
 
 def _need(cluster: Cluster, major: int, what: str) -> None:
+    __tracebackhide__ = True
     require_postgresql(cluster.version, major, what)
 
 

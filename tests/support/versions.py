@@ -13,6 +13,8 @@ __all__ = ["require_postgresql"]
 
 def require_postgresql(server: Sequence[int], major: int, feature: str) -> None:
     """Skips the test unless ``server`` (a version tuple: ``Cluster.version``,
-    ``Connection.get_server_version()``) is PostgreSQL ``major`` or later."""
+    ``Connection.get_server_version()``) is PostgreSQL ``major`` or later. The skip is
+    reported at the calling test's line (-rs), not here."""
+    __tracebackhide__ = True
     if tuple(server[:1]) < (major,):
         pytest.skip(f"needs PostgreSQL {major}+: {feature} (this server is {server[0]})")
