@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import re
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -134,6 +135,13 @@ GRANT CONNECT ON DATABASE postgres
     TO {roles.password}, {roles.md5}, {roles.scram}, {roles.cert};
 CREATE DATABASE {roles.database} OWNER {roles.trust};
 """
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Which PostgreSQL and protocol this run tests (CI runs the suite once per cell)."""
+    bindir = os.environ.get("PGOXIDE_PG_BINDIR") or "this machine's (pgoxide.cluster's search)"
+    protocol = os.environ.get("PGMAXPROTOCOLVERSION") or "3.0 (default)"
+    return [f"PostgreSQL server binaries: {bindir}", f"max_protocol_version: {protocol}"]
 
 
 def pytest_asyncio_loop_factories(

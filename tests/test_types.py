@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pgoxide import exceptions
+from support.versions import require_postgresql
 
 TZ_PLUS = timezone(timedelta(hours=5, minutes=30))
 TZ_MINUS = timezone(-timedelta(hours=9))
@@ -486,8 +487,7 @@ async def test_infinity_raise(dsn):
 
 async def test_infinite_intervals(dsn):
     async with await pgoxide.connect(dsn) as conn:
-        if conn.get_server_version() < (17, 0):
-            pytest.skip("infinite intervals need PostgreSQL 17")
+        require_postgresql(conn.get_server_version(), 17, "infinite intervals")
         plus, minus = await conn.fetchrow("SELECT 'infinity'::interval, '-infinity'::interval")
         assert plus == timedelta.max and minus == timedelta.min
         assert plus.fields == (2**31 - 1, 2**31 - 1, 2**63 - 1)

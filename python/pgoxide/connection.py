@@ -889,6 +889,12 @@ class Connection(CodecMethods, CopyMethods, metaclass=_ConnectionMeta):
     def get_server_version(self) -> ServerVersion:
         return parse_server_version(self._session.server_parameters.get("server_version", ""))
 
+    def get_protocol_version(self) -> tuple[int, int]:
+        """``(major, minor)`` of the frontend/backend protocol in use: ``(3, 0)``, or
+        ``(3, 2)`` (PostgreSQL 18+, cancel keys longer than 4 bytes) when
+        ``max_protocol_version=3.2`` (or ``latest``) asked for it and the server has it."""
+        return self._session.protocol_version
+
     @property
     def auth_method(self) -> str | None:
         """How the client authenticated: ``'password'`` (cleartext), ``'md5'``,

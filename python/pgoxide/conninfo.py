@@ -26,6 +26,7 @@ __all__ = [
     "ConnectParams",
     "Target",
     "parse_conninfo",
+    "protocol_versions",
     "resolve",
 ]
 
@@ -902,6 +903,20 @@ def _port_number(text: str) -> int:
     if number is None or not 1 <= number <= 65535:
         raise ClientConfigurationError(f'invalid port number: "{text}"')
     return number
+
+
+def protocol_versions(settings: Mapping[str, str]) -> tuple[int, int, int, int]:
+    """``(min major, min minor, max major, max minor)`` of the protocol versions to ask for
+    and to accept, from validated settings. As libpq 18 (fe-connect.c pqConnectOptions2): the
+    minimum is 3.0 unless set; the maximum, unless set, is 3.0 too (old servers and poolers
+    may not know NegotiateProtocolVersion), or the latest if the minimum is above 3.0."""
+    low = _PROTOCOL_VERSIONS[settings.get("min_protocol_version") or "3.0"]
+    high_text = settings.get("max_protocol_version")
+    if high_text:
+        high = _PROTOCOL_VERSIONS[high_text]
+    else:
+        high = _PROTOCOL_VERSIONS["latest"] if low > (3, 0) else (3, 0)
+    return (*low, *high)
 
 
 def _invalid(keyword: str, value: str) -> ClientConfigurationError:

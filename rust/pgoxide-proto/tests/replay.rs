@@ -205,6 +205,8 @@ fn replay(
         server_certificate: None,
         require_auth: None,
         channel_binding: ChannelBindingMode::Prefer,
+        max_protocol_version: pgoxide_proto::frontend::PROTOCOL_3_0,
+        min_protocol_version: pgoxide_proto::frontend::PROTOCOL_3_0,
     });
     assert_eq!(
         session.startup_message().unwrap(),

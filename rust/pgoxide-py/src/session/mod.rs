@@ -145,7 +145,7 @@ impl Session {
 #[pymethods]
 impl Session {
     #[new]
-    #[pyo3(signature = (user, database, params, password, max_message_size, tls=false, server_certificate=None, channel_binding="prefer", require_auth=None))]
+    #[pyo3(signature = (user, database, params, password, max_message_size, tls=false, server_certificate=None, channel_binding="prefer", require_auth=None, protocol_versions=(3, 0, 3, 0)))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         user: String,
@@ -157,7 +157,12 @@ impl Session {
         server_certificate: Option<Vec<u8>>,
         channel_binding: &str,
         require_auth: Option<&str>,
+        protocol_versions: (u16, u16, u16, u16),
     ) -> PyResult<Self> {
+        // (min major, min minor, max major, max minor): min_protocol_version and
+        // max_protocol_version, already checked by the connection string's parser.
+        let (min_major, min_minor, max_major, max_minor) = protocol_versions;
+        let full = |major: u16, minor: u16| i32::from(major) << 16 | i32::from(minor);
         let require_auth = require_auth
             .map(RequireAuth::parse)
             .transpose()
@@ -183,6 +188,8 @@ impl Session {
                 server_certificate,
                 channel_binding,
                 require_auth,
+                max_protocol_version: full(max_major, max_minor),
+                min_protocol_version: full(min_major, min_minor),
             }),
             ops: VecDeque::new(),
             registry: Arc::new(Registry::default()),
@@ -714,6 +721,14 @@ impl Session {
     #[getter]
     fn backend_key<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, self.core.backend_key())
+    }
+
+    /// `(major, minor)` of the protocol in use: what was asked for, or the server's lower
+    /// answer.
+    #[getter]
+    fn protocol_version(&self) -> (i32, i32) {
+        let v = self.core.protocol_version();
+        (v >> 16, v & 0xffff)
     }
 
     /// Server parameters reported by ParameterStatus (server_version, TimeZone, ...).
