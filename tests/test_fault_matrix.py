@@ -193,6 +193,8 @@ _LOGINS = [
     ("md5", False),
     ("scram", False),
     ("trust", True),
+    ("password", True),
+    ("md5", True),
     ("scram", True),  # SCRAM-SHA-256-PLUS: channel binding to the server's certificate
     ("cert", True),
 ]
