@@ -207,6 +207,16 @@ def test_session_rejects_unexpected_message():
         s.feed(_msg(b"Z", b"I"))
 
 
+def test_a_lost_session_refuses_requests_as_a_lost_connection():
+    # A stream asks for its next window without waiting for a turn: if the connection was
+    # lost meanwhile, that is what it must hear, not a protocol violation (a PostgreSQL 14 run
+    # of the tracing tests caught the ProtocolError).
+    s = _ready_session()
+    s.connection_lost("terminating connection due to administrator command")
+    with pytest.raises(exceptions.ConnectionDoesNotExistError, match="administrator command"):
+        s.simple_query("SELECT 1")
+
+
 def test_session_rejects_malformed_and_oversized_messages():
     s = _ready_session()
     s.simple_query("SELECT 1")

@@ -23,6 +23,9 @@ pub enum Error {
     Encode(String),
     /// A value received from the server could not be decoded.
     Decode(String),
+    /// The connection is gone (lost, or ended by the server's FATAL error): nothing more can
+    /// be sent on it. Holds the reason.
+    Closed(String),
 }
 
 impl Error {
@@ -44,6 +47,7 @@ impl fmt::Display for Error {
                 "protocol violation: server message {:?} of {size} bytes exceeds max_message_size ({limit} bytes)",
                 char::from(*tag)
             ),
+            Error::Closed(m) => write!(f, "connection is closed ({m})"),
             Error::Auth(m)
             | Error::AuthPolicy(m)
             | Error::Certificate(m)

@@ -12,6 +12,7 @@ fn class_name(e: &Error) -> &'static str {
         Error::Auth(_) | Error::Certificate(_) => "InterfaceError",
         Error::AuthPolicy(_) => "AuthenticationPolicyError",
         Error::Encode(_) | Error::Decode(_) => "DataError",
+        Error::Closed(_) => "ConnectionDoesNotExistError",
     }
 }
 

@@ -669,7 +669,9 @@ impl Session {
     /// Marks the session failed (the transport was lost); pending operations are the caller's
     /// to fail.
     fn connection_lost(&mut self, reason: String) {
-        self.core.fail(Error::Protocol(reason));
+        // What is sent afterwards (a stream's next window, say) fails as the connection
+        // being gone, not as a protocol violation.
+        self.core.fail(Error::Closed(reason));
         self.ops.clear();
     }
 
