@@ -103,13 +103,15 @@ async def run_case(
     # A flipped length byte can leave either side waiting for bytes that never come: a stall.
     stall = fault.kind == "flip" or (fault.kind == "stall" and fault.seconds is None)
     conn = await _connect(proxy, pg_roles, STALL_TIMEOUT if stall else TIMEOUT)
-    proxy.links[-1].arm(fault)
+    link = proxy.link_of(conn)
+    link.arm(fault)
     case = Case(conn, admin, table)
     error: BaseException | None = None
     try:
         await asyncio.wait_for(op.run(case), HANG_GUARD)
     except Exception as e:
         error = e
+    assert link.fired, f"{op.name} under {fault}: the fault was not reached"
     outcome = outcome_of(error)
     assert not outcome.startswith("internal"), f"{op.name} under {fault}: {outcome}"
     if outcome == "ok" and case.altered:
@@ -139,7 +141,7 @@ async def _measure(
     if op.writes is not None:
         await admin.execute(f"TRUNCATE {table}")
     conn = await _connect(proxy, pg_roles, TIMEOUT)
-    link = proxy.links[-1]
+    link = proxy.link_of(conn)
     up, down = link.up.count, link.down.count
     case = Case(conn, admin, table)
     await op.run(case)
@@ -221,7 +223,7 @@ def _login_kwargs(pg_roles, pg_certs, role: str, tls: bool) -> dict[str, object]
 async def test_connect_under_faults(proxy, pg_roles, pg_certs, role, tls):
     kwargs = _login_kwargs(pg_roles, pg_certs, role, tls)
     conn = await pgoxide.connect(host="127.0.0.1", port=proxy.port, **kwargs)
-    link = proxy.links[-1]
+    link = proxy.link_of(conn)
     up, down = link.up.count, link.down.count
     await conn.close()
     label = f"connect {role} {'TLS' if tls else 'plain'}"
@@ -267,44 +269,56 @@ async def test_pool_under_faults(proxy, pg_roles):
     """A fault on a pooled connection fails that acquisition's call with a named error; the
     pool then replaces the connection and the next call succeeds. A fault while the pool
     opens a connection fails that acquire alone."""
+    kwargs = {"user": pg_roles.trust, "database": pg_roles.database, "sslmode": "disable"}
+    # min_size=0: the pool opens a connection only when a caller needs one, so a fault armed
+    # for the next link meets the pool's own connect.
     pool = await pgoxide.create_pool(
         host="127.0.0.1",
         port=proxy.port,
-        user=pg_roles.trust,
-        database=pg_roles.database,
-        sslmode="disable",
-        min_size=1,
+        min_size=0,
         max_size=1,
         command_timeout=STALL_TIMEOUT,
+        **kwargs,
     )
+
+    async def pooled_link() -> Any:
+        async with pool.acquire() as c:
+            return proxy.link_of(c)
+
     try:
-        link = proxy.links[-1]
+        assert await pool.fetchval("SELECT $1::int", 7) == 7  # prepared and cached from here on
+        link = await pooled_link()
         up, down = link.up.count, link.down.count
         assert await pool.fetchval("SELECT $1::int", 7) == 7
         up, down = link.up.count - up, link.down.count - down
         for fault in _faults(up, down):
-            proxy.links[-1].arm(fault)
+            assert await pool.fetchval("SELECT $1::int", 7) == 7  # as measured: cached
+            link = await pooled_link()
+            link.arm(fault)
             error: BaseException | None = None
             try:
                 assert await asyncio.wait_for(pool.fetchval("SELECT $1::int", 7), HANG_GUARD) == 7
             except Exception as e:
                 error = e
+            assert link.fired, f"pool call under {fault}: the fault was not reached"
             outcome = outcome_of(error)
             assert not outcome.startswith("internal"), f"pool call under {fault}: {outcome}"
             record_outcome("pool acquire + call", fault, outcome)
             # Whatever happened, the pool goes on: a new connection if the old one was lost.
-            assert (
-                await asyncio.wait_for(pool.fetchval("SELECT 2", timeout=TIMEOUT), HANG_GUARD) == 2
-            )
+            second = await asyncio.wait_for(pool.fetchval("SELECT 2", timeout=TIMEOUT), HANG_GUARD)
+            assert second == 2
         # A fault while the pool connects: that acquire fails (or succeeds), the next works.
-        conn_up, conn_down = 60, 300  # the start of a trust login, both ways
-        for fault in [Fault("cut", "up", p) for p in cut_points(conn_up)] + [
-            Fault("cut", "down", p) for p in cut_points(conn_down)
+        probe = await pgoxide.connect(host="127.0.0.1", port=proxy.port, **kwargs)
+        login = proxy.link_of(probe)
+        login_up, login_down = login.up.count, login.down.count
+        await probe.close()
+        for fault in [Fault("cut", "up", p) for p in cut_points(login_up)] + [
+            Fault("cut", "down", p) for p in cut_points(login_down)
         ]:
+            # Every connection expired: the next call needs a new one, and meets the fault
+            # (the pool may then try again for its caller, on a link of its own).
             await pool.expire_connections()
-            async with pool.acquire() as c:
-                # The expired connection is closed on release: the next acquire connects.
-                await c.fetchval("SELECT 1")
+            first = len(proxy.links)
             proxy.arm_next(fault)
             error = None
             try:
@@ -312,7 +326,12 @@ async def test_pool_under_faults(proxy, pg_roles):
             except Exception as e:
                 error = e
             outcome = outcome_of(error)
+            if isinstance(error, OSError):
+                outcome = type(error).__name__  # connecting: asyncpg's OSErrors
             assert not outcome.startswith("internal"), f"pool connect under {fault}: {outcome}"
+            assert proxy.links[first].fired, f"pool connect under {fault}: not reached"
+            if error is None:
+                outcome = "ok (the pool connected again for its caller)"
             record_outcome("pool opening a connection", fault, outcome)
             assert await asyncio.wait_for(pool.fetchval("SELECT 3"), HANG_GUARD) == 3
     finally:
@@ -362,7 +381,7 @@ async def test_replication_under_faults(proxy, admin, pg_cluster, pg_roles):
             "".join(f"BEGIN; INSERT INTO {table} VALUES ({i}, 'r'); COMMIT;" for i in ids)
         )
         rconn = await replication.connect_replication(host="127.0.0.1", port=proxy.port, **kwargs)
-        link = proxy.links[-1]
+        link = proxy.link_of(rconn)
         before = link.down.count
         stream = await rconn.start_replication(slot, 0, options)
         if fault is not None:
@@ -429,7 +448,7 @@ async def test_an_atomic_pipeline_whose_commit_never_came_raises(proxy, admin, p
     conn = await _connect(proxy, pg_roles, TIMEOUT)
     await pipeline(conn)  # the statement is prepared and cached from here on
     await admin.execute(f"TRUNCATE {table}")
-    link = proxy.links[-1]
+    link = proxy.link_of(conn)
     before = link.up.count
     await pipeline(conn)
     sent = link.up.count - before  # Bind/Execute x3, then Sync (5 bytes)
@@ -452,7 +471,7 @@ async def test_a_refused_commit_does_not_leave_the_transaction_open(proxy, admin
         async with conn.transaction():
             await conn.execute(f"INSERT INTO {table} VALUES (1, 't')")
             # The next bytes out are Query("COMMIT"): type, length, then the C of COMMIT.
-            proxy.links[-1].arm(Fault("flip", "up", 5))
+            proxy.link_of(conn).arm(Fault("flip", "up", 5))
     assert not conn.is_in_transaction()
     assert await conn.fetchval("SELECT 1") == 1
     assert await admin.fetchval(f"SELECT count(*) FROM {table}") == 0

@@ -125,6 +125,8 @@ class Link:
     ) -> None:
         self._client_reader, self._client_writer = client
         self._server_reader, self._server_writer = server
+        #: The client's address, as the client's socket names itself.
+        self.client_address = self._client_writer.get_extra_info("peername")
         self.up = _Pipe(self, "up", self._server_writer)
         self.down = _Pipe(self, "down", self._client_writer)
         self.severed = False
@@ -135,7 +137,9 @@ class Link:
         ]
 
     def arm(self, fault: Fault) -> None:
-        """Arms ``fault``, counting ``fault.after`` from the bytes forwarded so far."""
+        """Arms ``fault`` (in place of any fault armed before that has not acted), counting
+        ``fault.after`` from the bytes forwarded so far."""
+        self.up.fault = self.down.fault = None
         (self.up if fault.direction == "up" else self.down).arm(fault)
 
     @property
@@ -193,6 +197,13 @@ class FaultProxy:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
+
+    def link_of(self, conn: object) -> Link:
+        """The link carrying pgoxide connection ``conn`` (a pool's proxy too): the one whose
+        client address is the connection's own, not merely the latest link (a CancelRequest
+        opens one too)."""
+        address = conn._protocol.transport.get_extra_info("sockname")  # type: ignore[attr-defined]
+        return next(link for link in self.links if link.client_address == address)
 
     def arm_next(self, *faults: Fault) -> None:
         """Arms ``faults`` on the next link accepted, counting from its first byte."""
