@@ -22,6 +22,7 @@ __all__ = ["Fault", "FaultProxy", "Link"]
 
 Direction = Literal["up", "down"]  # up: client to server; down: server to client
 Kind = Literal["cut", "stall", "delay", "trickle", "flip"]
+_CANCEL_REQUEST_CODE = 80877102
 
 
 @dataclass(frozen=True)
@@ -186,8 +187,10 @@ class Link:
 class FaultProxy:
     """Listens on 127.0.0.1 and forwards each connection to ``(host, port)``."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, *, cancels: bool = True) -> None:
         self.upstream = (host, port)
+        # False: CancelRequests are read and dropped, as by a server that ignores them.
+        self.cancels = cancels
         self.links: list[Link] = []
         self.port = 0
         self._server: asyncio.AbstractServer | None = None
@@ -210,11 +213,21 @@ class FaultProxy:
         self._next = list(faults)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = b""
+        if not self.cancels:
+            # The length and the code of the first message: 80877102 is a CancelRequest.
+            with contextlib.suppress(asyncio.IncompleteReadError, OSError):
+                head = await reader.readexactly(8)
+            if len(head) < 8 or int.from_bytes(head[4:], "big") == _CANCEL_REQUEST_CODE:
+                writer.close()
+                return
         try:
             server = await asyncio.open_connection(*self.upstream)
         except OSError:
             writer.transport.abort()
             return
+        if head:
+            server[1].write(head)
         link = Link((reader, writer), server)
         faults, self._next = self._next, []
         for fault in faults:
